@@ -187,3 +187,23 @@ class Sink(Protocol):
     name: ClassVar[str]
 
     def deliver(self, delivery: Delivery) -> DeliveryResult: ...
+
+
+# --------------------------------------------------------------------------- errors as data
+
+SourceErrorKind = Literal["auth", "rate_limited", "transient", "fatal", "config"]
+
+
+class SourceError(Exception):
+    """A connector failure, classified so the sync loop can decide: retry, back off, or disable.
+
+    auth: credentials rejected or expired -> disable the source and report.
+    rate_limited: honour `retry_after` seconds. transient: retry later with backoff.
+    fatal / config: do not retry until the configuration changes.
+    Messages must never contain secrets.
+    """
+
+    def __init__(self, kind: SourceErrorKind, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind: SourceErrorKind = kind
+        self.retry_after = retry_after
