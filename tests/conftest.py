@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from monitor.store import migrate
+from monitor.store.engine import Database
 from monitor.store.tables import Base
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,6 +64,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("pg_url")
     engine = create_engine(url)
     Base.metadata.drop_all(engine)
+    with engine.begin() as conn:  # migrations tests leave Alembic's bookkeeping table behind
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
     return url
 
@@ -73,3 +77,12 @@ def engine(db_url: str) -> Iterator[Engine]:
     Base.metadata.create_all(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def database(db_url: str) -> Iterator[Database]:
+    """A `Database` (engine + session factory) on a schema built by the real migrations, both backends."""
+    migrate.upgrade(db_url)
+    db = Database(db_url)
+    yield db
+    db.dispose()

@@ -91,6 +91,8 @@ class Source(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     last_success_at: Mapped[datetime | None] = mapped_column(default=None)
     last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)  # backoff: not before this
+    last_error_kind: Mapped[str | None] = mapped_column(String(20), default=None)  # SourceError.kind
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     brand: Mapped[Brand] = relationship()
 

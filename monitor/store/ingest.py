@@ -1,0 +1,253 @@
+"""Store one page of fetched mentions idempotently, together with the cursor that covers it.
+
+The caller owns the transaction: mentions, engagement snapshots and the source cursor are written in
+the same one, so a crash before commit leaves the old cursor in place and the next sync re-fetches
+the page; the unique key (source_id, external_id) then turns the re-fetch into updates, never
+duplicates. Inserts use ON CONFLICT DO NOTHING so two workers racing on the same page cannot fail.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from monitor.store.pseudonym import Pseudonymiser
+from monitor.store.tables import EngagementSnapshot, Mention, Source
+from monitor.types import FetchedMention, Page
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 20_000  # far above any platform's post limit: longer text is an import error
+MAX_TITLE_CHARS = 1_000
+MAX_RAW_BYTES = 16_384  # raw payloads are for debugging and re-parsing, not an archive
+MAX_EXTERNAL_ID = 300  # column size
+MAX_URL_CHARS = 4_000
+TRUNCATION_MARKER = " […truncated by repmon]"
+FIRST_REPOLL_AFTER = timedelta(minutes=15)
+ENGAGEMENT_FIELDS = ("likes", "reposts", "replies", "quotes", "author_followers")
+_SELECT_CHUNK = 500
+
+
+@dataclass
+class IngestStats:
+    """What one `store_page` call did; rejected and truncated mentions are named, never silent."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    snapshots: int = 0
+    new_mention_ids: list[int] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (external_id, reason)
+    truncated: list[str] = field(default_factory=list)  # external ids whose text was cut
+    cursor_advanced: bool = False
+
+    def __iadd__(self, other: IngestStats) -> IngestStats:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.snapshots += other.snapshots
+        self.new_mention_ids += other.new_mention_ids
+        self.rejected += other.rejected
+        self.truncated += other.truncated
+        self.cursor_advanced |= other.cursor_advanced
+        return self
+
+
+def bounded_raw(raw: Mapping[str, Any] | None, limit: int = MAX_RAW_BYTES) -> dict[str, Any] | None:
+    """The raw payload if it serialises within `limit` bytes, else a marked, cut-down stand-in."""
+    if raw is None:
+        return None
+    encoded = json.dumps(raw, default=str, ensure_ascii=False)
+    size = len(encoded.encode())
+    if size <= limit:
+        return json.loads(encoded)  # JSON-safe copy (datetimes and the like as strings)
+    head = encoded.encode()[: limit // 2].decode(errors="ignore")
+    return {"_repmon_truncated": True, "original_bytes": size, "head": head}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text[: limit - len(TRUNCATION_MARKER)] + TRUNCATION_MARKER
+
+
+def _validate(mention: FetchedMention) -> str | None:
+    """Why this mention cannot be stored, or None."""
+    if not isinstance(mention.external_id, str) or not mention.external_id.strip():
+        return "empty external_id"
+    if len(mention.external_id) > MAX_EXTERNAL_ID:
+        return f"external_id longer than {MAX_EXTERNAL_ID} characters"
+    if not isinstance(mention.text, str):
+        return "text is not a string"
+    if not isinstance(mention.created_at, datetime) or mention.created_at.tzinfo is None:
+        return "created_at must be a timezone-aware datetime"
+    return None
+
+
+def _engagement(mention: FetchedMention) -> dict[str, int]:
+    """Known counts only: None means the platform did not say, which must not erase a known count."""
+    return {name: value for name in ENGAGEMENT_FIELDS if (value := getattr(mention, name)) is not None}
+
+
+def _row(
+    mention: FetchedMention,
+    source_id: int,
+    brand_id: int,
+    pseudonymiser: Pseudonymiser,
+    now: datetime,
+    stats: IngestStats,
+) -> dict[str, Any]:
+    text = mention.text
+    raw = dict(mention.raw) if mention.raw is not None else None
+    if len(text) > MAX_TEXT_CHARS:
+        stats.truncated.append(mention.external_id)
+        log.warning(
+            "mention %s: text of %d characters truncated to %d", mention.external_id, len(text), MAX_TEXT_CHARS
+        )
+        raw = {**(raw or {}), "_repmon_text_truncated_from": len(text)}
+        text = _cut(text, MAX_TEXT_CHARS)
+    title = mention.title
+    if title is not None and len(title) > MAX_TITLE_CHARS:
+        title = _cut(title, MAX_TITLE_CHARS)
+    url = mention.url if mention.url is None or len(mention.url) <= MAX_URL_CHARS else None
+    created = mention.created_at.astimezone(UTC)
+    return {
+        "source_id": source_id,
+        "brand_id": brand_id,
+        "external_id": mention.external_id,
+        "url": url,
+        "author_key": pseudonymiser.author_key(mention.author),
+        "author_handle": mention.author[:300] if mention.author else None,
+        "author_followers": mention.author_followers,
+        "text": text,
+        "title": title,
+        "language": (mention.language or None) and mention.language[:8],
+        "rating": mention.rating,
+        "parent_external_id": (mention.parent_external_id or None)
+        and mention.parent_external_id[:MAX_EXTERNAL_ID],
+        "links": list(mention.links) or None,
+        "created_at": created,
+        "fetched_at": now,
+        "likes": mention.likes,
+        "reposts": mention.reposts,
+        "replies": mention.replies,
+        "quotes": mention.quotes,
+        "engagement_checked_at": now,
+        "next_repoll_at": max(created + FIRST_REPOLL_AFTER, now),
+        "repoll_count": 0,
+        "raw": bounded_raw(raw),
+    }
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert rows, skipping any that another writer stored meanwhile; external_id -> id of those we added."""
+    dialect = session.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = (
+        module.insert(Mention)
+        .on_conflict_do_nothing(index_elements=["source_id", "external_id"])
+        .returning(Mention.external_id, Mention.id)
+    )
+    result = session.execute(stmt, rows)
+    return {external_id: mention_id for external_id, mention_id in result}
+
+
+def existing_mentions(session: Session, source_id: int, external_ids: Iterable[str]) -> dict[str, Mention]:
+    """Stored mentions of one source by external id (chunked to stay under parameter limits)."""
+    ids = list(external_ids)
+    found: dict[str, Mention] = {}
+    for start in range(0, len(ids), _SELECT_CHUNK):
+        chunk = ids[start : start + _SELECT_CHUNK]
+        stmt = select(Mention).where(Mention.source_id == source_id, Mention.external_id.in_(chunk))
+        found.update({m.external_id: m for m in session.scalars(stmt)})
+    return found
+
+
+def record_engagement(
+    session: Session, mention: Mention, counts: Mapping[str, int], observed_at: datetime
+) -> bool:
+    """Update a mention's latest counts; write a snapshot when any count changed. True if changed."""
+    changed = {k: v for k, v in counts.items() if getattr(mention, k) != v}
+    mention.engagement_checked_at = observed_at
+    if not changed:
+        return False
+    for name, value in changed.items():
+        setattr(mention, name, value)
+    _add_snapshot(session, mention.id, {k: getattr(mention, k) for k in ENGAGEMENT_FIELDS}, observed_at)
+    return True
+
+
+def _add_snapshot(session: Session, mention_id: int, counts: Mapping[str, Any], observed_at: datetime) -> None:
+    # Unique (mention_id, observed_at): a second observation at the same instant replaces nothing.
+    exists = session.scalar(
+        select(EngagementSnapshot.id).where(
+            EngagementSnapshot.mention_id == mention_id, EngagementSnapshot.observed_at == observed_at
+        )
+    )
+    if exists is None:
+        session.add(EngagementSnapshot(mention_id=mention_id, observed_at=observed_at, **counts))
+
+
+def store_page(
+    session: Session,
+    source_id: int,
+    brand_id: int,
+    page: Page,
+    pseudonymiser: Pseudonymiser,
+    *,
+    now: datetime | None = None,
+) -> IngestStats:
+    """Upsert the page's mentions and advance the source cursor, inside the caller's transaction."""
+    now = now or datetime.now(UTC)
+    stats = IngestStats()
+    latest: dict[str, FetchedMention] = {}
+    for mention in page.mentions:
+        reason = _validate(mention)
+        if reason:
+            stats.rejected.append((str(mention.external_id)[:MAX_EXTERNAL_ID], reason))
+            log.warning("source %s: mention %r rejected: %s", source_id, mention.external_id, reason)
+            continue
+        latest[mention.external_id] = mention  # the same post twice in one page: the later copy wins
+
+    stored = existing_mentions(session, source_id, latest)
+    new_rows = [
+        _row(m, source_id, brand_id, pseudonymiser, now, stats) for eid, m in latest.items() if eid not in stored
+    ]
+    added: dict[str, int] = _insert_ignoring_duplicates(session, new_rows) if new_rows else {}
+    for row in new_rows:
+        if row["external_id"] not in added:
+            continue
+        mention_id = added[row["external_id"]]
+        stats.inserted += 1
+        stats.new_mention_ids.append(mention_id)
+        counts = {k: row[k] for k in ENGAGEMENT_FIELDS if row[k] is not None}
+        if counts:
+            _add_snapshot(session, mention_id, counts, now)
+            stats.snapshots += 1
+    raced = [r["external_id"] for r in new_rows if r["external_id"] not in added]
+    if raced:  # another writer inserted these between our select and insert: update them instead
+        stored.update(existing_mentions(session, source_id, raced))
+
+    for external_id, mention_row in stored.items():
+        if record_engagement(session, mention_row, _engagement(latest[external_id]), now):
+            stats.updated += 1
+            stats.snapshots += 1
+        else:
+            stats.unchanged += 1
+
+    if page.cursor is not None:
+        session.execute(update(Source).where(Source.id == source_id).values(cursor=dict(page.cursor)))
+        stats.cursor_advanced = True
+    session.flush()
+    return stats
+
+
+def stored_count(session: Session, source_id: int, external_ids: Sequence[str]) -> int:
+    """How many of these external ids are stored for the source (used by tests and checks)."""
+    return len(existing_mentions(session, source_id, external_ids))
