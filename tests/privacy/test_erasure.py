@@ -1,0 +1,81 @@
+"""Erasure and access requests on both databases."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor.privacy import erase_author, erase_mentions, export_author, purge
+from monitor.store.tables import Alert, Feedback, Mention, OutboxMessage, Score
+
+
+def test_erase_mentions_deleted_at_source(engine, world, data):
+    with Session(engine) as session, session.begin():
+        stats = erase_mentions(session, [world.recent_id], "source_deleted", now=data.NOW)
+    assert (stats.mentions, stats.feedback) == (1, 1)
+    with Session(engine) as session:
+        gone = session.get(Mention, world.recent_id)
+        assert gone.text == "" and gone.author_key is None and gone.author_handle is None
+        assert gone.url is None and gone.raw is None and gone.external_id == f"erased:{world.recent_id}"
+        assert session.get(Feedback, world.feedback_id) is None
+        assert session.scalar(select(Score.label).where(Score.mention_id == world.recent_id)) == "negative"
+        # Anna's other post is untouched: erasure is per post here, not per author.
+        assert session.get(Mention, world.old_id).text == data.OLD_TEXT
+
+    with Session(engine) as session, session.begin():
+        again = erase_mentions(session, [world.recent_id, 999_999], "source_deleted", now=data.NOW)
+    assert again.mentions == 0
+
+
+def test_erase_mentions_rejects_unknown_reason(engine, world):
+    with Session(engine) as session, pytest.raises(ValueError, match="unknown erasure reason"):
+        erase_mentions(session, [world.old_id], "because")
+    with Session(engine) as session:
+        assert session.get(Mention, world.old_id).text != ""
+
+
+def test_export_author_finds_posts_after_retention_removed_the_handle(engine, world, data):
+    with Session(engine) as session, session.begin():
+        purge(session, data.NOW, 90)
+    with Session(engine) as session:
+        export = export_author(session, "anna_k@MASTODON.social", data.KEY)  # any spelling of the handle
+    json.dumps(export)  # must be serialisable as it is
+    assert export["author_key"] == data.KEY(data.ANNA)
+    by_id = {m["id"]: m for m in export["mentions"]}
+    assert set(by_id) == {world.old_id, world.recent_id}  # never Bo's post
+    assert by_id[world.old_id]["text"] == "" and by_id[world.old_id]["anonymised_at"]
+    assert by_id[world.recent_id]["text"] == data.RECENT_TEXT
+    assert by_id[world.recent_id]["feedback"][0]["corrected_label"] == "neutral"
+    assert by_id[world.old_id]["scores"][0]["label"] == "negative"
+    assert [a["id"] for a in export["alerts"]] == [world.alert_id]
+    assert {o["id"] for o in export["outbox"]} == {world.outbox_linked, world.outbox_unlinked}
+    assert export["external_copies"]["slack_messages"] == [{"channel": "C123", "ts": "1700000000.000100"}]
+    assert export["external_copies"]["tickets"][0]["ticket_id"] == "42"
+
+
+def test_erase_author_removes_every_post_and_copy(engine, world, data):
+    with Session(engine) as session, session.begin():
+        stats = erase_author(session, data.ANNA, data.KEY, now=data.NOW)
+    assert stats.mentions == 2 and stats.feedback == 1
+    with Session(engine) as session:
+        remaining_keys = set(session.scalars(select(Mention.author_key)))
+        assert remaining_keys == {None, data.KEY(data.BO)}
+        assert session.get(Mention, world.bo_id).text == data.BO_TEXT
+        everything = json.dumps(
+            [o.payload for o in session.scalars(select(OutboxMessage))]
+            + [[a.headline, a.evidence] for a in session.scalars(select(Alert))],
+            ensure_ascii=False,
+        ).lower()
+        assert "anna_k" not in everything and "kö hos telia" not in everything
+        assert "@someone_else (1)" in everything  # other people's names survive
+        assert session.scalar(select(func.count()).select_from(Mention)) == 3  # tombstones keep counts
+        export = export_author(session, data.ANNA, data.KEY)
+    assert export["mentions"] == [] and export["outbox"] == []
+
+    with Session(engine) as session, session.begin():
+        again = erase_author(session, data.ANNA, data.KEY, now=data.NOW + timedelta(days=1))
+    assert (again.mentions, again.copies.outbox, again.copies.alerts) == (0, 0, 0)
