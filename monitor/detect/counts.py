@@ -1,0 +1,245 @@
+"""Streaming, causal spike detection on count series (mentions per bin).
+
+Why this shape: mention counts are over-dispersed, strongly daily-seasonal and bursty. A z-score on raw
+counts either pages on every lunchtime peak or misses quiet-hour spikes, and a Gaussian tail is wrong for
+the small counts of a small brand. So each bin is compared with a robust seasonal baseline (level x
+time-of-day profile, learnt with clipped updates so a spike cannot drag its own baseline up), and the
+surprise is a negative-binomial tail probability of the counts summed over several time scales (a scan
+statistic: short scales catch sharp bursts, long scales catch slower rises). One alert per event comes
+from a warm-up, hysteresis (re-arm only after the surprise falls back) and a cooldown.
+
+The detector is strictly causal: `update(count, slot)` for row i only sees rows <= i, and its whole
+state is a small JSON-able dict so the daemon can persist it between runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scipy.special import betainc
+
+from monitor.types import Severity
+
+LOG10 = math.log(10.0)
+
+
+@dataclass(frozen=True, slots=True)
+class SpikeParams:
+    """Global parameters of the count detector (one set for every series; no per-series tuning)."""
+
+    scales: tuple[int, ...] = (1, 3, 12, 36)  # window lengths in bins (5 min .. 3 h at 5-min bins)
+    season_slots: int = 24  # time-of-day profile resolution
+    bins_per_day: int = 288
+    level_rate: float = 0.01  # EW rate of the deseasonalised level, per bin
+    season_rate: float = 0.05  # EW rate of a slot's profile, per visit
+    scale_rate: float = 0.005  # EW rate of the residual scale, per bin
+    clip: float = 3.0  # residuals beyond clip * scale update the baseline as if they were at the clip
+    min_rel_sd: float = 0.05  # floor of the relative (log-scale) dispersion
+    warmup: int = 288  # bins before the first alert (one day)
+    fire: float = 6.0  # surprise (-log10 tail p, after multiplicity correction) that fires an alert
+    rearm: float = 2.0  # surprise below which a finished event re-arms the detector
+    cooldown: int = 288  # bins of silence after an alert
+    min_excess: float = 3.0  # an alert needs at least this many counts above expectation
+
+
+@dataclass(frozen=True, slots=True)
+class SpikeResult:
+    """What the detector concluded for one bin."""
+
+    score: float  # in [0, 1]; >= 0.5 exactly when `fired`
+    fired: bool
+    surprise: float  # -log10 tail probability at the most surprising scale (multiplicity corrected)
+    scale: int  # bins summed at that scale
+    observed: float  # counts in that window
+    expected: float  # baseline expectation for that window
+    severity: Severity | None = None
+    in_event: bool = False
+
+
+def nb_tail(observed: float, mean: float, rel_sd: float) -> float:
+    """log10 P(X >= observed) for a negative binomial with this mean and extra relative sd.
+
+    Var = mean + (rel_sd * mean)^2: Poisson noise for small counts, multiplicative noise for big ones.
+    """
+    if observed <= 0 or observed <= mean:
+        return 0.0
+    mean = max(mean, 1e-3)
+    size = 1.0 / max(rel_sd * rel_sd, 1e-9)
+    p_success = size / (size + mean)
+    # P(X >= k) = I_{1 - p}(k, size) for NB(size, p); continuous k is fine for a tail score.
+    tail = float(betainc(observed, size, 1.0 - p_success))
+    if tail <= 0.0:
+        return -300.0
+    return math.log10(tail)
+
+
+def severity_for(surprise: float, ratio: float) -> Severity:
+    """Severity from how far above the baseline: both the evidence and the size of the jump count."""
+    if ratio >= 8 and surprise >= 12:
+        return "critical"
+    if ratio >= 4 and surprise >= 9:
+        return "high"
+    if ratio >= 2:
+        return "medium"
+    return "low"
+
+
+def squash(surprise: float, fire: float) -> float:
+    """Map surprise to [0, 1] so that `fire` maps to exactly 0.5 and larger surprise stays ordered."""
+    if surprise <= 0:
+        return 0.0
+    return surprise / (surprise + fire)
+
+
+@dataclass
+class SpikeDetector:
+    """One count series. Feed bins in time order with `update`; persist `state()` between runs."""
+
+    params: SpikeParams = field(default_factory=SpikeParams)
+    n: int = 0
+    level: float | None = None
+    season: list[float] = field(default_factory=list)
+    season_seen: list[int] = field(default_factory=list)
+    rel_sd: list[float] = field(default_factory=list)  # per scale: EW mean |log residual| * 1.25
+    recent: list[tuple[float, float]] = field(default_factory=list)  # (count, expected) of last bins
+    since_alert: int = 10**9
+    armed: bool = True
+
+    def __post_init__(self) -> None:
+        p = self.params
+        if not self.season:
+            self.season = [0.0] * p.season_slots
+            self.season_seen = [0] * p.season_slots
+        if not self.rel_sd:
+            self.rel_sd = [0.5] * len(p.scales)
+
+    # ------------------------------------------------------------------ persistence
+    def state(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "n": self.n,
+            "level": self.level,
+            "season": self.season,
+            "season_seen": self.season_seen,
+            "rel_sd": self.rel_sd,
+            "recent": [list(x) for x in self.recent],
+            "since_alert": self.since_alert,
+            "armed": self.armed,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any] | None, params: SpikeParams | None = None) -> SpikeDetector:
+        params = params or SpikeParams()
+        if not state or state.get("v") != 1 or len(state.get("season", [])) != params.season_slots:
+            return cls(params)
+        return cls(
+            params,
+            n=int(state["n"]),
+            level=state["level"],
+            season=[float(x) for x in state["season"]],
+            season_seen=[int(x) for x in state["season_seen"]],
+            rel_sd=[float(x) for x in state["rel_sd"]][: len(params.scales)] or [0.5] * len(params.scales),
+            recent=[(float(a), float(b)) for a, b in state["recent"]],
+            since_alert=int(state["since_alert"]),
+            armed=bool(state["armed"]),
+        )
+
+    # ------------------------------------------------------------------ streaming update
+    def slot_of(self, bin_index_in_day: int) -> int:
+        p = self.params
+        return (bin_index_in_day % p.bins_per_day) * p.season_slots // p.bins_per_day
+
+    def expected(self, slot: int) -> float:
+        """Expected count for a bin in this time-of-day slot (before seeing it)."""
+        if self.level is None:
+            return 0.0
+        return max(math.expm1(self.level + self.season[slot]), 0.0)
+
+    def update(self, count: float, bin_index_in_day: int) -> SpikeResult:
+        """Score one bin, then learn from it. Row i's result depends on rows <= i only."""
+        p = self.params
+        count = max(float(count), 0.0)
+        slot = self.slot_of(bin_index_in_day)
+        y = math.log1p(count)
+        if self.level is None:
+            self.level = y
+        expect = self.expected(slot)
+        self.recent.append((count, expect))
+        del self.recent[: max(len(self.recent) - max(p.scales), 0)]
+
+        best = (0.0, p.scales[0], count, expect)
+        correction = math.log10(len(p.scales))
+        residuals: list[float] = []
+        for i, k in enumerate(p.scales):
+            window = self.recent[-k:]
+            obs = sum(c for c, _ in window)
+            exp_ = sum(e for _, e in window)
+            residuals.append(math.log1p(obs) - math.log1p(exp_))
+            if len(window) < k:
+                continue
+            sd = max(self.rel_sd[i], p.min_rel_sd)
+            surprise = -nb_tail(obs, exp_, sd) - correction
+            if surprise > best[0]:
+                best = (surprise, k, obs, exp_)
+        surprise, k, obs, exp_ = best
+
+        fired = False
+        severity: Severity | None = None
+        self.since_alert += 1
+        if not self.armed and surprise < p.rearm:
+            self.armed = True
+        warm = self.n >= p.warmup
+        if (
+            warm
+            and self.armed
+            and self.since_alert > p.cooldown
+            and surprise >= p.fire
+            and obs - exp_ >= p.min_excess
+        ):
+            fired = True
+            self.armed = False
+            self.since_alert = 0
+            severity = severity_for(surprise, (obs + 1) / (exp_ + 1))
+        score = squash(surprise, p.fire)
+        if not fired:
+            score = min(score, 0.4999)
+
+        self._learn(y, slot, residuals)
+        self.n += 1
+        return SpikeResult(
+            score=score,
+            fired=fired,
+            surprise=surprise,
+            scale=k,
+            observed=obs,
+            expected=exp_,
+            severity=severity,
+            in_event=not self.armed,
+        )
+
+    def _learn(self, y: float, slot: int, residuals: Sequence[float]) -> None:
+        """Update the baseline with clipped residuals so spikes barely move it."""
+        p = self.params
+        assert self.level is not None
+        sd0 = max(self.rel_sd[0], p.min_rel_sd)
+        resid = y - self.level - self.season[slot]
+        clipped = max(-p.clip * sd0, min(p.clip * sd0, resid))
+        warm_rate = max(p.level_rate, 1.0 / (self.n + 2))
+        self.level += warm_rate * clipped
+        seen = self.season_seen[slot]
+        s_rate = max(p.season_rate, 1.0 / (seen + 2))
+        self.season[slot] += s_rate * (1.0 - warm_rate) * clipped
+        self.season_seen[slot] = seen + 1
+        # Keep the profile centred so the level carries the overall magnitude.
+        mean_season = sum(self.season) / len(self.season)
+        if abs(mean_season) > 1e-9:
+            self.season = [s - mean_season for s in self.season]
+            self.level += mean_season
+        sc_rate = max(p.scale_rate, 1.0 / (self.n + 2))
+        for i, r in enumerate(residuals):
+            sd = max(self.rel_sd[i], p.min_rel_sd)
+            a = min(abs(r), p.clip * sd) * 1.2533  # mean |r| of a normal is sd * 0.798
+            self.rel_sd[i] += sc_rate * (a - self.rel_sd[i])

@@ -1,0 +1,153 @@
+"""Streaming detector for a rise in the *share* of negative mentions.
+
+Why a share test and not a spike on the negative count alone: a launch buzz multiplies every kind of
+mention, so the negative count rises with it although nothing went wrong. Conditioning on the total
+(negatives among this window's mentions vs the brand's usual share) pages support only when customers
+turn unhappy, however busy the channel is. The tail is beta-binomial: the usual share itself wobbles
+from hour to hour, and a plain binomial would page on that wobble whenever volume is high.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from scipy.stats import betabinom
+
+from monitor.detect.counts import squash
+from monitor.types import Severity
+
+
+@dataclass(frozen=True, slots=True)
+class ShareParams:
+    scales: tuple[int, ...] = (1, 3, 12, 36)
+    prior_share: float = 0.15  # usual negative share before the brand has history
+    prior_weight: float = 50.0  # mentions' worth of confidence in the prior
+    memory: float = 2000.0  # mentions' worth of history the baseline share remembers
+    concentration: float = 60.0  # beta-binomial concentration: how much the true share wobbles
+    warmup_mentions: float = 100.0  # mentions seen before the first alert
+    fire: float = 4.0  # -log10 tail probability (multiplicity corrected) that fires
+    rearm: float = 1.5
+    cooldown: int = 72  # bins (6 h at 5-min bins)
+    min_negative: int = 5  # never page on fewer negative mentions than this in the window
+    min_ratio: float = 1.5  # observed share must be at least this multiple of the usual share
+
+
+@dataclass(frozen=True, slots=True)
+class ShareResult:
+    score: float
+    fired: bool
+    surprise: float
+    scale: int
+    negative: int
+    total: int
+    baseline_share: float
+    severity: Severity | None = None
+    in_event: bool = False
+
+
+def share_severity(surprise: float, ratio: float, negative: int) -> Severity:
+    if ratio >= 4 and surprise >= 10 and negative >= 30:
+        return "critical"
+    if ratio >= 3 and surprise >= 7:
+        return "high"
+    if ratio >= 2:
+        return "medium"
+    return "low"
+
+
+@dataclass
+class ShareDetector:
+    params: ShareParams = field(default_factory=ShareParams)
+    neg_weight: float = 0.0  # exponentially weighted negative mentions
+    all_weight: float = 0.0  # exponentially weighted mentions
+    seen: float = 0.0
+    recent: list[tuple[int, int]] = field(default_factory=list)
+    since_alert: int = 10**9
+    armed: bool = True
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "neg_weight": self.neg_weight,
+            "all_weight": self.all_weight,
+            "seen": self.seen,
+            "recent": [list(x) for x in self.recent],
+            "since_alert": self.since_alert,
+            "armed": self.armed,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any] | None, params: ShareParams | None = None) -> ShareDetector:
+        params = params or ShareParams()
+        if not state or state.get("v") != 1:
+            return cls(params)
+        return cls(
+            params,
+            neg_weight=float(state["neg_weight"]),
+            all_weight=float(state["all_weight"]),
+            seen=float(state["seen"]),
+            recent=[(int(a), int(b)) for a, b in state["recent"]],
+            since_alert=int(state["since_alert"]),
+            armed=bool(state["armed"]),
+        )
+
+    def baseline_share(self) -> float:
+        p = self.params
+        return (self.neg_weight + p.prior_share * p.prior_weight) / (self.all_weight + p.prior_weight)
+
+    def update(self, negative: int, total: int) -> ShareResult:
+        """Score one bin's (negative, total) counts, then learn from them."""
+        p = self.params
+        negative, total = int(negative), int(total)
+        if negative < 0 or total < negative:
+            raise ValueError(f"need 0 <= negative <= total, got {negative}/{total}")
+        base = min(max(self.baseline_share(), 1e-3), 0.999)
+        self.recent.append((negative, total))
+        del self.recent[: max(len(self.recent) - max(p.scales), 0)]
+        a, b = base * p.concentration, (1 - base) * p.concentration
+        correction = math.log10(len(p.scales))
+        best = (0.0, p.scales[0], negative, total)
+        for k in p.scales:
+            window = self.recent[-k:]
+            neg = sum(x for x, _ in window)
+            tot = sum(t for _, t in window)
+            if tot == 0 or neg < p.min_negative or neg / tot < p.min_ratio * base:
+                continue
+            tail = float(betabinom.sf(neg - 1, tot, a, b))
+            surprise = (300.0 if tail <= 0 else -math.log10(tail)) - correction
+            if surprise > best[0]:
+                best = (surprise, k, neg, tot)
+        surprise, k, neg, tot = best
+
+        fired = False
+        severity: Severity | None = None
+        self.since_alert += 1
+        if not self.armed and surprise < p.rearm:
+            self.armed = True
+        if self.seen >= p.warmup_mentions and self.armed and self.since_alert > p.cooldown and surprise >= p.fire:
+            fired, self.armed, self.since_alert = True, False, 0
+            severity = share_severity(surprise, (neg / tot) / base, neg)
+        score = squash(surprise, p.fire)
+        if not fired:
+            score = min(score, 0.4999)
+
+        # Learn the usual share; during an event only slowly, so an incident does not become "usual".
+        decay = math.exp(-total / p.memory)
+        weight = 1.0 if self.armed else 0.1
+        self.neg_weight = self.neg_weight * decay + weight * negative
+        self.all_weight = self.all_weight * decay + weight * total
+        self.seen += total
+        return ShareResult(
+            score=score,
+            fired=fired,
+            surprise=surprise,
+            scale=k,
+            negative=neg,
+            total=tot,
+            baseline_share=base,
+            severity=severity,
+            in_event=not self.armed,
+        )

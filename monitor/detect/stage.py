@@ -1,0 +1,367 @@
+"""The detect stage: run the detectors on stored data and return alert candidates.
+
+`detect(session, config, now)` is called by the daemon after scoring and story grouping. It reads
+mentions, scores and engagement snapshots, advances each brand's streaming detectors over the 5-minute
+bins that have closed since the last run, and writes the detectors' state to `detector_state` in the
+caller's transaction: committed together with the routed alerts, a restart neither re-warms nor
+re-alerts, and a rolled-back run is simply replayed (same data -> same candidates -> same keys).
+
+Keys name the event, not the run: `negative_spike:<brand id>:<bin start>`, `virality:mention:<id>`,
+`complaint:story:<id>` / `complaint:mention:<id>`, so the router can dedupe on them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.detect.config import DetectConfig
+from monitor.detect.counts import SpikeDetector, SpikeParams
+from monitor.detect.share import ShareDetector, ShareParams
+from monitor.detect.virality import predict_from_counts
+from monitor.store.tables import Brand, DetectorState, EngagementSnapshot, Mention, Score
+from monitor.types import AlertCandidate, Severity
+
+log = logging.getLogger(__name__)
+EVIDENCE_IDS = 50  # mention ids carried as evidence per candidate
+
+
+def detect(session: Session, config: DetectConfig, now: datetime) -> list[AlertCandidate]:
+    """All candidates for all brands, in a deterministic order."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC)")
+    now = now.astimezone(UTC)
+    out: list[AlertCandidate] = []
+    for brand in session.scalars(select(Brand).order_by(Brand.id)):
+        if config.volume.enabled or config.negative_share.enabled:
+            out.extend(_spikes(session, config, brand, now))
+        if config.virality.enabled:
+            out.extend(_virality(session, config, brand, now))
+        if config.complaint.enabled:
+            out.extend(_complaints(session, config, brand, now))
+    return out
+
+
+# --------------------------------------------------------------------------- persisted state
+
+
+def _load_state(session: Session, detector: str, key: str) -> DetectorState:
+    row = session.scalar(select(DetectorState).where(DetectorState.detector == detector, DetectorState.key == key))
+    if row is None:
+        row = DetectorState(detector=detector, key=key, state={})
+        session.add(row)
+    return row
+
+
+def _save_state(row: DetectorState, state: dict[str, Any], now: datetime) -> None:
+    row.state = state  # a new dict object, so SQLAlchemy sees the JSON change
+    row.updated_at = now
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def _latest_labels(session: Session, mention_ids: Iterable[int], config: DetectConfig) -> dict[int, Score]:
+    """Each mention's score: the configured model version, else the most recently scored one."""
+    ids = list(mention_ids)
+    out: dict[int, Score] = {}
+    for chunk_start in range(0, len(ids), 500):
+        chunk = ids[chunk_start : chunk_start + 500]
+        stmt = select(Score).where(Score.mention_id.in_(chunk))
+        if config.model_version:
+            stmt = stmt.where(Score.model_version == config.model_version)
+        for score in session.scalars(stmt.order_by(Score.scored_at, Score.id)):
+            out[score.mention_id] = score  # later rows win
+    return out
+
+
+# --------------------------------------------------------------------------- volume and share spikes
+
+
+def _floor_bin(t: datetime, minutes: int) -> datetime:
+    epoch_minutes = int(t.timestamp() // 60)
+    return datetime.fromtimestamp((epoch_minutes - epoch_minutes % minutes) * 60, tz=UTC)
+
+
+def _spike_params(config: DetectConfig) -> tuple[SpikeParams, ShareParams]:
+    bins_per_day = 24 * 60 // config.bin_minutes
+    v, s = config.volume, config.negative_share
+    spike = SpikeParams(
+        bins_per_day=bins_per_day,
+        fire=v.fire,
+        warmup=v.warmup_bins,
+        cooldown=v.cooldown_bins,
+        min_excess=v.min_excess,
+    )
+    share = ShareParams(
+        fire=s.fire,
+        cooldown=s.cooldown_bins,
+        min_negative=s.min_negative,
+        warmup_mentions=s.warmup_mentions,
+        prior_share=s.prior_share,
+    )
+    return spike, share
+
+
+def _spikes(session: Session, config: DetectConfig, brand: Brand, now: datetime) -> list[AlertCandidate]:
+    width = timedelta(minutes=config.bin_minutes)
+    row = _load_state(session, "spikes", f"brand:{brand.id}")
+    state = dict(row.state or {})
+    spike_params, share_params = _spike_params(config)
+    volume = SpikeDetector.from_state(state.get("volume"), spike_params)
+    share = ShareDetector.from_state(state.get("share"), share_params)
+
+    settled_end = _floor_bin(now - timedelta(minutes=config.settle_minutes), config.bin_minutes)
+    if state.get("next_bin"):
+        start = datetime.fromisoformat(state["next_bin"])
+    else:
+        first = session.scalar(
+            select(Mention.created_at).where(Mention.brand_id == brand.id).order_by(Mention.created_at).limit(1)
+        )
+        if first is None:
+            return []
+        start = max(_floor_bin(first, config.bin_minutes), settled_end - timedelta(hours=config.catchup_hours))
+    if start >= settled_end:
+        return []
+
+    rows = session.execute(
+        select(Mention.id, Mention.created_at, Mention.scored_at)
+        .where(Mention.brand_id == brand.id, Mention.created_at >= start, Mention.created_at < settled_end)
+        .order_by(Mention.created_at, Mention.id)
+    ).all()
+    labels = _latest_labels(session, [r.id for r in rows], config)
+    per_bin: dict[datetime, list[tuple[int, bool]]] = defaultdict(list)  # bin -> (mention id, scored)
+    for r in rows:
+        per_bin[_floor_bin(r.created_at, config.bin_minutes)].append((r.id, r.id in labels))
+
+    score_deadline = now - timedelta(minutes=config.score_wait_minutes)
+    out: list[AlertCandidate] = []
+    recent_negative: list[list[int]] = [list(x) for x in state.get("recent_negative", [])]
+    recent_all: list[list[int]] = [list(x) for x in state.get("recent_all", [])]
+    keep = max(max(spike_params.scales), max(share_params.scales))
+    b = start
+    while b < settled_end:
+        mentions = per_bin.get(b, [])
+        if any(not scored for _, scored in mentions) and b + width > score_deadline:
+            break  # wait for the scorer rather than under-count negatives; strict bin order
+        ids = [mid for mid, _ in mentions]
+        negative = [mid for mid in ids if labels.get(mid) is not None and labels[mid].label == "negative"]
+        recent_all = [*recent_all, ids][-keep:]
+        recent_negative = [*recent_negative, negative][-keep:]
+        bin_in_day = int((b - b.replace(hour=0, minute=0)).total_seconds() // 60) // config.bin_minutes
+        vres = volume.update(len(ids), bin_in_day)
+        sres = share.update(len(negative), len(ids))
+        if config.negative_share.enabled and sres.fired and sres.severity:
+            evidence_ids = [m for bin_ids in recent_negative[-sres.scale :] for m in bin_ids][-EVIDENCE_IDS:]
+            out.append(
+                AlertCandidate(
+                    kind="negative_spike",
+                    brand=brand.name,
+                    key=f"negative_spike:{brand.id}:{b.isoformat()}",
+                    severity=sres.severity,
+                    detected_at=b + width,
+                    headline=(
+                        f"{brand.name}: {sres.negative} of {sres.total} mentions negative in the last "
+                        f"{sres.scale * config.bin_minutes} min (usually {sres.baseline_share:.0%})"
+                    ),
+                    evidence={
+                        "window_start": (b + width - sres.scale * width).isoformat(),
+                        "window_end": (b + width).isoformat(),
+                        "negative": sres.negative,
+                        "total": sres.total,
+                        "share": sres.negative / sres.total,
+                        "baseline_share": sres.baseline_share,
+                        "expected_negative": sres.baseline_share * sres.total,
+                        "surprise_log10": sres.surprise,
+                    },
+                    mention_ids=tuple(evidence_ids),
+                )
+            )
+        if config.volume.enabled and vres.fired and vres.severity:
+            evidence_ids = [m for bin_ids in recent_all[-vres.scale :] for m in bin_ids][-EVIDENCE_IDS:]
+            window_negative = sum(len(x) for x in recent_negative[-vres.scale :])
+            neg_share = window_negative / vres.observed if vres.observed else 0.0
+            # A volume spike without an unusual negative share is a buzz: informative, never a page.
+            severity: Severity = vres.severity if neg_share > 1.5 * share.baseline_share() else "low"
+            out.append(
+                AlertCandidate(
+                    kind="volume_spike",
+                    brand=brand.name,
+                    key=f"volume_spike:{brand.id}:{b.isoformat()}",
+                    severity=severity,
+                    detected_at=b + width,
+                    headline=(
+                        f"{brand.name}: {vres.observed:.0f} mentions in {vres.scale * config.bin_minutes} min, "
+                        f"expected about {vres.expected:.0f}"
+                    ),
+                    evidence={
+                        "window_start": (b + width - vres.scale * width).isoformat(),
+                        "window_end": (b + width).isoformat(),
+                        "count": vres.observed,
+                        "baseline": vres.expected,
+                        "negative": window_negative,
+                        "negative_share": neg_share,
+                        "baseline_negative_share": share.baseline_share(),
+                        "surprise_log10": vres.surprise,
+                    },
+                    mention_ids=tuple(evidence_ids),
+                )
+            )
+        b += width
+
+    _save_state(
+        row,
+        {
+            "next_bin": b.isoformat(),
+            "volume": volume.state(),
+            "share": share.state(),
+            "recent_all": recent_all,
+            "recent_negative": recent_negative,
+        },
+        now,
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- virality
+
+
+def _virality(session: Session, config: DetectConfig, brand: Brand, now: datetime) -> list[AlertCandidate]:
+    vc = config.virality
+    row = _load_state(session, "virality", f"brand:{brand.id}")
+    since = now - timedelta(hours=vc.lookback_hours)
+    alerted: dict[str, str] = {
+        k: v for k, v in dict((row.state or {}).get("alerted", {})).items() if datetime.fromisoformat(v) >= since
+    }
+    mentions = session.scalars(
+        select(Mention).where(Mention.brand_id == brand.id, Mention.created_at >= since).order_by(Mention.id)
+    ).all()
+    snaps: dict[int, list[EngagementSnapshot]] = defaultdict(list)
+    ids = [m.id for m in mentions if str(m.id) not in alerted]
+    for start in range(0, len(ids), 500):
+        for s in session.scalars(
+            select(EngagementSnapshot)
+            .where(EngagementSnapshot.mention_id.in_(ids[start : start + 500]))
+            .order_by(EngagementSnapshot.observed_at)
+        ):
+            snaps[s.mention_id].append(s)
+    out: list[AlertCandidate] = []
+    for m in mentions:
+        if str(m.id) in alerted:
+            continue
+        points = [
+            ((s.observed_at - m.created_at).total_seconds(), s.reposts or 0, s.author_followers)
+            for s in snaps.get(m.id, [])
+            if s.observed_at <= now and s.reposts is not None
+        ]
+        if not points and m.reposts is not None and m.engagement_checked_at is not None:
+            points = [((m.engagement_checked_at - m.created_at).total_seconds(), m.reposts, m.author_followers)]
+        if not points or max(p[1] for p in points) == 0:
+            continue
+        followers = next((p[2] for p in reversed(points) if p[2] is not None), m.author_followers)
+        pred = predict_from_counts([p[0] for p in points], [p[1] for p in points], followers, vc.reach_threshold)
+        if pred.p_exceed < vc.min_probability:
+            continue
+        severity: Severity = (
+            "critical"
+            if pred.predicted_final >= 10 * vc.reach_threshold
+            else "high"
+            if pred.predicted_final >= 3 * vc.reach_threshold
+            else "medium"
+        )
+        alerted[str(m.id)] = m.created_at.isoformat()
+        out.append(
+            AlertCandidate(
+                kind="virality",
+                brand=brand.name,
+                key=f"virality:mention:{m.id}",
+                severity=severity,
+                detected_at=now,
+                headline=(
+                    f"{brand.name}: a post is spreading ({pred.observed} reposts so far, "
+                    f"about {pred.predicted_final:.0f} expected)"
+                ),
+                evidence={
+                    "observed_reposts": pred.observed,
+                    "predicted_final": pred.predicted_final,
+                    "p_exceed": pred.p_exceed,
+                    "reach_threshold": vc.reach_threshold,
+                    "infectiousness": pred.infectiousness,
+                    "supercritical": pred.supercritical,
+                    "method": pred.method,
+                    "age_seconds": points[-1][0],
+                    "author_followers": followers,
+                },
+                mention_ids=(m.id,),
+                story_id=m.story_id,
+            )
+        )
+    _save_state(row, {"alerted": alerted}, now)
+    return out
+
+
+# --------------------------------------------------------------------------- single complaints
+
+
+def _complaints(session: Session, config: DetectConfig, brand: Brand, now: datetime) -> list[AlertCandidate]:
+    """Scores newer than the watermark that say: negative and needs help. One candidate per story."""
+    cc = config.complaint
+    row = _load_state(session, "complaint", f"brand:{brand.id}")
+    last_score_id = int((row.state or {}).get("last_score_id", 0))
+    since = now - timedelta(hours=cc.lookback_hours)
+    stmt = (
+        select(Score, Mention)
+        .join(Mention, Mention.id == Score.mention_id)
+        .where(Mention.brand_id == brand.id, Score.id > last_score_id)
+        .order_by(Score.id)
+    )
+    if config.model_version:
+        stmt = stmt.where(Score.model_version == config.model_version)
+    groups: dict[str, list[tuple[Score, Mention]]] = {}
+    max_id = last_score_id
+    for score, mention in session.execute(stmt).all():
+        max_id = max(max_id, score.id)
+        if (
+            score.label != "negative"
+            or not score.needs_help
+            or score.needs_help_probability < cc.min_probability
+            or mention.created_at < since
+        ):
+            continue
+        key = f"complaint:story:{mention.story_id}" if mention.story_id else f"complaint:mention:{mention.id}"
+        groups.setdefault(key, []).append((score, mention))
+    out = []
+    for key, items in groups.items():
+        items.sort(key=lambda sm: sm[1].id)
+        first = items[0][1]
+        top = max(items, key=lambda sm: sm[0].needs_help_probability)
+        followers = max((m.author_followers or 0) for _, m in items)
+        severity: Severity = "high" if followers >= 10_000 or len(items) >= 5 else "medium"
+        out.append(
+            AlertCandidate(
+                kind="complaint",
+                brand=brand.name,
+                key=key,
+                severity=severity,
+                detected_at=now,
+                headline=f"{brand.name}: a customer needs help: {first.text[:140]}",
+                evidence={
+                    "needs_help_probability": top[0].needs_help_probability,
+                    "p_negative": top[0].p_negative,
+                    "aspects": top[0].aspects or {},
+                    "mentions": len(items),
+                    "author_followers": followers,
+                    "model_version": top[0].model_version,
+                },
+                mention_ids=tuple(m.id for _, m in items[:EVIDENCE_IDS]),
+                story_id=first.story_id,
+            )
+        )
+    _save_state(row, {"last_score_id": max_id}, now)
+    return out

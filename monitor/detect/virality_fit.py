@@ -1,0 +1,145 @@
+"""Fit the virality calibration (`virality_params.json`) from cascade data, and evaluate it.
+
+    python -m monitor.detect.virality_fit ../shared/data/cascades/auspol_train.csv \
+        --output monitor/detect/virality_params.json
+
+Why ridge regression on log features: with ~1,700 cascades (few of them large) anything richer
+over-fits; log final size is close to linear in log observed size (Szabo-Huberman) and in the log
+SEISMIC estimate, and a Gaussian residual in log space gives P(final >= N) for any N.
+The fit uses a deterministic hash split (`holdout` share kept out) so the evaluation is honest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitor.detect.cascades import Cascade, read_cascades
+from monitor.detect.virality import features, predict
+
+HORIZONS = (300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 3 * 3600.0, 6 * 3600.0, 12 * 3600.0, 24 * 3600.0)
+RIDGE = 1.0
+
+
+def is_holdout(cascade_id: str, share: float = 0.3) -> bool:
+    """Deterministic split by cascade id, so refits and evaluations agree on it."""
+    h = int(hashlib.sha256(cascade_id.encode()).hexdigest()[:8], 16)
+    return h / 0xFFFFFFFF < share
+
+
+def estimate_n_star(cascades: Sequence[Cascade]) -> float:
+    """Typical reposter's follower count (geometric mean), SEISMIC's n*."""
+    logs = [math.log(max(n, 1.0)) for c in cascades if c.followers for n in c.followers[1:]]
+    return float(math.exp(sum(logs) / len(logs))) if logs else 100.0
+
+
+def _ridge(x: np.ndarray, y: np.ndarray) -> tuple[list[float], float]:
+    penalty = RIDGE * np.eye(x.shape[1])
+    penalty[0, 0] = 0.0  # never shrink the intercept
+    coef = np.linalg.solve(x.T @ x + penalty, x.T @ y)
+    resid = y - x @ coef
+    sigma = float(max(np.sqrt(np.mean(resid**2)), 0.05))
+    return [float(c) for c in coef], sigma
+
+
+def fit(cascades: Sequence[Cascade], horizons: Sequence[float] = HORIZONS) -> dict[str, Any]:
+    n_star = estimate_n_star(cascades)
+    out: dict[str, Any] = {"n_star": n_star, "seismic": [], "sh": [], "trained_on": len(cascades)}
+    for h in horizons:
+        y = np.array([math.log1p(c.final_reposts) for c in cascades])
+        for kind in ("seismic", "sh"):
+            rows = []
+            for c in cascades:
+                fol = c.followers if kind == "seismic" else None
+                if kind == "seismic" and fol is None:
+                    fol = (n_star,) * len(c.times)
+                rows.append(features(c.times, fol, h, n_star)[0])
+            coef, sigma = _ridge(np.array(rows), y)
+            out[kind].append({"horizon": h, "coef": coef, "sigma": sigma})
+    return out
+
+
+def roc_auc(labels: Sequence[bool], scores: Sequence[float]) -> float:
+    """Area under the ROC curve (ties count half), without sklearn so the CLI stays light."""
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        return float("nan")
+    order = sorted(scores)
+    # Mann-Whitney U via average ranks.
+    ranks: dict[float, float] = {}
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and order[j + 1] == order[i]:
+            j += 1
+        ranks[order[i]] = (i + j) / 2 + 1
+        i = j + 1
+    u = sum(ranks[s] for s in pos) - len(pos) * (len(pos) + 1) / 2
+    return u / (len(pos) * len(neg))
+
+
+def evaluate(
+    cascades: Sequence[Cascade],
+    horizon: float,
+    threshold: float,
+    params: dict[str, Any] | None = None,
+    error_horizon: float = 3600.0,
+) -> dict[str, Any]:
+    """AUC for final >= threshold from events up to `horizon`; median relative error at `error_horizon`.
+
+    The relative error is |predicted - final| / final over cascades with at least one repost; cascades
+    that already reached the threshold by the horizon are excluded from the AUC (nothing to predict).
+    """
+    labels, scores = [], []
+    for c in cascades:
+        pred = predict(c.times, c.followers, horizon, threshold, params)
+        if pred.observed >= threshold:
+            continue
+        labels.append(c.final_reposts >= threshold)
+        scores.append(pred.p_exceed)
+    errors = []
+    for c in cascades:
+        if c.final_reposts < 1:
+            continue
+        pred = predict(c.times, c.followers, error_horizon, threshold, params)
+        errors.append(abs(pred.predicted_final - c.final_reposts) / c.final_reposts)
+    return {
+        "cascades": len(cascades),
+        "horizon": horizon,
+        "threshold": threshold,
+        "auc": roc_auc(labels, scores),
+        "positives": int(sum(labels)),
+        "scored": len(labels),
+        "error_horizon": error_horizon,
+        "median_relative_error": float(np.median(errors)) if errors else float("nan"),
+        "error_cascades": len(errors),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("cascades", type=Path)
+    ap.add_argument("--output", type=Path, required=True)
+    ap.add_argument("--holdout", type=float, default=0.3, help="share of cascade ids kept out of the fit")
+    args = ap.parse_args(argv)
+    cascades = read_cascades(args.cascades)
+    train = [c for c in cascades if not is_holdout(c.cascade_id, args.holdout)]
+    test = [c for c in cascades if is_holdout(c.cascade_id, args.holdout)]
+    params = fit(train)
+    params["holdout_share"] = args.holdout
+    for h in (600.0, 3600.0):
+        print(json.dumps({"split": "holdout", **evaluate(test, h, 20, params)}))
+    args.output.write_text(json.dumps(params, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {args.output} (trained on {len(train)} cascades, held out {len(test)})")
+
+
+if __name__ == "__main__":
+    main()
