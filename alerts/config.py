@@ -1,9 +1,160 @@
-"""Configuration of routing and sinks (the `[alerts]` section)."""
+"""Configuration of routing and sinks (the `[alerts]` section).
+
+Every field has a default so an empty `[alerts]` section works: with no routes, every alert goes to
+the console sink. Secrets (Slack bot/app tokens, Zendesk token, webhook secrets) are never written in
+the file: the config names the environment variable that holds them, read as `SecretStr` on use.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import os
+from datetime import time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from monitor.types import SEVERITIES, Severity
+
+
+def severity_rank(severity: str) -> int:
+    """Position of a severity in low < medium < high < critical (unknown values rank lowest)."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1  # type: ignore[arg-type]
+
+
+def secret_from_env(var: str | None) -> SecretStr | None:
+    """Read a secret from the environment (or `<VAR>_FILE`, for container secret files)."""
+    if not var:
+        return None
+    if value := os.environ.get(var):
+        return SecretStr(value)
+    if path := os.environ.get(f"{var}_FILE"):
+        with open(path, encoding="utf-8") as handle:
+            return SecretStr(handle.read().strip())
+    return None
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Route(_Section):
+    """One routing rule. Empty match lists mean "any"; every matching route contributes destinations."""
+
+    name: str
+    brands: list[str] = []
+    languages: list[str] = []
+    aspects: list[str] = []  # matches when the alert shows ANY of these aspects
+    kinds: list[str] = []
+    needs_help: bool | None = None  # None = either
+    min_severity: Severity = "low"
+    slack_channel: str | None = None
+    helpdesk_group: str | None = None  # Zendesk group id; a ticket is created automatically
+    webhook: str | None = None  # name of an entry in `webhooks`
+    console: bool = False
+
+
+class QuietHours(_Section):
+    """A nightly window in which alerts below `bypass_severity` wait for a morning digest."""
+
+    start: time = time(22, 0)
+    end: time = time(7, 0)
+    bypass_severity: Severity = "critical"
+
+
+class SlackConfig(_Section):
+    base_url: str = "https://slack.com/api/"
+    bot_token_env: str = "REPMON_SLACK_BOT_TOKEN"
+    app_token_env: str = "REPMON_SLACK_APP_TOKEN"  # xapp- token for Socket Mode
+    timeout_s: float = 10.0
+
+    def bot_token(self) -> SecretStr | None:
+        return secret_from_env(self.bot_token_env)
+
+    def app_token(self) -> SecretStr | None:
+        return secret_from_env(self.app_token_env)
+
+
+class ZendeskConfig(_Section):
+    base_url: str | None = None  # e.g. https://acme.zendesk.com
+    email: str | None = None  # agent email for API-token auth ("email/token")
+    token_env: str = "REPMON_ZENDESK_TOKEN"
+    timeout_s: float = 10.0
+
+    def token(self) -> SecretStr | None:
+        return secret_from_env(self.token_env)
+
+
+class WebhookConfig(_Section):
+    url: str
+    secret_env: str  # HMAC-SHA256 key
+    allow_private: bool = False  # SSRF guard: loopback/private targets only when explicitly allowed
+    timeout_s: float = 10.0
+
+    def secret(self) -> SecretStr | None:
+        return secret_from_env(self.secret_env)
+
+
+class OutboxConfig(_Section):
+    max_attempts: int = Field(8, ge=1)
+    backoff_base: timedelta = timedelta(seconds=30)
+    backoff_max: timedelta = timedelta(hours=1)
+    lock_for: timedelta = timedelta(minutes=5)  # a crashed sender's claims become retryable after this
+
+
+class StoriesConfig(_Section):
+    similarity: float = Field(0.86, gt=0, le=1)  # cosine similarity of sentence vectors
+    shingle_similarity: float = Field(0.6, gt=0, le=1)  # Jaccard of word 3-shingles, without vectors
+    window: timedelta = timedelta(days=3)  # only stories updated this recently can absorb a mention
 
 
 class AlertsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    timezone: str = "Europe/Stockholm"  # for quiet hours, digests and the daily cap's day
+    routes: list[Route] = []
+    default_console: bool = True  # no matching route -> console sink
+    cooldowns: dict[str, timedelta] = {"default": timedelta(minutes=30)}  # by alert kind
+    quiet_hours: QuietHours | None = None
+    daily_cap: int | None = Field(50, ge=1)  # new alerts per brand per local day
+    overflow_summary_after: timedelta = timedelta(minutes=30)
+    coverage_after: timedelta = timedelta(hours=1)  # a source failing this long raises coverage_lost
+    coverage_severity: Severity = "medium"
+    aspect_threshold: float = Field(0.5, ge=0, le=1)
+    needs_help_threshold: float = Field(0.5, ge=0, le=1)
+    slack: SlackConfig = SlackConfig()
+    zendesk: ZendeskConfig = ZendeskConfig()
+    webhooks: dict[str, WebhookConfig] = {}
+    outbox: OutboxConfig = OutboxConfig()
+    stories: StoriesConfig = StoriesConfig()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _routes_are_usable(self) -> AlertsConfig:
+        names = [route.name for route in self.routes]
+        if len(names) != len(set(names)):
+            raise ValueError("route names must be unique")
+        for route in self.routes:
+            if route.webhook and route.webhook not in self.webhooks:
+                raise ValueError(f"route {route.name!r} names unknown webhook {route.webhook!r}")
+            if not (route.slack_channel or route.helpdesk_group or route.webhook or route.console):
+                raise ValueError(f"route {route.name!r} has no destination")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def cooldown(self, kind: str) -> timedelta:
+        return self.cooldowns.get(kind, self.cooldowns.get("default", timedelta(0)))
+
+
+SinkName = Literal["console", "slack", "zendesk", "webhook"]

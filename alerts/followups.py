@@ -1,0 +1,50 @@
+"""What a successful delivery changes: the alert remembers its Slack message, tickets are recorded
+and their link goes back into the Slack thread. Runs in the same transaction that marks the row delivered.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alerts import outbox
+from alerts.view import alert_view
+from monitor.store.tables import Alert, OutboxMessage, Ticket
+
+
+def after_delivery(session: Session, row: OutboxMessage, now: datetime) -> None:
+    result = row.result or {}
+    alert = session.get(Alert, row.alert_id) if row.alert_id else None
+    if alert is None:
+        return
+    if row.sink == "slack" and row.action == "post" and result.get("ts"):
+        alert.slack_channel = result.get("channel") or alert.slack_channel
+        alert.slack_ts = str(result["ts"])
+    if row.sink == "zendesk" and row.action == "create_ticket" and result.get("ticket_id"):
+        _record_ticket(session, alert, row, now)
+
+
+def _record_ticket(session: Session, alert: Alert, row: OutboxMessage, now: datetime) -> None:
+    result = row.result or {}
+    external_id = str(row.payload.get("external_id"))
+    ticket = session.scalars(
+        select(Ticket).where(Ticket.system == "zendesk", Ticket.external_id == external_id)
+    ).first()
+    if ticket is None:
+        ticket = Ticket(system="zendesk", external_id=external_id, alert_id=alert.id, created_at=now)
+        session.add(ticket)
+    ticket.ticket_id = str(result["ticket_id"])
+    ticket.url = result.get("url")
+    if alert.state == "open":
+        alert.state = "ticketed"
+    alert.updated_at = now
+    session.flush()
+    text = (
+        f"Ticket #{ticket.ticket_id} created: {ticket.url}"
+        if ticket.url
+        else f"Ticket #{ticket.ticket_id} created"
+    )
+    outbox.enqueue_thread_reply(session, alert.id, text, [], f"ticket-{ticket.ticket_id}", now)
+    outbox.enqueue_update(session, alert.id, alert_view(session, alert), now)

@@ -1,0 +1,132 @@
+"""Writing outbox rows: the only way alerts leave the database.
+
+Rows are inserted in the caller's transaction (so an alert and its deliveries commit or vanish
+together) and every row carries a unique idempotency key, so recording the same event twice never
+enqueues a second delivery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor.store.tables import OutboxMessage
+
+KEY_LIMIT = 200  # outbox.idempotency_key is String(200)
+
+
+def outbox_key(*parts: object) -> str:
+    """A readable idempotency key, hashed down when it would not fit the column."""
+    key = ":".join(str(p) for p in parts)
+    if len(key) <= KEY_LIMIT:
+        return key
+    return key[:150] + ":" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def find(session: Session, key: str) -> OutboxMessage | None:
+    return session.scalars(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).first()
+
+
+def enqueue(
+    session: Session,
+    *,
+    key: str,
+    sink: str,
+    action: str,
+    payload: dict[str, Any],
+    alert_id: int | None,
+    due: datetime,
+) -> OutboxMessage:
+    """Insert a pending row unless one with `key` exists (then return that one untouched)."""
+    existing = find(session, key)
+    if existing is not None:
+        return existing
+    row = OutboxMessage(
+        alert_id=alert_id,
+        sink=sink,
+        action=action,
+        payload=payload,
+        idempotency_key=key,
+        status="pending",
+        next_attempt_at=due,
+        created_at=due,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def post_rows(session: Session, alert_id: int) -> list[OutboxMessage]:
+    """The first message of an alert per sink: threads and updates hang off these."""
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.alert_id == alert_id, OutboxMessage.action == "post")
+            .order_by(OutboxMessage.id)
+        )
+    )
+
+
+def count_children(session: Session, parent_key: str, action: str) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.action == action, OutboxMessage.idempotency_key.like(f"{parent_key}:{action}:%"))
+        )
+        or 0
+    )
+
+
+def enqueue_update(session: Session, alert_id: int, view: dict[str, Any], now: datetime) -> list[int]:
+    """Refresh every posted message of an alert (chat.update). Pending updates collapse into one."""
+    ids = []
+    for post in post_rows(session, alert_id):
+        if post.sink != "slack":
+            continue  # only Slack messages can be edited in place
+        pending = session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.alert_id == alert_id,
+                OutboxMessage.action == "update",
+                OutboxMessage.status == "pending",
+                OutboxMessage.idempotency_key.like(f"{post.idempotency_key}:update:%"),
+            )
+        ).first()
+        payload = {**post.payload, "alert": view, "parent_key": post.idempotency_key}
+        if pending is not None:
+            pending.payload = payload  # a newer snapshot supersedes the queued one
+            ids.append(pending.id)
+            continue
+        n = count_children(session, post.idempotency_key, "update") + 1
+        key = outbox_key(post.idempotency_key, "update", n)
+        row = enqueue(
+            session, key=key, sink=post.sink, action="update", payload=payload, alert_id=alert_id, due=now
+        )
+        ids.append(row.id)
+    return ids
+
+
+def enqueue_thread_reply(
+    session: Session, alert_id: int, text: str, mentions: list[dict[str, Any]], tag: str, now: datetime
+) -> list[int]:
+    """A follow-up under each posted message of an alert (Slack thread; console prints it indented).
+
+    `tag` identifies the follow-up (e.g. the new mention ids), so the same follow-up is never queued twice.
+    """
+    ids = []
+    for post in post_rows(session, alert_id):
+        if post.sink not in ("slack", "console"):
+            continue
+        key = outbox_key(post.idempotency_key, "thread_reply", tag)
+        payload = {"text": text, "mentions": mentions, "parent_key": post.idempotency_key}
+        if "channel" in post.payload:
+            payload["channel"] = post.payload["channel"]
+        row = enqueue(
+            session, key=key, sink=post.sink, action="thread_reply", payload=payload, alert_id=alert_id, due=now
+        )
+        ids.append(row.id)
+    return ids

@@ -1,0 +1,381 @@
+"""Route alert candidates: Alert + AlertMention + OutboxMessage rows in the caller's transaction.
+
+Idempotent by `AlertCandidate.key`: recording the same key again adds its new mentions to the alert and
+queues a thread follow-up and a message update, never a second alert. A candidate that is part of a story
+that already has an alert, or that arrives within its brand+kind cooldown, is recorded (so its key stays
+idempotent) but folded into the earlier alert's thread. Quiet hours fold alerts into a morning digest; a
+daily cap per brand folds the excess into an overflow summary. Every call also checks source health and
+raises a "coverage_lost" alert for a connector that has been failing longer than `coverage_after`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from alerts import outbox
+from alerts.config import AlertsConfig, severity_rank
+from alerts.rules import (
+    Destination,
+    alert_facts,
+    destinations,
+    in_quiet_hours,
+    local_day_bounds,
+    quiet_hours_end,
+)
+from alerts.view import alert_view, latest_scores, mention_view
+from monitor.store.tables import Alert, AlertMention, Brand, Mention, Source
+from monitor.types import AlertCandidate
+
+# States of an alert that was not announced on its own (it lives inside another message).
+FOLDED_STATES = ("merged", "cooldown", "overflow", "digest")
+NOTIFYING_SINKS = ("slack", "console", "webhook")
+
+
+class Router:
+    def __init__(self, config: AlertsConfig) -> None:
+        self.config = config
+
+    # ------------------------------------------------------------------ public contract
+
+    def record(self, session: Session, candidates: Sequence[AlertCandidate], now: datetime) -> list[int]:
+        """Record candidates (plus any coverage-lost alerts) and return the ids of alerts touched."""
+        touched: list[int] = []
+        for candidate in [*candidates, *self.coverage_candidates(session, now)]:
+            alert_id = self._record_one(session, candidate, now)
+            if alert_id not in touched:
+                touched.append(alert_id)
+        session.flush()
+        return touched
+
+    def coverage_candidates(self, session: Session, now: datetime) -> list[AlertCandidate]:
+        """One candidate per source that has stayed failing/disabled for `coverage_after` or longer.
+
+        The key includes when the health changed, so each outage alerts once and a later outage again.
+        """
+        cutoff = now - self.config.coverage_after
+        rows = session.execute(
+            select(Source, Brand.name)
+            .join(Brand, Brand.id == Source.brand_id)
+            .where(Source.health.in_(("failing", "disabled")), Source.health_changed_at <= cutoff)
+        ).all()
+        found = []
+        for source, brand in rows:
+            since = source.health_changed_at
+            assert since is not None
+            found.append(
+                AlertCandidate(
+                    kind="coverage_lost",
+                    brand=brand,
+                    key=f"coverage_lost:{source.id}:{since.isoformat()}",
+                    severity=self.config.coverage_severity,
+                    detected_at=now,
+                    headline=f"Coverage lost: {source.name} {source.health} since {since:%Y-%m-%d %H:%M} UTC",
+                    evidence={
+                        "source": source.name,
+                        "connector": source.connector,
+                        "health": source.health,
+                        "reason": source.health_reason,
+                        "since": since.isoformat(),
+                        "consecutive_failures": source.consecutive_failures,
+                    },
+                )
+            )
+        return found
+
+    # ------------------------------------------------------------------ one candidate
+
+    def _record_one(self, session: Session, candidate: AlertCandidate, now: datetime) -> int:
+        existing = self._alert_by_key(session, candidate.key)
+        if existing is not None:
+            self._merge_repeat(session, existing, candidate, now)
+            return existing.id
+        brand_id = _brand_id(session, candidate.brand)
+        alert = Alert(
+            key=candidate.key,
+            kind=candidate.kind,
+            brand_id=brand_id,
+            story_id=candidate.story_id or _story_of(session, candidate.mention_ids),
+            severity=candidate.severity,
+            state="open",
+            headline=candidate.headline,
+            evidence=dict(candidate.evidence),
+            detected_at=candidate.detected_at,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            with session.begin_nested():  # a concurrent recorder may insert the same key first
+                session.add(alert)
+                session.flush()
+        except IntegrityError:
+            existing = self._alert_by_key(session, candidate.key)
+            assert existing is not None
+            self._merge_repeat(session, existing, candidate, now)
+            return existing.id
+        _attach_mentions(session, alert.id, candidate.mention_ids)
+
+        parent = self._story_parent(session, alert) or self._cooldown_parent(session, alert, now)
+        if parent is not None:
+            alert.state = "merged" if parent.story_id and parent.story_id == alert.story_id else "cooldown"
+            alert.route = f"folded:{parent.id}"
+            new = _attach_mentions(session, parent.id, candidate.mention_ids)
+            self._follow_up(session, parent, candidate.headline, new, f"alert{alert.id}", now)
+            return alert.id
+
+        facts = alert_facts(session, candidate, self.config)
+        dests = destinations(self.config, candidate, facts)
+        alert.route = ",".join(sorted({d.route for d in dests}))[:200] or None
+        alert.slack_channel = next((d.target for d in dests if d.sink == "slack"), None)
+        view = alert_view(session, alert)
+        local = now.astimezone(self.config.tz)
+
+        if self._over_daily_cap(session, alert, local):
+            alert.state = "overflow"
+            for dest in _notifying(dests):
+                self._add_to_summary(session, "overflow", dest, alert, view, local, now)
+            return alert.id
+
+        quiet = self.config.quiet_hours
+        if (
+            quiet
+            and in_quiet_hours(quiet, local)
+            and severity_rank(alert.severity) < severity_rank(quiet.bypass_severity)
+        ):
+            alert.state = "digest"
+            for dest in _notifying(dests):
+                self._add_to_summary(session, "digest", dest, alert, view, local, now)
+            for dest in dests:
+                if dest.sink == "zendesk":  # a helpdesk queue is not a pager: tickets are made at night too
+                    self._enqueue_ticket(session, alert, view, dest, now)
+            return alert.id
+
+        for dest in dests:
+            if dest.sink == "zendesk":
+                self._enqueue_ticket(session, alert, view, dest, now)
+            else:
+                payload: dict[str, Any] = {"alert": view, "route": dest.route}
+                if dest.sink == "slack":
+                    payload["channel"] = dest.target
+                if dest.sink == "webhook":
+                    payload["webhook"] = dest.target
+                key = outbox.outbox_key(alert.key, dest.sink, dest.target, "post")
+                outbox.enqueue(
+                    session, key=key, sink=dest.sink, action="post", payload=payload, alert_id=alert.id, due=now
+                )
+        return alert.id
+
+    # ------------------------------------------------------------------ repeats and folding
+
+    @staticmethod
+    def _alert_by_key(session: Session, key: str) -> Alert | None:
+        return session.scalars(select(Alert).where(Alert.key == key)).first()
+
+    def _merge_repeat(self, session: Session, alert: Alert, candidate: AlertCandidate, now: datetime) -> None:
+        """Same event seen again: newer evidence, more mentions, maybe higher severity; never a new alert."""
+        target = alert
+        if alert.route and alert.route.startswith("folded:"):
+            target = session.get(Alert, int(alert.route.split(":", 1)[1])) or alert
+        new = _attach_mentions(session, alert.id, candidate.mention_ids)
+        if target is not alert:
+            new = _attach_mentions(session, target.id, candidate.mention_ids)
+        changed = bool(new)
+        if candidate.evidence and dict(candidate.evidence) != (alert.evidence or {}):
+            alert.evidence = {**(alert.evidence or {}), **candidate.evidence}
+            changed = True
+        if severity_rank(candidate.severity) > severity_rank(target.severity):
+            target.severity = candidate.severity
+            changed = True
+        if not changed:
+            return
+        alert.updated_at = target.updated_at = now
+        if new:
+            self._follow_up(session, target, None, new, "m" + "-".join(map(str, sorted(new))), now)
+        else:
+            outbox.enqueue_update(session, target.id, alert_view(session, target), now)
+
+    def _follow_up(
+        self, session: Session, parent: Alert, headline: str | None, new_ids: list[int], tag: str, now: datetime
+    ) -> None:
+        """Thread reply with the new mentions, plus an update of the parent message's counts."""
+        mentions = _mention_views(session, new_ids)
+        text = headline or f"{len(new_ids)} more mention(s)"
+        if headline and new_ids:
+            text += f" ({len(new_ids)} more mention(s))"
+        outbox.enqueue_thread_reply(session, parent.id, text, mentions, tag, now)
+        if new_ids:
+            outbox.enqueue_update(session, parent.id, alert_view(session, parent), now)
+
+    def _story_parent(self, session: Session, alert: Alert) -> Alert | None:
+        """One alert per story: the first announced alert of the same story, if any."""
+        if alert.story_id is None:
+            return None
+        return session.scalars(
+            select(Alert)
+            .where(Alert.story_id == alert.story_id, Alert.id != alert.id, Alert.state.not_in(FOLDED_STATES))
+            .order_by(Alert.id)
+        ).first()
+
+    def _cooldown_parent(self, session: Session, alert: Alert, now: datetime) -> Alert | None:
+        """A recent announced alert of the same brand and kind, unless the new one is more severe."""
+        cooldown = self.config.cooldown(alert.kind)
+        if not cooldown:
+            return None
+        parent = session.scalars(
+            select(Alert)
+            .where(
+                Alert.brand_id == alert.brand_id,
+                Alert.kind == alert.kind,
+                Alert.id != alert.id,
+                Alert.state.not_in(FOLDED_STATES),
+                Alert.created_at > now - cooldown,
+            )
+            .order_by(Alert.created_at.desc(), Alert.id.desc())
+        ).first()
+        if parent is not None and severity_rank(alert.severity) > severity_rank(parent.severity):
+            return None
+        return parent
+
+    # ------------------------------------------------------------------ cap, digest, tickets
+
+    def _over_daily_cap(self, session: Session, alert: Alert, local: datetime) -> bool:
+        if self.config.daily_cap is None:
+            return False
+        start, end = local_day_bounds(local)
+        announced = session.scalar(
+            select(func.count())
+            .select_from(Alert)
+            .where(
+                Alert.brand_id == alert.brand_id,
+                Alert.id != alert.id,
+                Alert.state.not_in(FOLDED_STATES),
+                Alert.created_at >= start,
+                Alert.created_at < end,
+            )
+        )
+        return (announced or 0) >= self.config.daily_cap
+
+    def _add_to_summary(
+        self,
+        session: Session,
+        kind: str,
+        dest: Destination,
+        alert: Alert,
+        view: dict[str, Any],
+        local: datetime,
+        now: datetime,
+    ) -> None:
+        """Append the alert to the pending digest/overflow message of its destination (one per day)."""
+        if kind == "digest":
+            assert self.config.quiet_hours is not None
+            due = quiet_hours_end(self.config.quiet_hours, local)
+            title = f"Morning digest {due:%Y-%m-%d}"
+        else:
+            due = now + self.config.overflow_summary_after
+            title = f"Daily cap reached for {view['brand']} on {local:%Y-%m-%d}: alerts not posted"
+        base = outbox.outbox_key(
+            kind, dest.sink, dest.target, view["brand"] if kind == "overflow" else "", f"{due:%Y-%m-%d}"
+        )
+        item = {
+            "alert_id": alert.id,
+            "severity": alert.severity,
+            "headline": view["headline"],
+            "brand": view["brand"],
+            "url": (view.get("top_post") or {}).get("url"),
+        }
+        for n in range(1, 1000):
+            key = base if n == 1 else f"{base}:{n}"
+            row = outbox.find(session, key)
+            if row is None:
+                payload: dict[str, Any] = {"title": title, "items": [item], "route": dest.route}
+                if dest.sink == "slack":
+                    payload["channel"] = dest.target
+                if dest.sink == "webhook":
+                    payload["webhook"] = dest.target
+                outbox.enqueue(
+                    session, key=key, sink=dest.sink, action="digest", payload=payload, alert_id=None, due=due
+                )
+                return
+            if row.status == "pending" and row.locked_until is None:
+                row.payload = {**row.payload, "items": [*row.payload.get("items", []), item]}
+                return
+        raise RuntimeError(f"too many {kind} messages for {base}")
+
+    def _enqueue_ticket(
+        self, session: Session, alert: Alert, view: dict[str, Any], dest: Destination, now: datetime
+    ) -> None:
+        """One ticket per story (or per alert without a story): the outbox key is the external id."""
+        external_id = view.get("story_key") or f"alert:{alert.key}"
+        enqueue_ticket(session, alert.id, view, dest.target, external_id, now)
+
+
+def enqueue_ticket(
+    session: Session, alert_id: int, view: dict[str, Any], group: str | None, external_id: str, now: datetime
+) -> None:
+    """Shared with the Slack "Create ticket" button, so a route and a click never make two tickets."""
+    outbox.enqueue(
+        session,
+        key=outbox.outbox_key("zendesk", external_id),
+        sink="zendesk",
+        action="create_ticket",
+        payload={"alert": view, "group_id": group, "external_id": external_id},
+        alert_id=alert_id,
+        due=now,
+    )
+
+
+def _notifying(dests: list[Destination]) -> list[Destination]:
+    return [d for d in dests if d.sink in NOTIFYING_SINKS]
+
+
+def _brand_id(session: Session, name: str) -> int:
+    brand_id = session.scalar(select(Brand.id).where(Brand.name == name))
+    if brand_id is not None:
+        return brand_id
+    try:
+        with session.begin_nested():
+            brand = Brand(name=name)
+            session.add(brand)
+            session.flush()
+            return brand.id
+    except IntegrityError:
+        return session.scalars(select(Brand.id).where(Brand.name == name)).one()
+
+
+def _story_of(session: Session, mention_ids: Sequence[int]) -> int | None:
+    """The story most of the candidate's mentions belong to."""
+    if not mention_ids:
+        return None
+    row = session.execute(
+        select(Mention.story_id, func.count())
+        .where(Mention.id.in_(list(mention_ids)), Mention.story_id.is_not(None))
+        .group_by(Mention.story_id)
+        .order_by(func.count().desc(), Mention.story_id)
+    ).first()
+    return row[0] if row else None
+
+
+def _attach_mentions(session: Session, alert_id: int, mention_ids: Sequence[int]) -> list[int]:
+    """Link mentions to an alert; returns the ids that were not linked before."""
+    if not mention_ids:
+        return []
+    have = set(session.scalars(select(AlertMention.mention_id).where(AlertMention.alert_id == alert_id)))
+    known = set(session.scalars(select(Mention.id).where(Mention.id.in_(list(mention_ids)))))
+    new = [m for m in dict.fromkeys(mention_ids) if m not in have and m in known]
+    session.add_all(AlertMention(alert_id=alert_id, mention_id=m) for m in new)
+    session.flush()
+    return new
+
+
+def _mention_views(session: Session, ids: list[int]) -> list[dict[str, Any]]:
+    if not ids:
+        return []
+    mentions = session.scalars(select(Mention).where(Mention.id.in_(ids)).order_by(Mention.id)).all()
+    sources = dict(session.execute(select(Source.id, Source.name)).all())
+    scores = latest_scores(session, ids)
+    return [mention_view(m, sources.get(m.source_id), scores.get(m.id)) for m in mentions]

@@ -1,0 +1,70 @@
+"""Console sink: a readable alert on stdout, for `repmon demo` and installs without Slack."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, ClassVar, TextIO
+
+from monitor.types import Delivery, DeliveryResult
+
+SEVERITY_MARK = {"low": "·", "medium": "!", "high": "!!", "critical": "!!!"}
+
+
+def format_alert(view: dict[str, Any]) -> str:
+    """A few plain lines: what happened, where, how big, and the post that shows it."""
+    mark = SEVERITY_MARK.get(view.get("severity", ""), "?")
+    lines = [
+        f"[{mark} {view.get('severity', '?').upper()}] {view.get('headline', '')}",
+        "  "
+        + " · ".join(
+            part
+            for part in (
+                view.get("brand"),
+                "/".join(view.get("languages") or []) or None,
+                "/".join(view.get("sources") or []) or None,
+                f"{view.get('mention_count', 0)} mentions",
+                f"state {view.get('state')}",
+            )
+            if part
+        ),
+    ]
+    evidence = view.get("evidence") or {}
+    if "count" in evidence and "baseline" in evidence:
+        lines.append(f"  {evidence['count']} vs baseline {evidence['baseline']}")
+    if "predicted_reach" in evidence:
+        lines.append(f"  predicted reach {evidence['predicted_reach']}")
+    top = view.get("top_post")
+    if top:
+        lines.append(f"  > {top.get('text', '')}")
+        if top.get("url"):
+            lines.append(f"    {top['url']}")
+    return "\n".join(lines)
+
+
+def format_delivery(delivery: Delivery) -> str:
+    payload = delivery.payload
+    if delivery.action in ("post", "update"):
+        prefix = "UPDATE " if delivery.action == "update" else ""
+        return prefix + format_alert(payload.get("alert", {}))
+    if delivery.action == "thread_reply":
+        return f"  ↳ (alert {delivery.alert_id}) {payload.get('text', '')}"
+    if delivery.action == "digest":
+        items = payload.get("items", [])
+        head = f"[{payload.get('title', 'Digest')}] {len(items)} alert(s)"
+        return "\n".join([head, *(f"  - [{i.get('severity')}] {i.get('headline')}" for i in items)])
+    return f"[{delivery.action}] {payload}"
+
+
+class ConsoleSink:
+    """Writes each delivery to a text stream (stdout by default). Never fails, so never retries."""
+
+    name: ClassVar[str] = "console"
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+
+    def deliver(self, delivery: Delivery) -> DeliveryResult:
+        stream = self._stream or sys.stdout
+        stream.write(format_delivery(delivery) + "\n")
+        stream.flush()
+        return DeliveryResult(ok=True, result={"printed": True})
