@@ -124,7 +124,7 @@ def test_kubernetes_manifests_workers_migration_config_and_secret() -> None:
         volumes = {v["name"]: v for v in pod_spec["volumes"]}
         assert volumes["secrets"]["secret"]["secretName"] == "repmon-secrets"
         assert volumes["config"]["configMap"]["name"] == "repmon-config"
-        # libpq ignores a password file that group or others can read.
+        # secret files readable by the service user only
         assert volumes["secrets"]["secret"]["defaultMode"] & 0o077 == 0
 
     config = objects[("ConfigMap", "repmon-config")]["data"]["repmon.toml"]
