@@ -1,0 +1,285 @@
+"""The declarative HTTP connector: a subclass says WHAT (request, parse, paginator); this says HOW.
+
+`HttpConnector.fetch` walks each stream newest-first from the signpost (`BrandQuery.until`, frozen at
+sync start, or now) down to the high-water mark of the previous run. Every page carries the full cursor,
+including where the walk is, so a crash or Ctrl-C resumes at the same page; only when a walk completes
+does the high-water mark move up to the signpost. Posts published between the signpost and the end of
+the sync are therefore picked up by the next sync instead of being skipped.
+
+Cursor shape (JSON, stored by the sync loop with each page):
+    {"streams": {"<stream>": {"hwm": iso, "walk": {"upper": iso, "lower": iso, "token": ..., "pages": n},
+                             "backfill": {"since": iso, "until": iso, "walk": ..., "done": bool}}}}
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from connectors.http.client import Request, Response, SafeClient
+from connectors.http.guard import Resolver, UnsafeURLError, check_url
+from connectors.http.paging import Paginator, Slide
+from connectors.http.policy import Action, RetryPolicy
+from connectors.http.secrets import Scrubber
+from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, Page, SourceError
+
+log = logging.getLogger(__name__)
+
+
+class HttpSettings(BaseModel):
+    """Settings every HTTP source has; connectors extend this with their own (secrets as SecretStr)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str
+    timeout_s: float = Field(20.0, gt=0)
+    max_response_bytes: int = Field(5_000_000, gt=0)
+    page_size: int = Field(40, gt=0)
+    max_pages: int = Field(20, gt=0, description="pages per stream per run; a longer walk resumes next run")
+    initial_lookback_hours: float = Field(24.0, ge=0)
+    overlap_s: float = Field(120.0, ge=0, description="re-cover this much before the high-water mark")
+    allow_private_network: bool = False
+    user_agent: str = "reputation-monitor/0.1 (self-hosted brand monitoring)"
+    max_attempts: int = Field(4, ge=1)
+    backoff_base_s: float = Field(1.0, ge=0)
+    backoff_cap_s: float = Field(60.0, ge=0)
+    max_retry_after_s: float = Field(120.0, ge=0)
+    repoll_batch_size: int = Field(25, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url_shape(cls, value: str) -> str:
+        try:
+            check_url(value, allow_private=True)  # shape only; addresses are checked per request
+        except UnsafeURLError as exc:
+            raise ValueError(str(exc)) from exc
+        return value.rstrip("/")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO 8601 (with `Z`), epoch seconds, or None; always timezone-aware UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    text = str(value).strip().replace("Z", "+00:00")
+    parsed = datetime.fromisoformat(text)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class HttpConnector:
+    """Base class implementing `monitor.types.Connector` for paginated JSON HTTP APIs."""
+
+    name: ClassVar[str]
+    Settings: ClassVar[type[HttpSettings]] = HttpSettings
+    paginator: ClassVar[Paginator]
+    cursor_field: ClassVar[str] = "created_at"  # FetchedMention attribute the high-water mark follows
+    outcome_overrides: ClassVar[Mapping[int | str, Action]] = {}
+    # What this source can never reach, shown in backfill coverage reports and `sources list`.
+    limits: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        settings: HttpSettings | Mapping[str, Any],
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+        rng: Callable[[], float] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        if not isinstance(settings, self.Settings):
+            try:
+                settings = self.Settings.model_validate(dict(settings))  # type: ignore[arg-type]
+            except ValidationError as exc:
+                raise SourceError("config", f"{self.name}: invalid settings: {exc}") from exc
+        self.settings = settings
+        self.clock = clock or (lambda: datetime.now(UTC))
+        retry = RetryPolicy(
+            max_attempts=settings.max_attempts,
+            base_s=settings.backoff_base_s,
+            cap_s=settings.backoff_cap_s,
+            max_retry_after_s=settings.max_retry_after_s,
+        )
+        if sleep is not None:
+            retry.sleep = sleep
+        if rng is not None:
+            retry.rng = rng
+        self.scrubber = Scrubber.from_settings(settings)
+        self.client = SafeClient(
+            source=self.name,
+            timeout_s=settings.timeout_s,
+            max_response_bytes=settings.max_response_bytes,
+            user_agent=settings.user_agent,
+            retry=retry,
+            scrubber=self.scrubber,
+            allow_private_network=settings.allow_private_network,
+            overrides=self.outcome_overrides,
+            transport=transport,
+            resolver=resolver,
+        )
+
+    # ------------------------------------------------------------------ what subclasses declare
+
+    def streams(self, query: BrandQuery) -> Sequence[str]:
+        """Independent result lists for one brand (e.g. search plus one timeline per hashtag)."""
+        return ("search",)
+
+    def build_request(
+        self, query: BrandQuery, stream: str, lower: datetime, upper: datetime, token: Any
+    ) -> Request:
+        raise NotImplementedError
+
+    def parse_page(self, body: Any, response: Response, stream: str) -> list[FetchedMention]:
+        raise NotImplementedError
+
+    def authenticate(self) -> Mapping[str, str]:
+        """Headers that authenticate a request (session tokens are fetched lazily and cached)."""
+        return {}
+
+    def repoll(self, external_ids: Sequence[str]) -> Iterator[EngagementUpdate]:
+        """Current engagement for stored mentions; sources without a lookup API yield nothing."""
+        return iter(())
+
+    def close(self) -> None:
+        self.client.close()
+
+    # ------------------------------------------------------------------ helpers for subclasses
+
+    def url(self, path: str) -> str:
+        return f"{self.settings.base_url}/{path.lstrip('/')}"
+
+    def send(self, request: Request, *, decode_json: bool = True) -> tuple[Response, Any]:
+        if auth := self.authenticate():
+            request = Request(
+                url=request.url,
+                params=request.params,
+                headers={**auth, **request.headers},
+                method=request.method,
+                json_body=request.json_body,
+                form=request.form,
+                auth=request.auth,
+            )
+        return self.client.send(request, decode_json=decode_json)
+
+    # ------------------------------------------------------------------ the walk
+
+    def fetch(self, query: BrandQuery, cursor: Mapping[str, Any] | None) -> Iterator[Page]:
+        state: dict[str, Any] = copy.deepcopy(dict(cursor or {}))
+        state.setdefault("streams", {})
+        for stream in self.streams(query):
+            stream_state = state["streams"].setdefault(stream, {})
+            yield from self._walk_stream(query, stream, stream_state, state)
+
+    def _bounds(self, query: BrandQuery, stream_state: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """The walk to continue or start, and the key it lives under ("walk" or "backfill")."""
+        now = self.clock()
+        if query.since is not None:  # backfill: its own walk, the live high-water mark is left alone
+            job = stream_state.get("backfill") or {}
+            same_job = job.get("since") == iso(query.since) and (
+                query.until is None or job.get("until") == iso(query.until)
+            )
+            if not same_job:
+                job = {
+                    "since": iso(query.since),
+                    "until": iso(query.until or now),
+                    "walk": None,
+                    "done": False,
+                }
+                stream_state["backfill"] = job
+            if job.get("done"):
+                return {}, "backfill"
+            if not job.get("walk"):
+                job["walk"] = {"upper": job["until"], "lower": job["since"], "token": None, "pages": 0}
+            return job["walk"], "backfill"
+        walk = stream_state.get("walk")
+        if not walk:
+            hwm = parse_time(stream_state.get("hwm"))
+            lower = (
+                hwm - timedelta(seconds=self.settings.overlap_s)
+                if hwm
+                else now - timedelta(hours=self.settings.initial_lookback_hours)
+            )
+            walk = {"upper": iso(query.until or now), "lower": iso(lower), "token": None, "pages": 0}
+            stream_state["walk"] = walk
+        return walk, "walk"
+
+    def _walk_stream(
+        self, query: BrandQuery, stream: str, stream_state: dict[str, Any], state: dict[str, Any]
+    ) -> Iterator[Page]:
+        walk, mode = self._bounds(query, stream_state)
+        if not walk:
+            return
+        lower, upper = parse_time(walk["lower"]), parse_time(walk["upper"])
+        assert lower is not None and upper is not None
+        seen_tokens = {json.dumps(walk["token"], sort_keys=True)}
+        pages_this_run = 0
+        while True:
+            notes: list[str] = []
+            if pages_this_run >= self.settings.max_pages:
+                log.info("%s/%s: %d pages this run; walk continues next run", self.name, stream, pages_this_run)
+                return
+            request = self.build_request(query, stream, lower, upper, walk["token"])
+            response, body = self.send(request)
+            if response.status // 100 != 2:
+                raise self.client.error("fatal", f"HTTP {response.status} from {response.url}: endpoint not found")
+            pages_this_run += 1
+            walk["pages"] = int(walk.get("pages", 0)) + 1
+            mentions = self.parse_page(body, response, stream)
+            kept = [m for m in mentions if lower <= self._position(m) <= upper]
+            reached_floor = any(self._position(m) < lower for m in mentions)
+            step = (
+                None
+                if (reached_floor or not mentions)
+                else self.paginator.next_token(response, body, mentions, walk["token"])
+            )
+            if isinstance(step, Slide):
+                notes.append(step.note)
+                upper = min(upper, step.upper)
+                walk["upper"], step = iso(upper), None
+                seen_tokens = {json.dumps(None)}
+                walk["token"] = None
+                yield Page(mentions=kept, cursor=copy.deepcopy(state), notes=tuple(notes))
+                continue
+            key = json.dumps(step, sort_keys=True)
+            if step is not None and key in seen_tokens:
+                notes.append(f"{stream}: pagination loop (token repeated after {walk['pages']} pages); walk ended")
+                log.warning("%s: %s", self.name, notes[-1])
+                step = None
+            seen_tokens.add(key)
+            if step is None:
+                self._finish(stream_state, mode, walk)
+            else:
+                walk["token"] = step
+            yield Page(mentions=kept, cursor=copy.deepcopy(state), notes=tuple(notes))
+            if step is None:
+                return
+
+    def _finish(self, stream_state: dict[str, Any], mode: str, walk: dict[str, Any]) -> None:
+        """A complete walk covered everything up to its upper bound: that becomes the high-water mark."""
+        if mode == "backfill":
+            stream_state["backfill"]["walk"] = None
+            stream_state["backfill"]["done"] = True
+            return
+        previous = parse_time(stream_state.get("hwm"))
+        upper = parse_time(walk["upper"])
+        assert upper is not None
+        stream_state["hwm"] = iso(max(upper, previous) if previous else upper)
+        stream_state["walk"] = None
+
+    def _position(self, mention: FetchedMention) -> datetime:
+        value = getattr(mention, self.cursor_field)
+        assert isinstance(value, datetime)
+        return value

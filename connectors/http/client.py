@@ -1,0 +1,216 @@
+"""The only place connectors touch the network: httpx with timeouts, a body-size cap, the SSRF guard,
+the outcome table and retries. It turns every failure into a `SourceError` whose message is scrubbed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from connectors.http.guard import Resolver, UnsafeURLError, check_url
+from connectors.http.policy import Action, RetryPolicy, classify, parse_retry_after
+from connectors.http.secrets import Scrubber
+from monitor.types import SourceError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request a connector wants sent; `url` is absolute."""
+
+    url: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    json_body: Any = None
+    form: Mapping[str, str] | None = None
+    auth: tuple[str, str] | None = None  # HTTP basic (Reddit client credentials)
+
+
+@dataclass(frozen=True)
+class Response:
+    """A fully read, size-checked response."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    url: str
+
+    def json(self) -> Any:
+        """Decoded JSON; a malformed body raises `MalformedBody` (retried, then reported)."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedBody(f"malformed JSON from {self.url}: {exc}") from exc
+
+    @property
+    def action(self) -> Action:
+        return classify(self.status)
+
+
+class MalformedBody(ValueError):
+    """The body could not be decoded as the documented format."""
+
+
+class _Oversize(Exception):
+    pass
+
+
+class SafeClient:
+    """Sends `Request`s, applying the outcome table with retries; returns OK / 304 / GONE responses.
+
+    AUTH, FATAL and exhausted retries raise `SourceError` (kinds auth / fatal / transient /
+    rate_limited). `decode` lets a caller re-run the retry loop for malformed bodies too.
+    """
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        timeout_s: float,
+        max_response_bytes: int,
+        user_agent: str,
+        retry: RetryPolicy,
+        scrubber: Scrubber,
+        allow_private_network: bool = False,
+        overrides: Mapping[int | str, Action] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        self.source = source
+        self.max_response_bytes = max_response_bytes
+        self.retry = retry
+        self.scrubber = scrubber
+        self.allow_private_network = allow_private_network
+        self.overrides = dict(overrides or {})
+        self._resolver = resolver
+        self._checked_hosts: set[str] = set()
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout_s),
+            follow_redirects=False,
+            headers={"User-Agent": user_agent, "Accept-Encoding": "gzip"},
+            transport=transport,
+        )
+        self.requests_sent = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ------------------------------------------------------------------ errors
+
+    def error(self, kind: Any, message: str, retry_after: float | None = None) -> SourceError:
+        return SourceError(kind, self.scrubber.scrub(f"{self.source}: {message}"), retry_after=retry_after)
+
+    # ------------------------------------------------------------------ sending
+
+    def _guard(self, url: str) -> None:
+        host = httpx.URL(url).host
+        if host in self._checked_hosts:
+            return
+        try:
+            if self._resolver is not None:
+                check_url(url, allow_private=self.allow_private_network, resolver=self._resolver)
+            else:
+                check_url(url, allow_private=self.allow_private_network)
+        except UnsafeURLError as exc:
+            raise self.error("config", str(exc)) from exc
+        self._checked_hosts.add(host)
+
+    def _send_once(self, request: Request) -> Response:
+        self._guard(request.url)
+        self.requests_sent += 1
+        headers = dict(request.headers)
+        if request.auth:
+            token = base64.b64encode(f"{request.auth[0]}:{request.auth[1]}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        built = self._http.build_request(
+            request.method,
+            request.url,
+            params={k: v for k, v in request.params.items() if v is not None} or None,
+            headers=headers,
+            json=request.json_body,
+            data=request.form,
+        )
+        r = self._http.send(built, stream=True)
+        try:
+            declared = r.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
+                raise _Oversize(f"Content-Length {declared}")
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in r.iter_bytes():
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise _Oversize(f"more than {self.max_response_bytes} bytes streamed")
+                chunks.append(chunk)
+            return Response(r.status_code, r.headers, b"".join(chunks), str(r.url))
+        finally:
+            r.close()
+
+    def send(self, request: Request, *, decode_json: bool = True) -> tuple[Response, Any]:
+        """Send with retries; returns the response and its decoded JSON (None unless OK and asked)."""
+        policy = self.retry
+        last_reason = ""
+        retry_after: float | None = None
+        for attempt in range(policy.max_attempts):
+            try:
+                response = self._send_once(request)
+            except _Oversize as exc:
+                action, last_reason = classify("oversize", self.overrides), f"response too large ({exc})"
+            except httpx.TimeoutException as exc:
+                action, last_reason = classify("timeout", self.overrides), f"timed out ({type(exc).__name__})"
+            except httpx.TransportError as exc:
+                action, last_reason = classify("network", self.overrides), f"network error: {exc}"
+            else:
+                action = classify(response.status, self.overrides)
+                last_reason = f"HTTP {response.status} from {response.url}: {_snippet(response.body)}"
+                if action is Action.OK and decode_json:
+                    try:
+                        return response, response.json()
+                    except MalformedBody as exc:
+                        action, last_reason = classify("malformed", self.overrides), str(exc)
+                elif action in (Action.OK, Action.NOT_MODIFIED, Action.GONE):
+                    return response, None
+                if action is Action.RATE_LIMITED:
+                    retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    if retry_after is None:
+                        retry_after = _reset_header_wait(response.headers)
+            if action is Action.AUTH:
+                raise self.error("auth", f"credentials rejected: {last_reason}")
+            if action is Action.FATAL:
+                raise self.error("fatal", last_reason)
+            last_try = attempt == policy.max_attempts - 1
+            if action is Action.RATE_LIMITED:
+                wait = retry_after if retry_after is not None else policy.backoff(attempt)
+                if wait > policy.max_retry_after_s or last_try:
+                    raise self.error("rate_limited", f"rate limited: {last_reason}", retry_after=wait)
+                log.info("%s: rate limited, waiting %.1fs (Retry-After)", self.source, wait)
+                policy.wait(wait)
+                continue
+            if last_try:
+                break
+            wait = policy.backoff(attempt)
+            log.info("%s: %s; retry %d in %.1fs", self.source, self.scrubber.scrub(last_reason), attempt + 1, wait)
+            policy.wait(wait)
+        raise self.error("transient", f"gave up after {policy.max_attempts} attempts: {last_reason}")
+
+
+def _snippet(body: bytes, limit: int = 200) -> str:
+    text = body[:limit].decode("utf-8", "replace").replace("\n", " ").strip()
+    return text + ("…" if len(body) > limit else "")
+
+
+def _reset_header_wait(headers: httpx.Headers) -> float | None:
+    """Reddit-style `X-Ratelimit-Reset` (seconds until the window resets) when Retry-After is absent."""
+    value = headers.get("x-ratelimit-reset")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,60 @@
+"""SSRF guard: refuse to call private, loopback, link-local or otherwise internal addresses.
+
+Base URLs (a Mastodon instance, an RSS feed, a Bluesky PDS) are user-supplied, and a self-hosted
+monitor usually runs next to databases and cloud metadata endpoints (169.254.169.254). Every request
+URL is checked, including pagination links a server hands back, unless the operator explicitly allows
+private networks for that source (`allow_private_network = true`, also what tests on loopback use).
+Limitation: the name is resolved here and again by the HTTP client, so DNS rebinding between the two
+is not prevented; redirects are never followed, which closes the common bypass.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+Resolver = Callable[[str], list[str]]
+
+
+class UnsafeURLError(ValueError):
+    """A URL that must not be fetched (bad scheme, private address, unresolvable host)."""
+
+
+def _system_resolver(host: str) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise UnsafeURLError(f"cannot resolve host {host!r}: {exc}") from exc
+    return [str(info[4][0]) for info in infos]
+
+
+def is_public_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def check_url(url: str, *, allow_private: bool = False, resolver: Resolver = _system_resolver) -> None:
+    """Raise `UnsafeURLError` unless `url` is http(s) and every address its host resolves to is public."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeURLError(f"only http and https URLs can be fetched, not {parts.scheme or 'no scheme'!r}")
+    if not parts.hostname:
+        raise UnsafeURLError(f"URL has no host: {url!r}")
+    if parts.username or parts.password:
+        raise UnsafeURLError("URLs with embedded credentials are refused; put secrets in the settings")
+    if allow_private:
+        return
+    try:
+        addresses = [str(ipaddress.ip_address(parts.hostname))]
+    except ValueError:
+        addresses = resolver(parts.hostname)
+    bad = [a for a in addresses if not is_public_address(a)]
+    if bad or not addresses:
+        raise UnsafeURLError(
+            f"{parts.hostname} resolves to a non-public address ({', '.join(bad) or 'none'}); "
+            "set allow_private_network = true for this source if that is intended"
+        )

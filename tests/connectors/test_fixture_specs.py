@@ -1,0 +1,46 @@
+"""Recorded payloads must have the shape the platform's published spec documents.
+
+Mastodon: OpenAPI 3.1 components (JSON Schema 2020-12); Bluesky: lexicons, checked by a small
+lexicon-to-JSON-Schema translation of the constructs the post views use.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def _openapi_validator(spec_path: Path, schema_name: str) -> Draft202012Validator:
+    spec = json.loads(spec_path.read_text())
+    registry = Registry().with_resource("spec", DRAFT202012.create_resource(spec))
+    schema = {"$ref": f"spec#/components/schemas/{schema_name}"}
+    return Draft202012Validator(schema, registry=registry)
+
+
+def _errors(validator: Draft202012Validator, payload: Any) -> list[str]:
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(payload)]
+
+
+def test_mastodon_payloads_match_openapi(shared_specs: Path) -> None:
+    spec = shared_specs / "mastodon" / "schema.json"
+    search = _openapi_validator(spec, "Search")
+    status = _openapi_validator(spec, "Status")
+    assert _errors(search, json.loads((FIXTURES / "mastodon" / "search_telia.json").read_text())) == []
+    assert _errors(status, json.loads((FIXTURES / "mastodon" / "status.json").read_text())) == []
+    for item in json.loads((FIXTURES / "mastodon" / "tag_telia.json").read_text()):
+        assert _errors(status, item) == []
+
+
+def test_validator_rejects_a_wrong_shape(shared_specs: Path) -> None:
+    status = _openapi_validator(shared_specs / "mastodon" / "schema.json", "Status")
+    broken = json.loads((FIXTURES / "mastodon" / "status.json").read_text())
+    del broken["account"]
+    broken["favourites_count"] = "many"
+    assert len(_errors(status, broken)) >= 2
