@@ -93,6 +93,8 @@ class Source(Base):
     last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)  # backoff: not before this
     last_error_kind: Mapped[str | None] = mapped_column(String(20), default=None)  # SourceError.kind
+    # Hash of the source's configuration: a source disabled for auth/config errors retries once it changes.
+    config_fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     brand: Mapped[Brand] = relationship()
 

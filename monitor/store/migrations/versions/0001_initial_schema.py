@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 11:08:50.017616
+Create Date: 2026-11-22 11:12:15.390882
 """
 
 from collections.abc import Sequence
@@ -49,6 +49,7 @@ def upgrade() -> None:
     sa.Column('last_attempt_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('next_attempt_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error_kind', sa.String(length=20), nullable=True),
+    sa.Column('config_fingerprint', sa.String(length=64), nullable=True),
     sa.Column('created_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_sources_brand_id_brands'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sources')),

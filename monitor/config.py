@@ -1,0 +1,488 @@
+"""The configuration: one TOML file, validated as a whole, every problem reported with its location.
+
+Why collect problems instead of failing on the first: an operator fixing a config file wants the full
+list (`brands[0].sources[1].settings.instance: …`) in one run, not one error per restart.
+
+Secrets never live in the file. The pseudonymisation key, the database password and every `SecretStr`
+field of a connector's settings come from the environment (`REPMON_…`) or from secret files; a secret
+written literally in the file is itself reported as a problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import platformdirs
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from alerts.config import AlertsConfig
+from models.config import ModelConfig
+from monitor import plugins
+from monitor.detect.config import DetectConfig
+from monitor.store.pseudonym import MIN_KEY_BYTES, Pseudonymiser
+
+DEFAULT_PATH = Path("repmon.toml")
+APP_NAME = "repmon"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def data_dir() -> Path:
+    """Where the default database and key file live (XDG data dir, e.g. ~/.local/share/repmon)."""
+    return Path(os.environ.get("REPMON_DATA_DIR") or platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{data_dir() / 'repmon.db'}"
+
+
+def default_key_file() -> Path:
+    return data_dir() / "pseudonym.key"
+
+
+def _parse_duration(value: Any) -> Any:
+    """Durations read as "90s", "5m", "2h", "1d", a number of seconds, or ISO 8601 ("PT5M")."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if not isinstance(value, str) or value.strip().lstrip("-").upper().startswith("P"):
+        return value  # ISO 8601 and wrong types: pydantic's own parsing and messages
+    text = value.strip()
+    sign = -1 if text.startswith("-") else 1
+    if m := _DURATION.match(text.removeprefix("-")):
+        return sign * timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    raise ValueError(f"{value!r} is not a duration (examples: 90s, 5m, 2h, 1d, PT5M)")
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(_Section):
+    """One connector instance polling for one brand."""
+
+    connector: str = Field(min_length=1)
+    name: str = ""  # unique within the brand; defaults to the connector name
+    enabled: bool = True
+    interval: Duration = Field(timedelta(minutes=5), validation_alias=AliasChoices("interval", "poll_interval"))
+    jitter: Duration = timedelta(seconds=30)
+    repoll: bool = True  # re-read engagement of recent mentions (virality needs it)
+    settings: dict[str, Any] = {}
+    _parsed: BaseModel | None = PrivateAttr(default=None)
+
+    @field_validator("interval")
+    @classmethod
+    def _sane_interval(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("poll interval must be at least 1 second")
+        return value
+
+    @field_validator("jitter")
+    @classmethod
+    def _non_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("jitter cannot be negative")
+        return value
+
+    @property
+    def connector_settings(self) -> BaseModel:
+        """The settings validated by the connector's own `Settings` model (set by `load_config`)."""
+        if self._parsed is None:
+            raise RuntimeError(f"source {self.name!r} settings were not validated; use load_config()")
+        return self._parsed
+
+
+class BrandConfig(_Section):
+    name: str = Field(min_length=1)
+    aliases: list[str] = []
+    include: list[str] = []  # at least one must also appear (disambiguates common-word brands)
+    exclude: list[str] = []  # none may appear
+    languages: list[str] = []  # empty = every language
+    query: str | None = None  # explicit query-language expression; overrides the terms above
+    sources: list[SourceConfig] = []
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """Plain search terms for platform search APIs: the name and its aliases."""
+        return tuple(dict.fromkeys([self.name, *self.aliases]))
+
+    def query_expression(self) -> str:
+        from monitor.matching import build_brand_query
+
+        return self.query or build_brand_query(self.name, self.aliases, self.include, self.exclude, self.languages)
+
+
+class DatabaseConfig(_Section):
+    url: str | None = None  # None: SQLite file in the XDG data dir; a password belongs in the environment
+
+
+class RetentionConfig(_Section):
+    days: int = Field(90, ge=1, description="mentions older than this lose their personal data")
+
+
+class PrivacyConfig(_Section):
+    pseudonym_key_file: Path | None = None  # a path is not a secret; the key inside it is
+
+
+class DaemonConfig(_Section):
+    pipeline_interval: Duration = timedelta(seconds=30)
+    repoll_interval: Duration = timedelta(minutes=5)
+    retention_interval: Duration = timedelta(hours=6)
+    drain_limit: int = Field(100, ge=1)
+    metrics_port: int | None = Field(None, ge=0, le=65535)  # /healthz and /metrics on localhost
+    metrics_host: str = "127.0.0.1"
+    max_backoff: Duration = timedelta(hours=1)
+    failing_after: int = Field(3, ge=1, description="consecutive failures that turn degraded into failing")
+
+
+class Secrets(BaseSettings):
+    """Secrets from the environment (`REPMON_…`) or a secrets directory (`REPMON_SECRETS_DIR`)."""
+
+    model_config = SettingsConfigDict(env_prefix="REPMON_", extra="ignore", case_sensitive=False)
+
+    pseudonym_key: SecretStr | None = None
+    pseudonym_key_file: Path | None = None
+    database_url: str | None = None
+    database_password: SecretStr | None = None
+    database_password_file: Path | None = None
+
+
+class Config(_Section):
+    database: DatabaseConfig = DatabaseConfig()
+    brands: list[BrandConfig] = []
+    model: ModelConfig = ModelConfig()
+    detect: DetectConfig = DetectConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    retention: RetentionConfig = RetentionConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    daemon: DaemonConfig = DaemonConfig()
+    _secrets: Secrets | None = PrivateAttr(default=None)
+    _path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @property
+    def secrets(self) -> Secrets:
+        if self._secrets is None:
+            self._secrets = read_secrets()
+        return self._secrets
+
+    def database_url(self) -> str:
+        """The URL to connect with: env `REPMON_DATABASE_URL` > file > default; password from secrets."""
+        url = make_url(self.secrets.database_url or self.database.url or default_database_url())
+        password = _secret_value(self.secrets.database_password, self.secrets.database_password_file)
+        if password is not None:
+            url = url.set(password=password.get_secret_value())
+        return url.render_as_string(hide_password=False)
+
+    def pseudonym_key(self) -> SecretStr | None:
+        """Env `REPMON_PSEUDONYM_KEY` > key file (env, then file setting) > the data dir's key file."""
+        if self.secrets.pseudonym_key is not None:
+            return self.secrets.pseudonym_key
+        for path in (self.secrets.pseudonym_key_file, self.privacy.pseudonym_key_file):
+            if path is not None:
+                return _read_secret_file(path)
+        return _read_secret_file(default_key_file()) if default_key_file().exists() else None
+
+    def pseudonymiser(self) -> Pseudonymiser:
+        key = self.pseudonym_key()
+        if key is None:
+            raise ConfigError([Problem("pseudonym_key", _MISSING_KEY)])
+        return Pseudonymiser(key)
+
+
+_MISSING_KEY = (
+    "no pseudonymisation key: set REPMON_PSEUDONYM_KEY, or REPMON_PSEUDONYM_KEY_FILE, "
+    "or run `repmon init` to create one in the data directory"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class ConfigError(ValueError):
+    """Every problem found in a configuration, each with its location."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def read_secrets() -> Secrets:
+    secrets_dir = os.environ.get("REPMON_SECRETS_DIR")
+    return Secrets(_secrets_dir=secrets_dir) if secrets_dir else Secrets()
+
+
+def _read_secret_file(path: Path) -> SecretStr:
+    try:
+        return SecretStr(Path(path).expanduser().read_text(encoding="utf-8").strip())
+    except OSError as exc:
+        raise ConfigError([Problem("secret file", f"cannot read {path}: {exc.strerror}")]) from exc
+
+
+def _secret_value(value: SecretStr | None, path: Path | None) -> SecretStr | None:
+    if value is not None:
+        return value
+    return _read_secret_file(path) if path is not None else None
+
+
+def format_location(loc: tuple[Any, ...] | list[Any], prefix: str = "") -> str:
+    """("brands", 0, "sources", 1, "settings", "instance") -> "brands[0].sources[1].settings.instance"."""
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _problems_from(exc: ValidationError, prefix: str = "") -> list[Problem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        message = err["msg"].removeprefix("Value error, ")
+        problems.append(Problem(format_location(loc, prefix), message))
+    return problems
+
+
+def secret_env_names(brand: str, source: str, field: str) -> list[str]:
+    """Environment variables that may hold a connector secret, most specific first."""
+
+    def norm(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").upper()
+
+    return [f"REPMON_{norm(brand)}_{norm(source)}_{norm(field)}", f"REPMON_{norm(source)}_{norm(field)}"]
+
+
+def _secret_fields(model: type[BaseModel]) -> list[str]:
+    found = []
+    for name, info in model.model_fields.items():
+        annotation = str(info.annotation)
+        if "SecretStr" in annotation or "SecretBytes" in annotation:
+            found.append(name)
+    return found
+
+
+def _resolve_connector_secrets(
+    raw: Mapping[str, Any], model: type[BaseModel], brand: str, source: str, where: str, environ: Mapping[str, str]
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Fill SecretStr fields from env / `<field>_file` / `<field>_env`; a literal secret is a problem."""
+    settings = dict(raw)
+    problems: list[Problem] = []
+    for name in _secret_fields(model):
+        env_names = secret_env_names(brand, source, name)
+        if name in settings:
+            problems.append(
+                Problem(
+                    f"{where}.{name}",
+                    f"secrets may not be written in the config file; set {env_names[0]} "
+                    f'or give `{name}_file = "/path"` or `{name}_env = "VAR"`',
+                )
+            )
+            del settings[name]
+        if (var := settings.pop(f"{name}_env", None)) is not None:
+            env_names.insert(0, str(var))
+            if str(var) not in environ:
+                problems.append(Problem(f"{where}.{name}_env", f"environment variable {var} is not set"))
+        file = settings.pop(f"{name}_file", None)
+        value = next((environ[v] for v in env_names if environ.get(v)), None)
+        if value is None and file is not None:
+            try:
+                value = Path(str(file)).expanduser().read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                problems.append(Problem(f"{where}.{name}_file", f"cannot read {file}: {exc.strerror}"))
+        if value is not None:
+            settings[name] = SecretStr(value)
+    return settings, problems
+
+
+def _check_sources(data: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[dict, list[Problem]]:
+    """Validate each source's settings with its connector's model: {(i, j): settings}, problems."""
+    parsed: dict[tuple[int, int], BaseModel] = {}
+    problems: list[Problem] = []
+    brands = data.get("brands")
+    if not isinstance(brands, list):
+        return parsed, problems
+    for i, brand in enumerate(brands):
+        if not isinstance(brand, dict) or not isinstance(brand.get("sources", []), list):
+            continue
+        brand_name = str(brand.get("name", f"brand{i}"))
+        seen: set[str] = set()
+        for j, source in enumerate(brand.get("sources", [])):
+            where = f"brands[{i}].sources[{j}]"
+            if not isinstance(source, dict) or not isinstance(source.get("connector"), str):
+                continue
+            name = str(source.get("name") or source["connector"])
+            if name in seen:
+                problems.append(Problem(f"{where}.name", f"duplicate source name {name!r} in this brand"))
+            seen.add(name)
+            try:
+                connector = plugins.load("connectors", source["connector"])
+            except plugins.PluginError as exc:
+                problems.append(Problem(f"{where}.connector", str(exc)))
+                continue
+            raw_settings = source.get("settings", {})
+            if not isinstance(raw_settings, dict):
+                continue  # reported by the structural validation
+            model = getattr(connector, "Settings", None)
+            if model is None:
+                problems.append(Problem(f"{where}.connector", "connector has no Settings model"))
+                continue
+            settings, secret_problems = _resolve_connector_secrets(
+                raw_settings, model, brand_name, name, f"{where}.settings", environ
+            )
+            problems += secret_problems
+            try:
+                parsed[(i, j)] = model.model_validate(settings)
+            except ValidationError as exc:
+                problems += _problems_from(exc, f"{where}.settings")
+    return parsed, problems
+
+
+def _str_list(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _check_semantics(data: Mapping[str, Any]) -> list[Problem]:
+    """Checks that need more than one field or a plugin; on the raw data, so they run even when the
+    structural validation failed elsewhere and every problem shows up in one run."""
+    from monitor.matching import QueryError, build_brand_query, compile_query
+
+    problems: list[Problem] = []
+    brands = data.get("brands") if isinstance(data.get("brands"), list) else []
+    names = [b.get("name") for b in brands if isinstance(b, dict)]
+    for i, brand in enumerate(brands):
+        if not isinstance(brand, dict) or not isinstance(brand.get("name"), str) or not brand["name"].strip():
+            continue
+        if names.count(brand["name"]) > 1:
+            problems.append(Problem(f"brands[{i}].name", f"duplicate brand name {brand['name']!r}"))
+        query = brand.get("query")
+        try:
+            if isinstance(query, str) and query.strip():
+                compile_query(query)
+            else:
+                compile_query(
+                    build_brand_query(
+                        brand["name"],
+                        _str_list(brand.get("aliases")),
+                        _str_list(brand.get("include")),
+                        _str_list(brand.get("exclude")),
+                        _str_list(brand.get("languages")),
+                    )
+                )
+        except QueryError as exc:
+            where = f"brands[{i}].query" if isinstance(query, str) and query.strip() else f"brands[{i}]"
+            problems.append(Problem(where, f"{exc.message} at position {exc.position} of {exc.expr!r}"))
+    model = data.get("model") if isinstance(data.get("model"), dict) else {}
+    scorer = model.get("scorer", ModelConfig.model_fields["scorer"].default)
+    if isinstance(scorer, str):
+        try:
+            plugins.load("scorers", scorer)
+        except plugins.PluginError as exc:
+            problems.append(Problem("model.scorer", str(exc)))
+    database = data.get("database") if isinstance(data.get("database"), dict) else {}
+    url = database.get("url")
+    if isinstance(url, str) and url:
+        try:
+            if make_url(url).password:
+                problems.append(
+                    Problem("database.url", "the password belongs in REPMON_DATABASE_PASSWORD, not in the file")
+                )
+        except Exception as exc:  # sqlalchemy raises ArgumentError for a malformed URL
+            problems.append(Problem("database.url", f"not a database URL: {exc}"))
+    return problems
+
+
+def _check_secrets(config: Config) -> list[Problem]:
+    try:
+        key = config.pseudonym_key()
+    except ConfigError as exc:
+        return [Problem("pseudonym_key", p.message) for p in exc.problems]
+    if key is None:
+        return [Problem("pseudonym_key", _MISSING_KEY)]
+    if len(key.get_secret_value().encode()) < MIN_KEY_BYTES:
+        return [Problem("pseudonym_key", f"the key must be at least {MIN_KEY_BYTES} bytes")]
+    return []
+
+
+def parse_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(
+            [Problem(str(path), "no such file (create one with `repmon init --brand NAME`)")]
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")]) from None
+
+
+def validate(
+    data: Mapping[str, Any], *, environ: Mapping[str, str] | None = None, require_secrets: bool = True
+) -> Config:
+    """A `Config` from parsed TOML, or ConfigError listing every problem with its location."""
+    environ = os.environ if environ is None else environ
+    problems: list[Problem] = []
+    config: Config | None = None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        problems += _problems_from(exc)
+    parsed, source_problems = _check_sources(data, environ)
+    problems += source_problems
+    problems += _check_semantics(data)
+    if config is not None and require_secrets:
+        problems += _check_secrets(config)
+    if problems or config is None:
+        raise ConfigError(problems)
+    for (i, j), settings in parsed.items():
+        source = config.brands[i].sources[j]
+        source.name = source.name or source.connector
+        source._parsed = settings
+    return config
+
+
+def load_config(
+    path: str | Path | None = None, *, missing_ok: bool = False, require_secrets: bool = True
+) -> Config:
+    """Load and validate the file at `path` (default ./repmon.toml or $REPMON_CONFIG).
+
+    missing_ok: a missing file yields the defaults (for commands that only need the database).
+    """
+    path = Path(path or os.environ.get("REPMON_CONFIG") or DEFAULT_PATH)
+    if missing_ok and not path.exists():
+        config = Config()
+    else:
+        config = validate(parse_toml(path), require_secrets=require_secrets)
+    config._path = path
+    return config

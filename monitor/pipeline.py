@@ -1,0 +1,181 @@
+"""The stages after storage, each a plain function over a `Database` (session factory) and typed data.
+
+    score_pending    mentions without a score -> Scorer -> scores (+ story grouping, same transaction)
+    detect_and_route detectors -> AlertCandidates -> Router: alerts + outbox rows in ONE transaction
+    deliver          outbox -> sinks (OutboxSender)
+
+The daemon calls them on a schedule; cluster workers wrap each one as a task. None keeps state between
+calls: everything a stage needs to resume is in the database, so any stage can crash and re-run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from models.config import ModelConfig
+from monitor import plugins
+from monitor.detect.config import DetectConfig
+from monitor.store.engine import Database
+from monitor.store.tables import Mention, Score
+from monitor.types import AlertCandidate, Scorer, ScoreResult, TextToScore
+
+log = logging.getLogger(__name__)
+
+OnScored = Callable[[Session, list[int], datetime], Any]
+
+
+def load_scorer(config: ModelConfig) -> Scorer:
+    """The configured scorer plugin: built with `from_config(config)` if it has one, else with no arguments."""
+    factory = plugins.load("scorers", config.scorer)
+    from_config = getattr(factory, "from_config", None)
+    scorer = from_config(config) if callable(from_config) else factory()
+    if not isinstance(scorer, Scorer):
+        raise plugins.PluginError(f"scorer {config.scorer!r} does not implement score(batch) and version")
+    return scorer
+
+
+# --------------------------------------------------------------------------- score
+
+
+@dataclass
+class ScoreStats:
+    batches: int = 0
+    scored: int = 0
+    mention_ids: list[int] = field(default_factory=list)
+    model_version: str | None = None
+
+
+def pending_texts(session: Session, limit: int) -> list[TextToScore]:
+    """The oldest unscored mentions (anonymised ones have no text left to score)."""
+    rows = session.execute(
+        select(Mention.id, Mention.text, Mention.language)
+        .where(Mention.scored_at.is_(None), Mention.anonymised_at.is_(None))
+        .order_by(Mention.id)
+        .limit(limit)
+    ).all()
+    return [TextToScore(mention_id=i, text=text, language_hint=lang) for i, text, lang in rows]
+
+
+def embedding_bytes(vector: Sequence[float] | None) -> bytes | None:
+    """Sentence vectors stored compactly as float16 little-endian (the schema's documented format)."""
+    if vector is None:
+        return None
+    return np.asarray(vector, dtype="<f2").tobytes()
+
+
+def _score_row(result: ScoreResult, now: datetime) -> dict[str, Any]:
+    probs = result.probabilities
+    return {
+        "mention_id": result.mention_id,
+        "model_version": result.model_version,
+        "label": result.label,
+        "p_negative": float(probs.get("negative", 0.0)),
+        "p_neutral": float(probs.get("neutral", 0.0)),
+        "p_positive": float(probs.get("positive", 0.0)),
+        "language": result.language,
+        "needs_help": bool(result.needs_help),
+        "needs_help_probability": float(result.needs_help_probability),
+        "aspects": {k: float(v) for k, v in result.aspects.items()} or None,
+        "embedding": embedding_bytes(result.embedding),
+        "scored_at": now,
+    }
+
+
+def write_scores(session: Session, results: Sequence[ScoreResult], now: datetime) -> list[int]:
+    """Insert scores (a score already stored for the same model version is kept) and mark mentions scored."""
+    if not results:
+        return []
+    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = module.insert(Score).on_conflict_do_nothing(index_elements=["mention_id", "model_version"])
+    session.execute(stmt, [_score_row(r, now) for r in results])
+    ids = sorted({r.mention_id for r in results})
+    session.execute(update(Mention).where(Mention.id.in_(ids)).values(scored_at=now))
+    return ids
+
+
+def score_pending(
+    db: Database,
+    scorer: Scorer,
+    now: Callable[[], datetime],
+    *,
+    batch_size: int = 64,
+    max_batches: int | None = None,
+    on_scored: OnScored | None = None,
+    stop: threading.Event | None = None,
+) -> ScoreStats:
+    """Score unscored mentions batch by batch until none are left (or `max_batches`, or `stop`).
+
+    The model runs outside any transaction (it is the slow part); each batch's scores are written,
+    and `on_scored` (story grouping) runs, in one transaction, so a crash re-scores at most one batch.
+    """
+    stats = ScoreStats(model_version=scorer.version)
+    while max_batches is None or stats.batches < max_batches:
+        with db() as session:
+            batch = pending_texts(session, batch_size)
+        if not batch:
+            break
+        results = scorer.score(batch)
+        unknown = {r.mention_id for r in results} - {t.mention_id for t in batch}
+        if unknown or len(results) != len(batch):
+            raise RuntimeError(f"scorer {scorer.version!r} returned {len(results)} results for {len(batch)} texts")
+        moment = now()
+        with db.transaction() as session:
+            ids = write_scores(session, results, moment)
+            if on_scored is not None:
+                on_scored(session, ids, moment)
+        stats.batches += 1
+        stats.scored += len(ids)
+        stats.mention_ids += ids
+        if stop is not None and stop.is_set():
+            break
+    return stats
+
+
+# --------------------------------------------------------------------------- detect + route
+
+
+@dataclass
+class RouteStats:
+    candidates: list[AlertCandidate] = field(default_factory=list)
+    alert_ids: list[int] = field(default_factory=list)
+
+
+class AlertRouter(Protocol):
+    """What routing needs from the alerts package: record candidates in the caller's transaction."""
+
+    def record(self, session: Session, candidates: Sequence[AlertCandidate], now: datetime) -> list[int]: ...
+
+
+DetectFn = Callable[[Session, DetectConfig, datetime], list[AlertCandidate]]
+
+
+def detect_and_route(
+    db: Database, detect: DetectFn, config: DetectConfig, router: AlertRouter, now: datetime
+) -> RouteStats:
+    """Detectors and the router in ONE transaction: detector state, alerts and outbox commit together,
+    so a crash can neither lose an alert whose detector state advanced nor send one twice."""
+    with db.transaction() as session:
+        candidates = list(detect(session, config, now))
+        coverage = getattr(router, "coverage_candidates", None)
+        if callable(coverage):  # sources failing long enough are an alert of their own
+            candidates += coverage(session, now)
+        alert_ids = router.record(session, candidates, now) if candidates else []
+    return RouteStats(candidates=candidates, alert_ids=list(alert_ids))
+
+
+# --------------------------------------------------------------------------- deliver
+
+
+def deliver(sender: Any, now: datetime, limit: int = 100) -> Any:
+    """Drain due outbox messages to their sinks (the sender manages its own transactions)."""
+    return sender.drain(now=now, limit=limit)

@@ -1,0 +1,95 @@
+"""`repmon init`: a commented starter configuration and a fresh pseudonymisation key.
+
+The starter file is meant to be read by a person: every section says what it does, and the secrets
+it needs are named (as environment variables), never written into it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+
+TEMPLATE = """\
+# reputation-monitor configuration (`repmon config check` validates it; `repmon run` starts the daemon).
+# Durations read as "90s", "5m", "2h", "1d" or a number of seconds.
+# Secrets are NEVER written here: they come from the environment (REPMON_...) or secret files.
+
+[database]
+# Default: a SQLite file in the data directory ({data_dir}).
+# For PostgreSQL give the URL without the password and set REPMON_DATABASE_PASSWORD:
+# url = "postgresql+psycopg://repmon@db.internal:5432/repmon"
+
+[[brands]]
+name = {brand}
+aliases = []              # other spellings and handles that also mean the brand, e.g. ["@{handle}"]
+include = []              # if set, a mention must ALSO contain one of these (for common-word names)
+exclude = []              # a mention containing any of these is ignored
+languages = []            # e.g. ["sv", "da", "no", "en"]; empty = every language
+# query = '"{plain}" NOT job'  # or a full query expression instead of the four lists above
+
+# One [[brands.sources]] table per connector instance (`repmon sources list` shows the connectors).
+[[brands.sources]]
+connector = "mastodon"
+name = "mastodon-social"
+interval = "5m"           # poll interval ...
+jitter = "30s"            # ... plus up to this much random delay, so sources do not poll in lockstep
+settings = {{ base_url = "https://mastodon.social", search = false, hashtags = [{hashtag}] }}
+# Full-text search needs a token: set REPMON_{env_brand}_MASTODON_SOCIAL_ACCESS_TOKEN and search = true.
+
+# Import another tool's export (JSON Lines or CSV):
+# [[brands.sources]]
+# connector = "file"
+# name = "import"
+# interval = "1h"
+# settings = {{ path = "/var/lib/repmon/import/mentions.jsonl" }}
+
+[model]
+scorer = "lexicon"        # "e5" for the transformer model once prepared (`repmon model --help`)
+batch_size = 64
+
+[detect]
+# Defaults are tuned on real data; see docs/detection.md before changing them.
+
+[alerts]
+timezone = "Europe/Stockholm"
+# Slack: set REPMON_SLACK_BOT_TOKEN; Zendesk: REPMON_ZENDESK_TOKEN.
+# [[alerts.routes]]
+# name = "support"
+# slack_channel = "#support-alerts"
+# min_severity = "medium"
+
+[retention]
+days = 90                 # older mentions keep their numbers but lose text, handle and link
+
+[daemon]
+pipeline_interval = "30s" # scoring, detection and delivery run this often
+# metrics_port = 9464     # /healthz and Prometheus /metrics on 127.0.0.1
+"""
+
+
+def render(brand: str, data_dir: Path) -> str:
+    plain = re.sub(r"\s+", " ", brand.replace('"', "")).strip()
+    handle = re.sub(r"[^A-Za-z0-9_]", "", plain) or "brand"
+    env_brand = re.sub(r"[^A-Za-z0-9]+", "_", plain).strip("_").upper() or "BRAND"
+    return TEMPLATE.format(
+        brand=json.dumps(plain, ensure_ascii=False),
+        plain=plain,
+        handle=handle,
+        hashtag=json.dumps(handle.lower()),
+        env_brand=env_brand,
+        data_dir=data_dir,
+    )
+
+
+def write_key_file(path: Path) -> bool:
+    """Create a random 32-byte key readable only by its owner; False if one already exists."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_hex(32) + "\n")
+    return True

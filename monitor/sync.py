@@ -1,0 +1,320 @@
+"""Fetch -> match brand -> store, per page, for one source; health and backoff kept on the source row.
+
+Each page is matched and stored in its own transaction together with the cursor that covers it, so an
+interrupted sync (crash, SIGTERM) resumes after the last committed page. Connector failures arrive as
+`SourceError` and move the source through ok -> degraded -> failing (backed off exponentially) or to
+disabled (auth/config/fatal: no retry until its configuration changes). A transition is logged once,
+when it happens, not on every failed poll.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from monitor.matching import BrandMatcher
+from monitor.store.catalog import SourceRef
+from monitor.store.engine import Database
+from monitor.store.ingest import ENGAGEMENT_FIELDS, IngestStats, record_engagement, store_page
+from monitor.store.pseudonym import Pseudonymiser
+from monitor.store.tables import Mention, Source
+from monitor.types import BrandQuery, Connector, Health, Page, SourceError
+
+log = logging.getLogger(__name__)
+
+DISABLING = frozenset({"auth", "fatal", "config"})
+REPOLL_SCHEDULE = (  # after the first re-poll: engagement grows fast early, then settles
+    timedelta(minutes=15),
+    timedelta(minutes=30),
+    timedelta(hours=1),
+    timedelta(hours=2),
+    timedelta(hours=4),
+    timedelta(hours=8),
+    timedelta(hours=16),
+)
+REPOLL_MAX_AGE = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class HealthPolicy:
+    failing_after: int = 3  # consecutive failures that turn "degraded" into "failing"
+    max_backoff: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class SourceRuntime:
+    """Everything one source's sync needs, built once from the configuration."""
+
+    ref: SourceRef
+    connector: Connector
+    query: BrandQuery
+    matcher: BrandMatcher
+    interval: timedelta
+    fingerprint: str = ""
+
+
+@dataclass
+class SyncResult:
+    source_id: int
+    pages: int = 0
+    fetched: int = 0
+    matched: int = 0
+    stored: IngestStats = field(default_factory=IngestStats)
+    health: str = "ok"
+    error: str | None = None
+    skipped: str | None = None  # why no fetch happened (disabled, backing off)
+    notes: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def config_fingerprint(connector: str, settings: BaseModel, query: str) -> str:
+    """Hash of what configures a source (secrets included, hashed): changes when the operator edits it."""
+    data = settings.model_dump(mode="python")
+    material = json.dumps(
+        {"connector": connector, "query": query, "settings": data},
+        default=lambda v: v.get_secret_value() if hasattr(v, "get_secret_value") else str(v),
+        sort_keys=True,
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def refresh_fingerprint(session: Session, source_id: int, fingerprint: str, now: datetime) -> None:
+    """Record the current configuration; a source disabled under another configuration gets another try."""
+    row = session.get(Source, source_id)
+    if row is None or row.config_fingerprint == fingerprint:
+        return
+    if row.config_fingerprint is not None and row.health == "disabled":
+        log.warning("source %s: configuration changed, re-enabled (was disabled: %s)", row.name, row.health_reason)
+        _set_health(row, "ok", None, now)
+        row.consecutive_failures = 0
+        row.next_attempt_at = None
+    row.config_fingerprint = fingerprint
+
+
+def _set_health(row: Source, health: Health, reason: str | None, now: datetime) -> bool:
+    changed = row.health != health
+    if changed:
+        row.health_changed_at = now
+    row.health = health
+    row.health_reason = reason
+    return changed
+
+
+def _backoff(failures: int, interval: timedelta, policy: HealthPolicy) -> timedelta:
+    return min(interval * (2 ** max(failures - 1, 0)), max(policy.max_backoff, interval))
+
+
+def record_success(session: Session, source_id: int, now: datetime) -> tuple[str, bool]:
+    row = session.get(Source, source_id)
+    assert row is not None
+    previous = row.health
+    changed = _set_health(row, "ok", None, now)
+    row.consecutive_failures = 0
+    row.last_success_at = now
+    row.last_attempt_at = now
+    row.next_attempt_at = None
+    row.last_error_kind = None
+    if changed:
+        log.warning("source %s: %s -> ok", row.name, previous)
+    return row.health, changed
+
+
+def record_failure(
+    session: Session, source_id: int, error: SourceError, now: datetime, interval: timedelta, policy: HealthPolicy
+) -> tuple[str, bool]:
+    """Classify a failure into the source's health and its next allowed attempt."""
+    row = session.get(Source, source_id)
+    assert row is not None
+    previous = row.health
+    row.consecutive_failures += 1
+    row.last_attempt_at = now
+    row.last_error_kind = error.kind
+    reason = f"{error.kind}: {error}"
+    if error.kind in DISABLING:
+        health: Health = "disabled"
+        row.next_attempt_at = None
+    else:
+        health = "failing" if row.consecutive_failures >= policy.failing_after else "degraded"
+        wait = _backoff(row.consecutive_failures, interval, policy)
+        if error.kind == "rate_limited" and error.retry_after is not None:
+            wait = max(wait, timedelta(seconds=error.retry_after))
+        row.next_attempt_at = now + wait
+    changed = _set_health(row, health, reason[:2000], now)
+    if changed:
+        log.warning("source %s: %s -> %s (%s)", row.name, previous, health, reason)
+    else:
+        log.debug("source %s still %s (%s)", row.name, health, reason)
+    return health, changed
+
+
+def _as_source_error(exc: Exception) -> SourceError:
+    if isinstance(exc, SourceError):
+        return exc
+    return SourceError("transient", f"{type(exc).__name__}: {exc}")
+
+
+def sync_source(
+    db: Database,
+    runtime: SourceRuntime,
+    pseudonymiser: Pseudonymiser,
+    now: datetime,
+    *,
+    policy: HealthPolicy | None = None,
+    stop: threading.Event | None = None,
+) -> SyncResult:
+    """One poll of one source: every fetched page is matched and committed with its cursor."""
+    policy = policy or HealthPolicy()
+    source_id = runtime.ref.source_id
+    result = SyncResult(source_id=source_id)
+    with db.transaction() as session:
+        row = session.get(Source, source_id)
+        if row is None:
+            raise LookupError(f"source id {source_id} does not exist")
+        result.health = row.health
+        if row.health == "disabled":
+            result.skipped = f"disabled: {row.health_reason}"
+            return result
+        if row.next_attempt_at is not None and now < row.next_attempt_at:
+            result.skipped = f"backing off until {row.next_attempt_at.isoformat()}"
+            return result
+        cursor = dict(row.cursor) if row.cursor is not None else None
+    query = BrandQuery(
+        brand=runtime.query.brand,
+        terms=runtime.query.terms,
+        query=runtime.query.query,
+        languages=runtime.query.languages,
+        since=runtime.query.since,
+        until=now,
+    )
+    try:
+        for page in runtime.connector.fetch(query, cursor):
+            _store(db, runtime, page, pseudonymiser, now, result)
+            if stop is not None and stop.is_set():  # finish the batch in hand, then stop
+                result.interrupted = True
+                break
+    except Exception as exc:
+        error = _as_source_error(exc)
+        if not isinstance(exc, SourceError):
+            log.exception("source %s: unexpected error in connector", runtime.ref.source)
+        result.error = f"{error.kind}: {error}"
+        with db.transaction() as session:
+            result.health, _ = record_failure(session, source_id, error, now, runtime.interval, policy)
+        return result
+    with db.transaction() as session:
+        result.health, _ = record_success(session, source_id, now)
+    return result
+
+
+def _store(
+    db: Database,
+    runtime: SourceRuntime,
+    page: Page,
+    pseudonymiser: Pseudonymiser,
+    now: datetime,
+    result: SyncResult,
+) -> None:
+    source_name = runtime.ref.connector
+    matched = [m for m in page.mentions if runtime.matcher.matches(m.text, m.language, source_name)]
+    with db.transaction() as session:
+        stats = store_page(
+            session,
+            runtime.ref.source_id,
+            runtime.ref.brand_id,
+            Page(matched, page.cursor, page.notes),
+            pseudonymiser,
+            now=now,
+        )
+    result.pages += 1
+    result.fetched += len(page.mentions)
+    result.matched += len(matched)
+    result.stored += stats
+    result.notes.extend(page.notes)
+
+
+# --------------------------------------------------------------------------- engagement re-polls
+
+
+@dataclass
+class RepollResult:
+    source_id: int
+    checked: int = 0
+    changed: int = 0
+    deleted: int = 0
+    error: str | None = None
+
+
+def next_repoll(created_at: datetime, repoll_count: int, now: datetime) -> datetime | None:
+    """When to look again: often while a post is young, never once it is two days old."""
+    if now - created_at >= REPOLL_MAX_AGE:
+        return None
+    step = REPOLL_SCHEDULE[min(repoll_count, len(REPOLL_SCHEDULE) - 1)]
+    return now + step
+
+
+def repoll_source(
+    db: Database, runtime: SourceRuntime, now: datetime, *, limit: int = 100, policy: HealthPolicy | None = None
+) -> RepollResult:
+    """Re-read engagement of this source's mentions that are due; a deleted post is removed."""
+    source_id = runtime.ref.source_id
+    result = RepollResult(source_id=source_id)
+    with db.transaction() as session:
+        health = session.scalar(select(Source.health).where(Source.id == source_id))
+        if health == "disabled":
+            return result
+        due = session.execute(
+            select(Mention.id, Mention.external_id)
+            .where(Mention.source_id == source_id, Mention.next_repoll_at <= now, Mention.anonymised_at.is_(None))
+            .order_by(Mention.next_repoll_at)
+            .limit(limit)
+        ).all()
+    if not due:
+        return result
+    ids = {external_id: mention_id for mention_id, external_id in due}
+    try:
+        updates = list(runtime.connector.repoll(list(ids)))
+    except Exception as exc:
+        error = _as_source_error(exc)
+        result.error = f"{error.kind}: {error}"
+        with db.transaction() as session:
+            record_failure(session, source_id, error, now, runtime.interval, policy or HealthPolicy())
+        return result
+    by_id = {u.external_id: u for u in updates if u.external_id in ids}
+    with db.transaction() as session:
+        _apply_updates(session, ids, by_id, now, result)
+    return result
+
+
+def _apply_updates(
+    session: Session, ids: dict[str, int], by_id: dict[str, Any], now: datetime, result: RepollResult
+) -> None:
+    gone = [ids[eid] for eid, update in by_id.items() if update.deleted]
+    if gone:  # the author deleted the post: we must not keep it
+        session.execute(delete(Mention).where(Mention.id.in_(gone)))
+        result.deleted = len(gone)
+    for mention in session.scalars(select(Mention).where(Mention.id.in_(list(ids.values())))):
+        update = by_id.get(mention.external_id)
+        if update is not None and not update.deleted:
+            counts = {k: v for k in ENGAGEMENT_FIELDS if (v := getattr(update, k)) is not None}
+            result.checked += 1
+            if record_engagement(session, mention, counts, update.observed_at or now):
+                result.changed += 1
+        mention.repoll_count += 1
+        mention.next_repoll_at = next_repoll(mention.created_at, mention.repoll_count, now)
+
+
+def due_sources(session: Session, source_ids: Sequence[int], now: datetime) -> list[int]:
+    """Which of these sources may be polled now (not disabled, not backing off)."""
+    rows = session.execute(
+        select(Source.id, Source.health, Source.next_attempt_at).where(Source.id.in_(list(source_ids)))
+    ).all()
+    return [i for i, health, nxt in rows if health != "disabled" and (nxt is None or nxt <= now)]
