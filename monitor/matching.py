@@ -57,12 +57,14 @@ class QueryError(ValueError):
 
 
 def _case_marks_join(original: str, split: int) -> bool:
-    """True when the letter case shows a compound join at `split` ("SASfail", "TeliaFail")."""
+    """True when the letter case shows a compound join at `split` ("SASfail", "SASFail", "TeliaFail")."""
     if split <= 0 or split >= len(original):
         return False
     head, nxt = original[:split], original[split]
     if len(head) >= 2 and head.isupper() and nxt.islower():
         return True
+    if len(head) >= 2 and head.isupper() and nxt.isupper() and original[split + 1 : split + 2].islower():
+        return True  # "SASFail": a capitalised word follows the acronym
     return head[-1].islower() and nxt.isupper()
 
 

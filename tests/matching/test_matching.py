@@ -44,6 +44,7 @@ def test_telia(text: str, expected: bool) -> None:
         ("SAS' kundeservice svarer ikke", True),  # Danish/Norwegian genitive after s
         ("SAS-flyget var försenat", True),
         ("Never flying #SASfail", True),  # short brand, case marks the join
+        ("#SASFail igen", True),
         ("Kansas City is lovely", False),  # substring inside a word
         ("sasha is my cat", False),  # short brand + short rest is not a compound
         ("Sasha ringde", False),
