@@ -5,8 +5,32 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class HFModelConfig(BaseModel):
+    """The `hf` scorer: any transformers sequence-classification model, for users with a model hub."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name_or_path: str | None = Field(None, description="Hub name or local directory of the classifier.")
+    label_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Model label -> negative/neutral/positive, e.g. {'LABEL_0': 'negative'}. "
+        "Empty: the model's own id2label names are used when they already are sentiment names.",
+    )
+    local_files_only: bool = Field(True, description="Never reach the network unless explicitly allowed.")
+    max_length: int = Field(128, ge=8, le=4096)
+
+
 class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scorer: str = Field("lexicon", description="Scorer plugin name (entry point group repmon.scorers).")
     batch_size: int = Field(64, ge=1, le=4096)
+    model_dir: str | None = Field(
+        None,
+        description="Where converted encoders live (default: the user cache dir; env REPMON_MODEL_DIR).",
+    )
+    weights_dir: str | None = Field(None, description="Trained adapter/heads directory (default: shipped).")
+    max_length: int = Field(128, ge=8, le=512, description="Tokens per text for the e5 scorer.")
+    threads: int | None = Field(None, ge=1, description="Torch intra-op threads (default: cores available).")
+    quantize: bool = Field(True, description="Dynamic int8 quantisation of the encoder's Linear layers.")
+    hf: HFModelConfig = Field(default_factory=HFModelConfig)

