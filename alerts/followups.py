@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts import outbox
+from alerts.slack_blocks import link
 from alerts.view import alert_view
 from monitor.store.tables import Alert, OutboxMessage, Ticket
 
@@ -41,10 +42,6 @@ def _record_ticket(session: Session, alert: Alert, row: OutboxMessage, now: date
         alert.state = "ticketed"
     alert.updated_at = now
     session.flush()
-    text = (
-        f"Ticket #{ticket.ticket_id} created: {ticket.url}"
-        if ticket.url
-        else f"Ticket #{ticket.ticket_id} created"
-    )
-    outbox.enqueue_thread_reply(session, alert.id, text, [], f"ticket-{ticket.ticket_id}", now)
+    text = ":ticket: " + link(ticket.url, f"Ticket #{ticket.ticket_id}") + " created"
+    outbox.enqueue_thread_reply(session, alert.id, text, [], f"ticket-{ticket.ticket_id}", now, trusted=True)
     outbox.enqueue_update(session, alert.id, alert_view(session, alert), now)

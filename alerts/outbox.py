@@ -111,10 +111,18 @@ def enqueue_update(session: Session, alert_id: int, view: dict[str, Any], now: d
 
 
 def enqueue_thread_reply(
-    session: Session, alert_id: int, text: str, mentions: list[dict[str, Any]], tag: str, now: datetime
+    session: Session,
+    alert_id: int,
+    text: str,
+    mentions: list[dict[str, Any]],
+    tag: str,
+    now: datetime,
+    *,
+    trusted: bool = False,
 ) -> list[int]:
     """A follow-up under each posted message of an alert (Slack thread; console prints it indented).
 
+    `trusted` marks text we composed ourselves (Slack markup kept); anything else is escaped by the sink.
     `tag` identifies the follow-up (e.g. the new mention ids), so the same follow-up is never queued twice.
     """
     ids = []
@@ -122,7 +130,7 @@ def enqueue_thread_reply(
         if post.sink not in ("slack", "console"):
             continue
         key = outbox_key(post.idempotency_key, "thread_reply", tag)
-        payload = {"text": text, "mentions": mentions, "parent_key": post.idempotency_key}
+        payload = {"text": text, "mentions": mentions, "parent_key": post.idempotency_key, "trusted": trusted}
         if "channel" in post.payload:
             payload["channel"] = post.payload["channel"]
         row = enqueue(
