@@ -18,7 +18,7 @@ from fake_server import FakeServer, Reply
 from connectors.http.base import HttpConnector, parse_time
 from monitor.types import BrandQuery, Connector, FetchedMention, Page, SourceError
 
-PLATFORMS = ["platform_mastodon"]
+PLATFORMS = ["platform_mastodon", "platform_bluesky"]
 
 
 def _cases() -> list[Any]:

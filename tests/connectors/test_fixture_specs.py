@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from lexicon_schema import lexicon_schema
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
@@ -44,3 +45,19 @@ def test_validator_rejects_a_wrong_shape(shared_specs: Path) -> None:
     del broken["account"]
     broken["favourites_count"] = "many"
     assert len(_errors(status, broken)) >= 2
+
+
+def test_bluesky_payloads_match_lexicons(shared_specs: Path) -> None:
+    lexicons = shared_specs / "bluesky" / "lexicons"
+    search = Draft202012Validator(lexicon_schema(lexicons, "app.bsky.feed.searchPosts#main"))
+    post_record = Draft202012Validator(lexicon_schema(lexicons, "app.bsky.feed.post#main"))
+    session = Draft202012Validator(lexicon_schema(lexicons, "com.atproto.server.createSession#main"))
+    payload = json.loads((FIXTURES / "bluesky" / "search_telia.json").read_text())
+    assert _errors(search, payload) == []
+    for post in payload["posts"]:  # postView.record is `unknown`: check it as a feed.post record
+        assert _errors(post_record, post["record"]) == []
+    assert _errors(session, json.loads((FIXTURES / "bluesky" / "create_session.json").read_text())) == []
+    broken = json.loads(json.dumps(payload["posts"][0]))
+    del broken["author"]["handle"]
+    broken["likeCount"] = "31"
+    assert len(_errors(search, {"posts": [broken]})) >= 2

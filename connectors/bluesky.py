@@ -1,0 +1,163 @@
+"""Bluesky: `app.bsky.feed.searchPosts` through an app-password session on the account's PDS.
+
+Unauthenticated search on the public AppView is unreliable (it has answered 403 for long periods), so
+the connector logs in with `com.atproto.server.createSession` (an app password, never the main one) and
+sends every call to the PDS, which proxies `app.bsky.*` reads to the AppView. Results are paged by the
+opaque `cursor`; `since`/`until` bound the walk server-side. Re-poll uses `app.bsky.feed.getPosts`
+(at most 25 URIs per call); a URI missing from the answer is a deleted (or taken down) post.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import Field, SecretStr
+
+from connectors.http.base import HttpConnector, HttpSettings, iso, parse_time
+from connectors.http.client import Request, Response
+from connectors.http.paging import BodyFieldPaginator
+from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
+
+GET_POSTS_MAX = 25
+
+
+class BlueskySettings(HttpSettings):
+    base_url: str = Field("https://bsky.social", description="the account's PDS (proxies app.bsky reads)")
+    identifier: str = Field(description="handle or DID of the account the app password belongs to")
+    app_password: SecretStr
+    language: str | None = Field(None, description="only posts in this language (searchPosts `lang`)")
+    page_size: int = Field(25, gt=0, le=100)
+
+
+def web_url(uri: str, handle: str | None) -> str | None:
+    """`at://did/app.bsky.feed.post/rkey` -> `https://bsky.app/profile/<handle>/post/<rkey>`."""
+    parts = uri.removeprefix("at://").split("/")
+    if len(parts) != 3 or parts[1] != "app.bsky.feed.post":
+        return None
+    return f"https://bsky.app/profile/{handle or parts[0]}/post/{parts[2]}"
+
+
+class BlueskyConnector(HttpConnector):
+    name = "bluesky"
+    description = "Bluesky post search (app-password session on the PDS)"
+    Settings = BlueskySettings
+    paginator = BodyFieldPaginator(("cursor",))
+    limits = (
+        "search only (no firehose): posts the AppView's search index returns; deep paging may stop early "
+        "(`hitsTotal` is approximate)",
+        "posts from accounts that opted out of logged-out visibility may be hidden",
+    )
+    settings: BlueskySettings
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._access_jwt: str | None = None
+
+    def authenticate(self) -> dict[str, str]:
+        if self._access_jwt is None:
+            request = Request(
+                url=self.url("/xrpc/com.atproto.server.createSession"),
+                method="POST",
+                json_body={
+                    "identifier": self.settings.identifier,
+                    "password": self.settings.app_password.get_secret_value(),
+                },
+            )
+            response, body = self.client.send(request)
+            if not isinstance(body, dict) or not body.get("accessJwt"):
+                raise self.client.error("auth", f"createSession answered without a session ({response.status})")
+            self._access_jwt = str(body["accessJwt"])
+            self.scrubber.add(self._access_jwt)
+            self.scrubber.add(str(body.get("refreshJwt") or ""))
+        return {"Authorization": f"Bearer {self._access_jwt}"}
+
+    def send(self, request: Request, *, decode_json: bool = True) -> tuple[Response, Any]:
+        """Access tokens live ~2 hours; on `ExpiredToken` (HTTP 400) log in again once."""
+        try:
+            return super().send(request, decode_json=decode_json)
+        except SourceError as exc:
+            if "ExpiredToken" not in str(exc) or self._access_jwt is None:
+                raise
+            self._access_jwt = None
+            return super().send(request, decode_json=decode_json)
+
+    def streams(self, query: BrandQuery) -> Sequence[str]:
+        return [f"search:{term}" for term in query.terms]
+
+    def build_request(
+        self, query: BrandQuery, stream: str, lower: datetime, upper: datetime, token: Any
+    ) -> Request:
+        return Request(
+            url=self.url("/xrpc/app.bsky.feed.searchPosts"),
+            params={
+                "q": stream.partition(":")[2],
+                "sort": "latest",
+                "since": iso(lower),
+                "until": iso(upper + timedelta(milliseconds=1)),  # `until` is exclusive
+                "limit": self.settings.page_size,
+                "lang": self.settings.language,
+                "cursor": token,
+            },
+        )
+
+    def parse_page(self, body: Any, response: Response, stream: str) -> list[FetchedMention]:
+        posts = body.get("posts") if isinstance(body, dict) else None
+        if not isinstance(posts, list):
+            raise self.client.error("fatal", f"searchPosts answer has no `posts` list ({response.url})")
+        return [m for m in (self.to_mention(p) for p in posts if isinstance(p, dict)) if m is not None]
+
+    def to_mention(self, post: dict[str, Any]) -> FetchedMention | None:
+        record = post.get("record") or {}
+        author = post.get("author") or {}
+        uri = post.get("uri")
+        created = parse_time(record.get("createdAt")) or parse_time(post.get("indexedAt"))
+        if not uri or created is None:
+            return None
+        links: list[str] = []
+        for facet in record.get("facets") or []:
+            for feature in facet.get("features") or []:
+                if feature.get("$type") == "app.bsky.richtext.facet#link" and feature.get("uri"):
+                    links.append(feature["uri"])
+        external = (record.get("embed") or {}).get("external") or {}
+        if external.get("uri"):
+            links.append(external["uri"])
+        langs = record.get("langs") or []
+        parent = ((record.get("reply") or {}).get("parent") or {}).get("uri")
+        quoted = ((record.get("embed") or {}).get("record") or {}).get("uri")
+        return FetchedMention(
+            external_id=uri,
+            text=str(record.get("text") or ""),
+            created_at=created,
+            url=web_url(uri, author.get("handle")),
+            author=author.get("handle") or author.get("did"),
+            language=langs[0] if langs else None,
+            likes=post.get("likeCount"),
+            reposts=post.get("repostCount"),
+            replies=post.get("replyCount"),
+            quotes=post.get("quoteCount"),
+            parent_external_id=parent or quoted,
+            links=tuple(dict.fromkeys(links)),
+            raw={"cid": post.get("cid"), "did": author.get("did")},
+        )
+
+    def repoll(self, external_ids: Sequence[str]) -> Iterator[EngagementUpdate]:
+        for start in range(0, len(external_ids), GET_POSTS_MAX):
+            batch = list(external_ids[start : start + GET_POSTS_MAX])
+            _, body = self.send(Request(url=self.url("/xrpc/app.bsky.feed.getPosts"), params={"uris": batch}))
+            now = self.clock()
+            found = {p.get("uri"): p for p in (body or {}).get("posts") or [] if isinstance(p, dict)}
+            for uri in batch:
+                post = found.get(uri)
+                if post is None:  # getPosts silently omits deleted and taken-down posts
+                    yield EngagementUpdate(external_id=uri, observed_at=now, deleted=True)
+                    continue
+                yield EngagementUpdate(
+                    external_id=uri,
+                    observed_at=now,
+                    likes=post.get("likeCount"),
+                    reposts=post.get("repostCount"),
+                    replies=post.get("replyCount"),
+                    quotes=post.get("quoteCount"),
+                )
