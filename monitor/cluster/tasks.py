@@ -1,0 +1,251 @@
+"""The pipeline as procrastinate tasks: fetch -> score -> detect (+route) -> deliver.
+
+Each task wraps the shared stage functions (monitor.sync, monitor.pipeline, alerts.*) that the embedded
+daemon also uses; only the driver differs. The guarantees come from the database:
+
+* a fetch commits each page's mentions, its cursor AND the score jobs for its new mentions in one
+  transaction (monitor.cluster.defer), so a mention is never stored without a job that will score it;
+* a score job carries a batch of mention ids (at most SCORE_BATCH); it locks those rows and writes only
+  the still-unscored ones, then defers detection in the same transaction, so a re-run (after a SIGKILL,
+  a lost connection, a stalled-job retry) scores nothing twice;
+* detection + routing run in one transaction under the cluster-wide lock "detect" (detector state is one
+  stream per brand), and alerts are idempotent by key; the deliver job is deferred in that transaction;
+* deliveries are claimed with SKIP LOCKED and deduplicated by idempotency key (alerts.sender).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from contextlib import nullcontext
+from typing import Any
+
+from procrastinate import RetryStrategy, exceptions, jobs
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.cluster import runtime
+from monitor.cluster.app import MAINTENANCE_QUEUE, app, interval_cron
+from monitor.cluster.defer import build_job, chunks, defer_in_session
+from monitor.store.tables import Mention, OutboxMessage
+from monitor.types import TextToScore
+
+log = logging.getLogger(__name__)
+
+SCORE_BATCH = 64  # mentions per score job: big enough to batch the model, small enough to retry cheaply
+DETECT_LOCK = "detect"
+DELIVER_LOCK = "deliver"
+
+# Transient failures (a lost connection, a PostgreSQL restart) are retried with backoff; a job that keeps
+# failing ends as `failed` and is kept for inspection (repmon_queue_jobs{status="failed"}).
+_RETRY = RetryStrategy(max_attempts=8, exponential_wait=2)
+
+
+# --------------------------------------------------------------------------- fetch
+
+
+def fetch_lock(brand: str, source: str) -> str:
+    return f"fetch:{brand}:{source}"
+
+
+@app.task(name="fetch_source", queue="fetch", retry=_RETRY)
+def fetch_source(timestamp: int | None = None, *, brand: str, source: str) -> dict[str, Any]:
+    """One poll of one source; deferred by the periodic schedule (timestamp) or by hand."""
+    state = runtime.current()
+    from monitor.sync import HealthPolicy, sync_source
+
+    policy = HealthPolicy(
+        failing_after=state.config.daemon.failing_after, max_backoff=state.config.daemon.max_backoff
+    )
+    result = sync_source(
+        state.db,
+        state.source(brand, source),
+        state.pseudonymiser,
+        state.now(),
+        policy=policy,
+        on_page=lambda session, stats: defer_scoring(session, stats.new_mention_ids),
+    )
+    return {
+        "pages": result.pages,
+        "stored": result.stored.inserted,
+        "health": result.health,
+        "skipped": result.skipped,
+        "error": result.error,
+    }
+
+
+def defer_scoring(session: Session, mention_ids: Sequence[int]) -> list[int]:
+    """Score jobs for new mentions, in the transaction that stores them."""
+    batches = list(chunks(sorted(mention_ids), SCORE_BATCH))
+    return defer_in_session(session, [build_job(score_mentions, task_kwargs={"mention_ids": b}) for b in batches])
+
+
+# --------------------------------------------------------------------------- score
+
+
+def _texts(session: Session, mention_ids: Sequence[int]) -> list[TextToScore]:
+    rows = session.execute(
+        select(Mention.id, Mention.text, Mention.language)
+        .where(Mention.id.in_(list(mention_ids)), Mention.scored_at.is_(None), Mention.anonymised_at.is_(None))
+        .order_by(Mention.id)
+    ).all()
+    return [TextToScore(mention_id=i, text=text, language_hint=lang) for i, text, lang in rows]
+
+
+@app.task(name="score_mentions", queue="score", retry=_RETRY)
+def score_mentions(mention_ids: list[int]) -> dict[str, Any]:
+    """Score one batch; write the still-unscored part, group stories and defer detection atomically."""
+    from alerts.stories import assign_stories
+    from monitor.pipeline import write_scores
+
+    state = runtime.current()
+    with state.db() as session:
+        batch = _texts(session, mention_ids)
+    if not batch:
+        return {"scored": 0}
+    results = state.scorer.score(batch)  # the slow part, outside any transaction
+    if len(results) != len(batch) or {r.mention_id for r in results} != {t.mention_id for t in batch}:
+        raise RuntimeError(
+            f"scorer {state.scorer.version!r} returned {len(results)} results for {len(batch)} texts"
+        )
+    now = state.now()
+    with state.db.transaction() as session:
+        # Lock the batch: a concurrent re-run of this job (stalled-job retry) waits here, then sees the
+        # rows scored and writes nothing.
+        still_pending = set(
+            session.scalars(
+                select(Mention.id)
+                .where(Mention.id.in_([t.mention_id for t in batch]), Mention.scored_at.is_(None))
+                .order_by(Mention.id)
+                .with_for_update()
+            )
+        )
+        fresh = [r for r in results if r.mention_id in still_pending]
+        ids = write_scores(session, fresh, now)
+        if ids:
+            assign_stories(session, ids, now, state.config.alerts.stories)
+            defer_in_session(session, [build_job(detect_and_route, lock=DETECT_LOCK)])
+    return {"scored": len(ids), "model_version": state.scorer.version}
+
+
+# --------------------------------------------------------------------------- detect + route
+
+
+class _CallerTransaction:
+    """Looks like a Database to a stage function, but every transaction() is the caller's session.
+
+    WHY: the shared stage `detect_and_route` opens "its" transaction through `db.transaction()`; handing
+    it this object runs the stage inside our transaction, so the deliver job we defer afterwards commits
+    atomically with the alerts and outbox rows it refers to.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def transaction(self) -> nullcontext[Session]:
+        return nullcontext(self._session)
+
+
+@app.task(name="detect_and_route", queue="detect", retry=_RETRY)
+def detect_and_route(timestamp: int | None = None) -> dict[str, Any]:
+    """Run the detectors and record alerts + outbox rows; defer a delivery when there is mail."""
+    from monitor.detect.stage import detect
+    from monitor.pipeline import detect_and_route as stage
+
+    state = runtime.current()
+    with state.db.transaction() as session:
+        routed = stage(_CallerTransaction(session), detect, state.config.detect, state.router, state.now())  # type: ignore[arg-type]
+        pending = session.scalar(select(OutboxMessage.id).where(OutboxMessage.status == "pending").limit(1))
+        if pending is not None:
+            defer_in_session(session, [build_job(deliver_outbox, lock=DELIVER_LOCK)])
+    return {"candidates": len(routed.candidates), "alerts": len(routed.alert_ids)}
+
+
+# --------------------------------------------------------------------------- deliver
+
+
+@app.task(name="deliver_outbox", queue="alert", retry=_RETRY)
+def deliver_outbox(timestamp: int | None = None) -> dict[str, Any]:
+    """Drain due outbox rows to the sinks (claims use SKIP LOCKED; sinks dedupe by idempotency key)."""
+    state = runtime.current()
+    stats = state.sender.drain(now=state.now(), limit=state.config.daemon.drain_limit)
+    return {"claimed": stats.claimed, "delivered": stats.delivered, "retried": stats.retried, "dead": stats.dead}
+
+
+# --------------------------------------------------------------------------- housekeeping
+
+
+@app.task(name="retry_stalled_jobs", queue=MAINTENANCE_QUEUE, pass_context=True)
+async def retry_stalled_jobs(context: Any, timestamp: int | None = None, *, stalled_after: float = 60.0) -> int:
+    """Put jobs of dead workers (no heartbeat for `stalled_after` s) back in the queue.
+
+    A fetch whose periodic successor is already waiting is not re-queued (the successor covers it:
+    fetches resume from the committed cursor) but marked failed, which the queueing lock requires.
+    """
+    manager = context.app.job_manager
+    retried = 0
+    for job in await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
+        try:
+            await manager.retry_job(job)
+            retried += 1
+            log.warning("re-queued stalled job %s (%s)", job.id, job.call_string)
+        except exceptions.UniqueViolation:
+            await manager.finish_job(job, status=jobs.Status.FAILED, delete_job=False)
+            log.warning("stalled job %s superseded by a waiting job with lock %s", job.id, job.queueing_lock)
+    return retried
+
+
+@app.task(name="purge_finished_jobs", queue=MAINTENANCE_QUEUE, pass_context=True)
+async def purge_finished_jobs(
+    context: Any, timestamp: int | None = None, *, succeeded_hours: int = 24, failed_hours: int = 336
+) -> None:
+    """Delete finished jobs after a look-back window (failed ones are kept longer, for inspection)."""
+    manager = context.app.job_manager
+    await manager.delete_old_jobs(nb_hours=succeeded_hours, include_cancelled=True)
+    await manager.delete_old_jobs(nb_hours=failed_hours, include_failed=True, include_aborted=True)
+
+
+# --------------------------------------------------------------------------- schedules
+
+_REGISTERED = False
+
+
+def register_periodic(config: Any, options: Any) -> None:
+    """One periodic fetch per enabled source, plus detection, delivery and housekeeping sweeps.
+
+    Every worker registers the same schedule; procrastinate defers each (task, periodic id, tick) once
+    for the whole cluster (a unique row in procrastinate_periodic_defers), and the queueing lock per
+    (brand, source) keeps at most one fetch of a source waiting, the lock at most one running.
+    """
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    _REGISTERED = True
+    for brand in config.brands:
+        for source in brand.sources:
+            if not source.enabled:
+                continue
+            name = source.name or source.connector
+            lock = fetch_lock(brand.name, name)
+            app.periodic(
+                cron=interval_cron(source.interval),
+                periodic_id=f"{brand.name}/{name}",
+                task_kwargs={"brand": brand.name, "source": name},
+                queueing_lock=lock,
+                lock=lock,
+            )(fetch_source)
+    sweep = interval_cron(config.daemon.pipeline_interval)
+    app.periodic(cron=sweep, periodic_id="sweep", queueing_lock="detect-sweep", lock=DETECT_LOCK)(detect_and_route)
+    app.periodic(cron=sweep, periodic_id="sweep", queueing_lock="deliver-sweep", lock=DELIVER_LOCK)(deliver_outbox)
+    app.periodic(
+        cron=options.stalled_sweep_cron,
+        periodic_id="sweep",
+        queueing_lock="retry-stalled",
+        task_kwargs={"stalled_after": options.stalled_after_seconds},
+    )(retry_stalled_jobs)
+    app.periodic(
+        cron=options.purge_cron,
+        periodic_id="purge",
+        queueing_lock="purge",
+        task_kwargs={"succeeded_hours": options.keep_succeeded_hours, "failed_hours": options.keep_failed_hours},
+    )(purge_finished_jobs)

@@ -1,0 +1,138 @@
+"""The cluster's building blocks on the real PostgreSQL: job schema, deferring inside the data's
+transaction, queueing locks, metrics read from the database, cron schedules."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import croniter
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from sqlalchemy import insert, select
+
+from monitor.cluster.app import bind, conninfo, interval_cron
+from monitor.cluster.defer import build_job, chunks, defer_in_session, defer_once_in_session
+from monitor.cluster.metrics import DatabaseCollector
+from monitor.cluster.schema import ensure_queue_schema, queue_schema_present
+from monitor.cluster.tasks import SCORE_BATCH, defer_scoring, score_mentions
+from monitor.store.engine import Database
+from monitor.store.migrate import upgrade
+from monitor.store.tables import Brand, OutboxMessage, Source
+from tests.cluster.harness import query, reset_database
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def db(pg_url: str):
+    reset_database(pg_url)
+    upgrade(pg_url)
+    assert ensure_queue_schema(pg_url) is True
+    bind(pg_url)
+    database = Database(pg_url)
+    yield database
+    database.dispose()
+
+
+def jobs(url: str, task: str) -> list[tuple]:
+    return query(
+        url, "SELECT args, status, queueing_lock FROM procrastinate_jobs WHERE task_name = %s ORDER BY id", task
+    )
+
+
+def test_queue_schema_is_idempotent(db: Database, pg_url: str) -> None:
+    assert queue_schema_present(pg_url)
+    assert ensure_queue_schema(pg_url) is False  # second run: nothing to do, no error
+    with pytest.raises(ValueError, match="PostgreSQL"):
+        conninfo("sqlite:///x.db")
+
+
+def test_jobs_commit_and_roll_back_with_the_rows_they_refer_to(db: Database, pg_url: str) -> None:
+    with db.transaction() as session:
+        session.execute(insert(Brand).values(name="Acme", created_at=datetime.now(UTC)))
+        defer_scoring(session, list(range(1, 151)))
+    committed = jobs(pg_url, "score_mentions")
+    # 150 ids -> batches of 64, 64, 22: batched, never one job per mention.
+    assert [len(args["mention_ids"]) for args, _, _ in committed] == [64, 64, 22]
+    assert sorted(i for args, _, _ in committed for i in args["mention_ids"]) == list(range(1, 151))
+
+    with pytest.raises(RuntimeError, match="boom"), db.transaction() as session:
+        session.execute(insert(Brand).values(name="Rolled back", created_at=datetime.now(UTC)))
+        defer_scoring(session, [999])
+        raise RuntimeError("boom")
+    assert len(jobs(pg_url, "score_mentions")) == 3  # the job vanished with its rows
+    with db() as session:
+        assert session.scalar(select(Brand.id).where(Brand.name == "Rolled back")) is None
+
+
+def test_queueing_lock_clash_keeps_the_callers_transaction_alive(db: Database, pg_url: str) -> None:
+    job = build_job(score_mentions, task_kwargs={"mention_ids": [1]}, queueing_lock="only-one")
+    with db.transaction() as session:
+        assert defer_once_in_session(session, job) is not None
+        assert defer_once_in_session(session, job) is None  # waiting already: skipped, not an error
+        session.execute(insert(Brand).values(name="Still committed", created_at=datetime.now(UTC)))
+    with db() as session:
+        assert session.scalar(select(Brand.id).where(Brand.name == "Still committed")) is not None
+    assert len(jobs(pg_url, "score_mentions")) == 1
+
+
+def test_metrics_report_queue_sources_and_outbox_from_the_database(db: Database, pg_url: str) -> None:
+    now = datetime.now(UTC)
+    with db.transaction() as session:
+        brand = Brand(name="Acme")
+        session.add(brand)
+        session.flush()
+        session.add(
+            Source(brand_id=brand.id, name="export", connector="file", health="failing", last_success_at=now)
+        )
+        session.add(OutboxMessage(sink="slack", action="post", payload={}, idempotency_key="k1", status="dead"))
+        session.add(OutboxMessage(sink="slack", action="post", payload={}, idempotency_key="k2"))
+        defer_in_session(session, [build_job(score_mentions, task_kwargs={"mention_ids": [1, 2]})])
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector(db.engine))
+    text = generate_latest(registry).decode()
+    assert 'repmon_queue_jobs{queue="score",status="todo"} 1.0' in text
+    assert 'repmon_source_health{brand="Acme",health="failing",source="export"} 1.0' in text
+    assert 'repmon_source_health{brand="Acme",health="ok",source="export"} 0.0' in text
+    assert 'repmon_outbox_messages{sink="slack",status="dead"} 1.0' in text
+    assert re.search(r'repmon_outbox_oldest_pending_age_seconds\{sink="slack"\} [0-9.]+', text)
+    assert "repmon_database_up 1.0" in text
+
+
+def test_every_metric_the_alert_rules_use_is_exported(db: Database) -> None:
+    from tests.cluster.test_deploy import DEPLOY, load_all, metric_names
+
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector(db.engine))
+    exported = set(re.findall(r"^# TYPE (repmon_[a-z_]+) ", generate_latest(registry).decode(), re.MULTILINE))
+    rules = load_all(DEPLOY / "prometheus" / "alerts.yaml")[0]
+    used = set().union(*(metric_names(rule["expr"]) for group in rules["groups"] for rule in group["rules"]))
+    assert used <= exported, f"alert rules use metrics nobody exports: {sorted(used - exported)}"
+
+
+def test_metrics_survive_an_unreachable_database() -> None:
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector(Database("postgresql+psycopg://nobody@127.0.0.1:1/none").engine))
+    assert "repmon_database_up 0.0" in generate_latest(registry).decode()
+
+
+@pytest.mark.parametrize(
+    ("interval", "step"),
+    [
+        (timedelta(seconds=2), 2),
+        (timedelta(seconds=45), 30),
+        (timedelta(minutes=5), 300),
+        (timedelta(minutes=7), 360),
+        (timedelta(hours=2), 7200),
+    ],
+)
+def test_poll_interval_becomes_a_cron_that_never_polls_less_often(interval: timedelta, step: int) -> None:
+    cron = croniter.croniter(interval_cron(interval), datetime(2026, 1, 1, tzinfo=UTC))
+    first, second = cron.get_next(float), cron.get_next(float)
+    assert second - first == step <= interval.total_seconds()
+
+
+def test_chunks() -> None:
+    assert [len(c) for c in chunks(range(130), SCORE_BATCH)] == [64, 64, 2]
+    assert list(chunks([], 64)) == []
