@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,6 +43,7 @@ REPOLL_SCHEDULE = (  # after the first re-poll: engagement grows fast early, the
     timedelta(hours=16),
 )
 REPOLL_MAX_AGE = timedelta(hours=48)
+OnPage = Callable[[Session, IngestStats], Any]
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class SourceRuntime:
     query: BrandQuery
     matcher: BrandMatcher
     interval: timedelta
+    jitter: timedelta = timedelta(0)
+    repoll: bool = True
     fingerprint: str = ""
 
 
@@ -171,8 +174,13 @@ def sync_source(
     *,
     policy: HealthPolicy | None = None,
     stop: threading.Event | None = None,
+    on_page: OnPage | None = None,
 ) -> SyncResult:
-    """One poll of one source: every fetched page is matched and committed with its cursor."""
+    """One poll of one source: every fetched page is matched and committed with its cursor.
+
+    `on_page(session, stats)` runs inside each page's transaction (cluster mode defers scoring jobs
+    there, so a job exists exactly for the mentions that were committed).
+    """
     policy = policy or HealthPolicy()
     source_id = runtime.ref.source_id
     result = SyncResult(source_id=source_id)
@@ -198,7 +206,7 @@ def sync_source(
     )
     try:
         for page in runtime.connector.fetch(query, cursor):
-            _store(db, runtime, page, pseudonymiser, now, result)
+            _store(db, runtime, page, pseudonymiser, now, result, on_page)
             if stop is not None and stop.is_set():  # finish the batch in hand, then stop
                 result.interrupted = True
                 break
@@ -222,6 +230,7 @@ def _store(
     pseudonymiser: Pseudonymiser,
     now: datetime,
     result: SyncResult,
+    on_page: OnPage | None = None,
 ) -> None:
     source_name = runtime.ref.connector
     matched = [m for m in page.mentions if runtime.matcher.matches(m.text, m.language, source_name)]
@@ -234,6 +243,8 @@ def _store(
             pseudonymiser,
             now=now,
         )
+        if on_page is not None:
+            on_page(session, stats)
     result.pages += 1
     result.fetched += len(page.mentions)
     result.matched += len(matched)

@@ -138,7 +138,12 @@ class TokenSettings(BaseModel):
 
 def test_connector_secret_literal_in_file_is_refused():
     _, problems = _resolve_connector_secrets(
-        {"base_url": "x", "access_token": "plain"}, TokenSettings, "Telia", "masto", "brands[0].sources[0].settings", {}
+        {"base_url": "x", "access_token": "plain"},
+        TokenSettings,
+        "Telia",
+        "masto",
+        "brands[0].sources[0].settings",
+        {},
     )
     assert problems[0].location == "brands[0].sources[0].settings.access_token"
     assert "REPMON_TELIA_MASTO_ACCESS_TOKEN" in problems[0].message

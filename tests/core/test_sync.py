@@ -1,0 +1,190 @@
+"""Sync: fetch -> match -> store per page, health transitions logged once, backoff, re-polls.
+
+Real connectors only: the file connector on real files, and the Mastodon connector over loopback HTTP
+against the connectors' fake Mastodon instance (documented API shape, recorded payloads, fault injection).
+"""
+
+import json
+import logging
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from connectors.file import FileConnector
+from connectors.mastodon import MastodonConnector
+from monitor.matching import compile_query
+from monitor.store.catalog import ensure_source
+from monitor.store.pseudonym import Pseudonymiser
+from monitor.store.tables import EngagementSnapshot, Mention, Source
+from monitor.sync import HealthPolicy, SourceRuntime, refresh_fingerprint, repoll_source, sync_source
+from monitor.types import BrandQuery
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "connectors"))
+from fake_server import FakeServer, Reply
+from platform_mastodon import TOKEN, MastodonPlatform
+
+PSEUDO = Pseudonymiser("sync-test-key-0123456789")
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+QUERY = BrandQuery(brand="Telia", terms=("Telia",), query='"Telia"')
+
+
+def runtime(database, connector, name="src", interval=timedelta(minutes=5)) -> SourceRuntime:
+    with database.transaction() as s:
+        ref = ensure_source(s, "Telia", name, connector.name)
+    return SourceRuntime(
+        ref=ref, connector=connector, query=QUERY, matcher=compile_query('"Telia"'), interval=interval
+    )
+
+
+def stored(database) -> int:
+    with database() as s:
+        return s.scalar(select(func.count()).select_from(Mention))
+
+
+def source_row(database, rt) -> Source:
+    with database() as s:
+        return s.get(Source, rt.ref.source_id)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def row(i: int, text: str) -> dict:
+    return {
+        "id": f"r{i}",
+        "text": text,
+        "url": f"https://x.example/{i}",
+        "author": f"u{i}",
+        "created_at": f"2026-11-20T10:{i:02d}:00Z",
+        "likes": i,
+    }
+
+
+def test_file_source_end_to_end_matches_brand_and_resumes(database, tmp_path):
+    export = tmp_path / "export.jsonl"
+    write_jsonl(
+        export,
+        [
+            row(1, "Telia kundtjänst svarar aldrig"),
+            row(2, "vädret är fint"),
+            row(3, "Bytte till Telia igår"),
+            row(4, "inget om varumärket"),
+        ],
+    )
+    rt = runtime(database, FileConnector({"path": export, "page_size": 2}))
+    first = sync_source(database, rt, PSEUDO, NOW)
+    assert (first.pages, first.fetched, first.matched, first.stored.inserted) == (2, 4, 2, 2)
+    assert first.health == "ok" and first.error is None
+    again = sync_source(database, rt, PSEUDO, NOW)
+    assert again.fetched == 0 and stored(database) == 2
+    write_jsonl(export, [row(5, "telia! tack för hjälpen")])
+    later = sync_source(database, rt, PSEUDO, NOW)
+    assert later.stored.inserted == 1 and stored(database) == 3
+    assert source_row(database, rt).last_success_at == NOW
+
+
+def test_stop_after_a_page_commits_it_and_the_next_sync_continues(database, tmp_path):
+    export = tmp_path / "export.jsonl"
+    write_jsonl(export, [row(i, f"Telia nummer {i}") for i in range(1, 7)])
+    rt = runtime(database, FileConnector({"path": export, "page_size": 2}))
+    stop = threading.Event()
+    stop.set()
+    part = sync_source(database, rt, PSEUDO, NOW, stop=stop)
+    assert part.interrupted and part.pages == 1 and stored(database) == 2
+    rest = sync_source(database, rt, PSEUDO, NOW)
+    assert rest.stored.inserted == 4 and stored(database) == 6
+
+
+def test_config_error_disables_until_configuration_changes(database, tmp_path, caplog):
+    rt = runtime(database, FileConnector({"path": tmp_path / "missing.jsonl"}))
+    with database.transaction() as s:
+        refresh_fingerprint(s, rt.ref.source_id, "v1", NOW)
+    with caplog.at_level(logging.WARNING, logger="monitor.sync"):
+        result = sync_source(database, rt, PSEUDO, NOW)
+        assert result.health == "disabled" and "not found" in result.error
+        skipped = sync_source(database, rt, PSEUDO, NOW + timedelta(hours=1))
+        assert skipped.skipped.startswith("disabled")
+    assert len([r for r in caplog.records if "-> disabled" in r.message]) == 1
+    with database.transaction() as s:  # the operator fixes the path: a new configuration
+        refresh_fingerprint(s, rt.ref.source_id, "v2", NOW)
+    assert source_row(database, rt).health == "ok"
+
+
+@pytest.fixture
+def mastodon():
+    with FakeServer(MastodonPlatform()) as server:
+        yield server
+
+
+def mastodon_connector(server, **overrides):
+    settings = {
+        "base_url": server.url,
+        "allow_private_network": True,
+        "search": False,
+        "hashtags": ["telia"],
+        "page_size": 3,
+        "initial_lookback_hours": 48,
+        "overlap_s": 0,
+        "timeout_s": 2,
+        "max_attempts": 2,
+        **overrides,
+    }
+    return MastodonConnector(settings, sleep=lambda s: None, rng=lambda: 0.5, clock=lambda: NOW)
+
+
+def test_transient_failures_degrade_then_fail_with_backoff_and_log_only_transitions(database, mastodon, caplog):
+    rt = runtime(database, mastodon_connector(mastodon), interval=timedelta(minutes=5))
+    policy = HealthPolicy(failing_after=3, max_backoff=timedelta(hours=1))
+    mastodon.faults = [Reply(503, {"error": "down"}) for _ in range(40)]
+    now = NOW
+    healths, waits = [], []
+    with caplog.at_level(logging.WARNING, logger="monitor.sync"):
+        for _ in range(5):
+            result = sync_source(database, rt, PSEUDO, now, policy=policy)
+            row = source_row(database, rt)
+            healths.append(result.health)
+            waits.append(row.next_attempt_at - now)
+            early = sync_source(database, rt, PSEUDO, now + timedelta(seconds=1), policy=policy)
+            assert early.skipped and early.skipped.startswith("backing off")
+            now = row.next_attempt_at
+        assert healths == ["degraded", "degraded", "failing", "failing", "failing"]
+        assert waits[:4] == [timedelta(minutes=m) for m in (5, 10, 20, 40)] and waits[4] == timedelta(hours=1)
+        mastodon.faults = []
+        ok = sync_source(database, rt, PSEUDO, now, policy=policy)
+    assert ok.health == "ok" and ok.stored.inserted > 0
+    transitions = [r.message for r in caplog.records if "->" in r.message]
+    assert len(transitions) == 3, transitions  # ok->degraded, degraded->failing, failing->ok
+    assert source_row(database, rt).consecutive_failures == 0
+
+
+def test_auth_failure_disables_and_secret_never_stored(database, mastodon):
+    rt = runtime(database, mastodon_connector(mastodon, search=True, access_token="wrong-token-xyz"))
+    result = sync_source(database, rt, PSEUDO, NOW)
+    assert result.health == "disabled"
+    row = source_row(database, rt)
+    assert row.last_error_kind == "auth" and "wrong-token-xyz" not in (row.health_reason or "")
+
+
+def test_repoll_updates_engagement_and_removes_deleted_posts(database, mastodon):
+    rt = runtime(database, mastodon_connector(mastodon, search=True, access_token=TOKEN))
+    sync_source(database, rt, PSEUDO, NOW)
+    with database.transaction() as s:
+        total = s.scalar(select(func.count()).select_from(Mention))
+        s.execute(Mention.__table__.update().values(next_repoll_at=NOW, likes=0))
+        assert s.scalar(select(Mention.id).where(Mention.external_id == MastodonPlatform.deleted_id))
+    result = repoll_source(database, rt, NOW + timedelta(minutes=20))
+    assert result.error is None
+    assert result.deleted == 1
+    assert result.checked == total - 1 and result.changed > 0
+    with database() as s:
+        assert s.scalar(select(func.count()).select_from(Mention)) == total - 1
+        assert s.scalar(select(Mention.id).where(Mention.external_id == MastodonPlatform.deleted_id)) is None
+        assert s.scalar(select(func.count()).select_from(EngagementSnapshot)) > 0
+        assert all(t > NOW for t in s.scalars(select(Mention.next_repoll_at)) if t is not None)
