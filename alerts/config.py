@@ -79,6 +79,7 @@ class ZendeskConfig(_Section):
     base_url: str | None = None  # e.g. https://acme.zendesk.com
     email: str | None = None  # agent email for API-token auth ("email/token")
     token_env: str = "REPMON_ZENDESK_TOKEN"
+    default_group: str | None = None  # for tickets created from Slack's "Create ticket" button
     timeout_s: float = 10.0
 
     def token(self) -> SecretStr | None:

@@ -81,6 +81,9 @@ def alert_view(session: Session, alert: Alert) -> dict[str, Any]:
     sources = Counter(source_names.get(m.source_id, "?") for m in mentions)
     top = max(mentions, key=lambda m: (engagement(m), m.author_followers or 0), default=None)
     evidence = dict(alert.evidence or {})
+    aspects = Counter(
+        name for score in scores.values() for name, p in (score.aspects or {}).items() if float(p) >= 0.5
+    )
     ticket = session.scalars(select(Ticket).where(Ticket.alert_id == alert.id).order_by(Ticket.id)).first()
     return {
         "alert_id": alert.id,
@@ -93,6 +96,7 @@ def alert_view(session: Session, alert: Alert) -> dict[str, Any]:
         "languages": [lang for lang, _ in languages.most_common()],
         "sources": [name for name, _ in sources.most_common()],
         "mention_count": len(mentions),
+        "aspects": [name for name, _ in aspects.most_common()],
         "evidence": evidence,
         "story_key": story.key if story else None,
         "assignee": alert.assignee,

@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from alerts import slack_blocks as sb
 from alerts.config import SlackConfig
+from alerts.sinks import SinkConfigError
 from monitor.types import Delivery, DeliveryResult
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,6 @@ PERMANENT_ERRORS = frozenset(
         "restricted_action",
     }
 )
-
-
-class SinkConfigError(RuntimeError):
-    """A sink cannot be built from the configuration (e.g. its token is missing from the environment)."""
 
 
 def make_client(config: SlackConfig) -> WebClient:

@@ -1,0 +1,107 @@
+"""A local Zendesk-Support-compatible server: tickets list (by external_id), create, search.
+
+Request bodies are validated against Zendesk's OpenAPI (`TicketCreateRequest`); responses use the
+documented `TicketResponse` / `TicketsResponse` shapes. Faults: 429 with Retry-After, 5xx, and
+`lose_next_response` (the ticket is created but the client sees a 500, as when a response times out).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import itertools
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from .local_http import LocalServer, Request, Response
+
+EMAIL, TOKEN = "agent@acme.example", "zd-test-token"
+
+
+class _SpecLoader(yaml.SafeLoader):
+    pass
+
+
+_SpecLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
+@functools.cache
+def _components(specs: Path) -> dict[str, Any]:
+    """Parsed once per test session: the spec is 1.2 MB of YAML."""
+    loader = getattr(yaml, "CSafeLoader", None)
+    text = (specs / "zendesk" / "openapi-src.yaml").read_text()
+    if loader is not None:
+
+        class _Fast(loader):  # type: ignore[misc,valid-type]
+            pass
+
+        _Fast.add_constructor("tag:yaml.org,2002:value", lambda ld, node: ld.construct_scalar(node))
+        return yaml.load(text, Loader=_Fast)["components"]
+    return yaml.load(text, Loader=_SpecLoader)["components"]
+
+
+def load_validator(specs: Path, schema: str) -> Draft202012Validator:
+    return Draft202012Validator({"$ref": f"#/components/schemas/{schema}", "components": _components(specs)})
+
+
+class ZendeskServer(LocalServer):
+    def __init__(self, specs: Path) -> None:
+        super().__init__()
+        self.create_schema = load_validator(specs, "TicketCreateRequest")
+        self.tickets: list[dict[str, Any]] = []
+        self.violations: list[str] = []
+        self.faults: list[Response] = []
+        self.lose_next_response = False
+        self._ids = itertools.count(35436)
+
+    def handle(self, request: Request) -> Response:
+        expected = "Basic " + base64.b64encode(f"{EMAIL}/token:{TOKEN}".encode()).decode()
+        if request.headers.get("authorization") != expected:
+            return 401, {}, {"error": "Couldn't authenticate you"}
+        with self.lock:
+            if self.faults:
+                return self.faults.pop(0)
+        path = request.path.removesuffix(".json")
+        if path == "/api/v2/tickets" and request.method == "GET":
+            ext = request.query.get("external_id")
+            found = [t for t in self.tickets if ext is None or t["external_id"] == ext]
+            return 200, {}, {"tickets": found, "count": len(found), "next_page": None, "previous_page": None}
+        if path == "/api/v2/tickets" and request.method == "POST":
+            return self._create(request)
+        if path == "/api/v2/search" and request.method == "GET":
+            query = request.query.get("query", "")
+            ext = query.split("external_id:", 1)[1].split()[0] if "external_id:" in query else None
+            found = [dict(t, result_type="ticket") for t in self.tickets if t["external_id"] == ext]
+            return 200, {}, {"results": found, "count": len(found), "next_page": None}
+        return 404, {}, {"error": "InvalidEndpoint", "description": "Not found"}
+
+    def _create(self, request: Request) -> Response:
+        body = request.form()
+        self.violations += [f"create: {e.message}" for e in self.create_schema.iter_errors(body)]
+        ticket_in = body.get("ticket") or {}
+        if "comment" not in ticket_in:
+            return 422, {}, {"error": "RecordInvalid", "details": {"base": [{"description": "comment missing"}]}}
+        ticket_id = next(self._ids)
+        ticket = {
+            "id": ticket_id,
+            "url": f"{self.base}/api/v2/tickets/{ticket_id}.json",
+            "external_id": ticket_in.get("external_id"),
+            "subject": ticket_in.get("subject"),
+            "description": ticket_in["comment"].get("body"),
+            "priority": ticket_in.get("priority"),
+            "status": "new",
+            "tags": ticket_in.get("tags", []),
+            "group_id": ticket_in.get("group_id"),
+            "requester_id": 20978392,
+            "type": ticket_in.get("type"),
+            "requester": ticket_in.get("requester"),  # kept only so tests can inspect what was sent
+        }
+        with self.lock:
+            self.tickets.append(ticket)
+            if self.lose_next_response:
+                self.lose_next_response = False
+                return 500, {}, {"error": "timeout"}
+        return 201, {"Location": ticket["url"]}, {"ticket": ticket}
