@@ -202,7 +202,13 @@ class HttpConnector:
             if job.get("done"):
                 return {}, "backfill"
             if not job.get("walk"):
-                job["walk"] = {"upper": job["until"], "lower": job["since"], "token": None, "pages": 0}
+                job["walk"] = {
+                    "upper": job["until"],
+                    "lower": job["since"],
+                    "signpost": job["until"],
+                    "token": None,
+                    "pages": 0,
+                }
             return job["walk"], "backfill"
         walk = stream_state.get("walk")
         if not walk:
@@ -212,7 +218,9 @@ class HttpConnector:
                 if hwm
                 else now - timedelta(hours=self.settings.initial_lookback_hours)
             )
-            walk = {"upper": iso(query.until or now), "lower": iso(lower), "token": None, "pages": 0}
+            upper = iso(query.until or now)
+            # `upper` may slide down past result caps; `signpost` is what a finished walk has covered.
+            walk = {"upper": upper, "lower": iso(lower), "signpost": upper, "token": None, "pages": 0}
             stream_state["walk"] = walk
         return walk, "walk"
 
@@ -226,6 +234,7 @@ class HttpConnector:
         assert lower is not None and upper is not None
         seen_tokens = {json.dumps(walk["token"], sort_keys=True)}
         pages_this_run = 0
+        yielded: set[str] = set()  # a slid window re-serves its boundary item: yield each mention once
         while True:
             notes: list[str] = []
             if pages_this_run >= self.settings.max_pages:
@@ -238,13 +247,17 @@ class HttpConnector:
             pages_this_run += 1
             walk["pages"] = int(walk.get("pages", 0)) + 1
             mentions = self.parse_page(body, response, stream)
-            kept = [m for m in mentions if lower <= self._position(m) <= upper]
+            kept = [m for m in mentions if lower <= self._position(m) <= upper and m.external_id not in yielded]
+            yielded.update(m.external_id for m in kept)
             reached_floor = any(self._position(m) < lower for m in mentions)
             step = (
                 None
                 if (reached_floor or not mentions)
                 else self.paginator.next_token(response, body, mentions, walk["token"])
             )
+            if isinstance(step, Slide) and step.upper >= upper:
+                notes.append(f"{stream}: result cap reached inside one second; the rest of it is not reachable")
+                step = None
             if isinstance(step, Slide):
                 notes.append(step.note)
                 upper = min(upper, step.upper)
@@ -274,7 +287,7 @@ class HttpConnector:
             stream_state["backfill"]["done"] = True
             return
         previous = parse_time(stream_state.get("hwm"))
-        upper = parse_time(walk["upper"])
+        upper = parse_time(walk.get("signpost") or walk["upper"])
         assert upper is not None
         stream_state["hwm"] = iso(max(upper, previous) if previous else upper)
         stream_state["walk"] = None

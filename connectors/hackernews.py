@@ -1,0 +1,122 @@
+"""Hacker News through Algolia's HN Search API: `search_by_date` for stories and comments.
+
+Algolia stops paging at 1,000 hits per query (`nbPages * hitsPerPage <= 1000`). Results are newest
+first, so when the cap is reached the connector slides the window: the next query asks only for items
+older than the oldest one seen (`numericFilters=created_at_i<=…`) and starts again at page 0. Each
+slide is reported as a coverage note. Re-poll reads `/api/v1/items/:id` (404 once deleted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from connectors.http.base import HttpConnector, HttpSettings, iso, parse_time
+from connectors.http.client import Request, Response
+from connectors.http.paging import Slide
+from connectors.text import html_to_text_and_links
+from monitor.types import BrandQuery, EngagementUpdate, FetchedMention
+
+ITEM_URL = "https://news.ycombinator.com/item?id={}"
+
+
+class HackerNewsSettings(HttpSettings):
+    base_url: str = "https://hn.algolia.com"
+    tags: str = Field("(story,comment)", description="Algolia `tags` filter")
+    page_size: int = Field(100, gt=0, le=1000)
+
+
+class _AlgoliaPaginator:
+    """Next page while Algolia allows it; a `Slide` past the 1,000-hit cap when more hits remain."""
+
+    def next_token(self, response: Response, body: Any, mentions: Sequence[FetchedMention], token: Any) -> Any:
+        page, pages = int(body.get("page", 0)), int(body.get("nbPages", 0))
+        if page + 1 < pages:
+            return page + 1
+        served = page * int(body.get("hitsPerPage") or 0) + len(body.get("hits") or [])
+        if int(body.get("nbHits", 0)) > served and mentions:
+            oldest = min(m.created_at for m in mentions)
+            return Slide(
+                upper=oldest,
+                note=f"Algolia 1000-hit cap: {body.get('nbHits')} hits; window slid to items up to {iso(oldest)}",
+            )
+        return None
+
+
+class HackerNewsConnector(HttpConnector):
+    name = "hackernews"
+    description = "Hacker News stories and comments (Algolia HN Search)"
+    Settings = HackerNewsSettings
+    paginator = _AlgoliaPaginator()
+    limits = (
+        "Algolia returns at most 1,000 hits per query: windows are slid by created_at_i to get past it",
+        "points are not shown for comments; engagement is points and comment counts of stories",
+    )
+    settings: HackerNewsSettings
+
+    def streams(self, query: BrandQuery) -> Sequence[str]:
+        return [f"search:{term}" for term in query.terms]
+
+    def build_request(
+        self, query: BrandQuery, stream: str, lower: datetime, upper: datetime, token: Any
+    ) -> Request:
+        return Request(
+            url=self.url("/api/v1/search_by_date"),
+            params={
+                "query": stream.partition(":")[2],
+                "tags": self.settings.tags,
+                "numericFilters": f"created_at_i>={int(lower.timestamp())},created_at_i<={int(upper.timestamp())}",
+                "hitsPerPage": self.settings.page_size,
+                "page": token or 0,
+            },
+        )
+
+    def parse_page(self, body: Any, response: Response, stream: str) -> list[FetchedMention]:
+        hits = body.get("hits") if isinstance(body, dict) else None
+        if not isinstance(hits, list):
+            raise self.client.error("fatal", f"search answer has no `hits` list ({response.url})")
+        return [m for m in (self.to_mention(h) for h in hits if isinstance(h, dict)) if m is not None]
+
+    def to_mention(self, hit: dict[str, Any]) -> FetchedMention | None:
+        created = parse_time(hit.get("created_at_i")) or parse_time(hit.get("created_at"))
+        object_id = hit.get("objectID")
+        if created is None or not object_id:
+            return None
+        body_html = hit.get("comment_text") or hit.get("story_text") or ""
+        text, links = html_to_text_and_links(body_html)
+        title = hit.get("title") or None
+        if title and not text:
+            text = title
+        if hit.get("url"):
+            links = (hit["url"], *links)
+        parent = hit.get("parent_id")
+        return FetchedMention(
+            external_id=str(object_id),
+            text=text,
+            created_at=created,
+            url=ITEM_URL.format(object_id),
+            author=hit.get("author"),
+            likes=hit.get("points"),
+            replies=hit.get("num_comments"),
+            title=title,
+            parent_external_id=str(parent) if parent is not None else None,
+            links=tuple(dict.fromkeys(links)),
+            raw={"story_id": hit.get("story_id"), "tags": hit.get("_tags")},
+        )
+
+    def repoll(self, external_ids: Sequence[str]) -> Iterator[EngagementUpdate]:
+        for external_id in external_ids:
+            response, body = self.send(Request(url=self.url(f"/api/v1/items/{int(external_id)}")))
+            now = self.clock()
+            if response.status in (404, 410) or not isinstance(body, dict) or body.get("author") is None:
+                yield EngagementUpdate(external_id=external_id, observed_at=now, deleted=True)
+                continue
+            yield EngagementUpdate(
+                external_id=external_id,
+                observed_at=now,
+                likes=body.get("points"),
+                replies=len(body.get("children") or []) if body.get("type") == "story" else None,
+            )
