@@ -1,0 +1,86 @@
+"""Webhook sink: signed JSON with an idempotency key to a real loopback receiver; SSRF checks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from alerts.config import WebhookConfig
+from alerts.sinks.webhook import UnsafeURLError, WebhookSink, check_url, verify
+from monitor.types import Delivery
+
+from .local_http import LocalServer, Request, Response
+
+SECRET = "whsec-test"
+NOW = 1_800_000_000
+
+
+class Receiver(LocalServer):
+    """A helpdesk webhook endpoint that checks signatures and drops repeated idempotency keys."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.accepted: dict[str, dict] = {}
+        self.rejected = 0
+
+    def handle(self, request: Request) -> Response:
+        if not verify(SECRET.encode(), request.headers.get("x-repmon-signature", ""), request.body, NOW):
+            self.rejected += 1
+            return 401, {}, {"error": "bad signature"}
+        key = request.headers["idempotency-key"]
+        if key in self.accepted:
+            return 409, {}, {"error": "duplicate"}
+        self.accepted[key] = json.loads(request.body)
+        return 202, {}, {"ok": True}
+
+
+def delivery(key: str = "k:webhook:fd:post") -> Delivery:
+    payload = {"webhook": "fd", "alert": {"headline": "<b>x</b>", "severity": "high"}, "route": "r"}
+    return Delivery(7, 3, "webhook", "post", payload, key, attempts=1)
+
+
+def test_signed_delivery_once_per_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FD_SECRET", SECRET)
+    with Receiver() as receiver:
+        hook = WebhookConfig(url=receiver.base + "/hook", secret_env="FD_SECRET", allow_private=True)
+        sink = WebhookSink({"fd": hook}, clock=lambda: NOW)
+        assert sink.deliver(delivery()).ok
+        assert sink.deliver(delivery()).ok  # a retry: the receiver answers 409, which counts as delivered
+        assert list(receiver.accepted) == ["k:webhook:fd:post"]
+        body = receiver.accepted["k:webhook:fd:post"]
+        assert body["alert"]["headline"] == "<b>x</b>" and body["alert_id"] == 3 and "webhook" not in body
+        stale = WebhookSink({"fd": hook}, clock=lambda: NOW - 3600)
+        result = stale.deliver(delivery("other"))
+        assert not result.ok and result.permanent and receiver.rejected == 1
+
+
+def test_private_targets_are_refused_unless_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FD_SECRET", SECRET)
+    with Receiver() as receiver:
+        hook = WebhookConfig(url=receiver.base.replace("http", "https") + "/hook", secret_env="FD_SECRET")
+        result = WebhookSink({"fd": hook}).deliver(delivery())
+        assert not result.ok and result.permanent and "non-public address 127.0.0.1" in (result.error or "")
+        assert receiver.accepted == {}
+
+
+@pytest.mark.parametrize(
+    ("url", "addresses"),
+    [
+        ("https://169.254.169.254/latest/meta-data", ["169.254.169.254"]),
+        ("https://intranet.example/hook", ["10.1.2.3"]),
+        ("https://v6.example/hook", ["::1"]),
+        ("https://mapped.example/hook", ["::ffff:192.168.0.1"]),
+        ("https://mixed.example/hook", ["93.184.216.34", "172.16.0.9"]),  # one private answer is enough
+        ("http://public.example/hook", ["93.184.216.34"]),  # plain http
+        ("https://user:pw@public.example/hook", ["93.184.216.34"]),
+        ("file:///etc/passwd", []),
+    ],
+)
+def test_ssrf_rules(url: str, addresses: list[str]) -> None:
+    with pytest.raises(UnsafeURLError):
+        check_url(url, resolve=lambda host, port: addresses)
+
+
+def test_public_https_passes() -> None:
+    check_url("https://hooks.example/x", resolve=lambda host, port: ["93.184.216.34", "2606:2800:220:1::1"])
