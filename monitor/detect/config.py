@@ -14,7 +14,7 @@ class VolumeSpikeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
-    fire: float = Field(6.0, gt=0, description="-log10 tail probability that fires an alert")
+    fire: float = Field(2.5, gt=0, description="-log10 tail probability that fires an alert")
     warmup_bins: int = Field(288, ge=0, description="bins of history before the first alert")
     cooldown_bins: int = Field(288, ge=0, description="bins of silence after an alert")
     min_excess: float = Field(10.0, ge=0, description="mentions above expectation an alert needs")
