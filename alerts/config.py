@@ -23,14 +23,19 @@ def severity_rank(severity: str) -> int:
 
 
 def secret_from_env(var: str | None) -> SecretStr | None:
-    """Read a secret from the environment (or `<VAR>_FILE`, for container secret files)."""
+    """Read a secret from the environment, `<VAR>_FILE`, or a file named after it in `REPMON_SECRETS_DIR`."""
     if not var:
         return None
     if value := os.environ.get(var):
         return SecretStr(value)
-    if path := os.environ.get(f"{var}_FILE"):
-        with open(path, encoding="utf-8") as handle:
-            return SecretStr(handle.read().strip())
+    paths = [os.environ.get(f"{var}_FILE")]
+    if secrets_dir := os.environ.get("REPMON_SECRETS_DIR"):  # same directory the root config reads
+        name = var.lower()
+        paths += [os.path.join(secrets_dir, name), os.path.join(secrets_dir, name.removeprefix("repmon_"))]
+    for path in paths:
+        if path and os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                return SecretStr(handle.read().strip())
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, ClassVar, TextIO
 
+from alerts.config import AlertsConfig
 from monitor.types import Delivery, DeliveryResult
 
 SEVERITY_MARK = {"low": "·", "medium": "!", "high": "!!", "critical": "!!!"}
@@ -62,6 +63,10 @@ class ConsoleSink:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
+
+    @classmethod
+    def from_config(cls, config: AlertsConfig) -> ConsoleSink:
+        return cls()
 
     def deliver(self, delivery: Delivery) -> DeliveryResult:
         stream = self._stream or sys.stdout

@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from alerts import slack_blocks as sb
-from alerts.config import SlackConfig
+from alerts.config import AlertsConfig, SlackConfig
 from alerts.sinks import SinkConfigError
 from monitor.types import Delivery, DeliveryResult
 
@@ -57,6 +57,10 @@ class SlackSink:
     def __init__(self, config: SlackConfig | None = None, client: WebClient | None = None) -> None:
         self.config = config or SlackConfig()
         self.client = client or make_client(self.config)
+
+    @classmethod
+    def from_config(cls, config: AlertsConfig) -> SlackSink:
+        return cls(config.slack)
 
     def deliver(self, delivery: Delivery) -> DeliveryResult:
         try:

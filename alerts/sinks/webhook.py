@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from alerts.config import WebhookConfig
+from alerts.config import AlertsConfig, WebhookConfig
 from alerts.sinks import SinkConfigError
 from monitor.types import Delivery, DeliveryResult
 
@@ -100,6 +100,12 @@ class WebhookSink:
         self.client = client or httpx.Client(follow_redirects=False)
         self.resolve = resolve
         self.clock = clock
+
+    @classmethod
+    def from_config(cls, config: AlertsConfig) -> WebhookSink:
+        if not config.webhooks:
+            raise SinkConfigError("no webhooks configured ([alerts.webhooks.<name>])")
+        return cls(config.webhooks)
 
     def deliver(self, delivery: Delivery) -> DeliveryResult:
         name = str(delivery.payload.get("webhook", ""))

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from alerts.config import ZendeskConfig
+from alerts.config import AlertsConfig, ZendeskConfig
 from alerts.sinks import SinkConfigError
 from monitor.types import Delivery, DeliveryResult
 
@@ -71,6 +71,10 @@ class ZendeskSink:
             timeout=self.config.timeout_s,
             headers={"Accept": "application/json"},
         )
+
+    @classmethod
+    def from_config(cls, config: AlertsConfig) -> ZendeskSink:
+        return cls(config.zendesk)
 
     def deliver(self, delivery: Delivery) -> DeliveryResult:
         if delivery.action != "create_ticket":
