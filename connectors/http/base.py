@@ -43,6 +43,7 @@ class HttpSettings(BaseModel):
     max_response_bytes: int = Field(5_000_000, gt=0)
     page_size: int = Field(40, gt=0)
     max_pages: int = Field(20, gt=0, description="pages per stream per run; a longer walk resumes next run")
+    backfill_max_pages: int = Field(10_000, gt=0, description="the same bound for `repmon backfill` runs")
     initial_lookback_hours: float = Field(24.0, ge=0)
     overlap_s: float = Field(120.0, ge=0, description="re-cover this much before the high-water mark")
     allow_private_network: bool = False
@@ -88,6 +89,8 @@ class HttpConnector:
     outcome_overrides: ClassVar[Mapping[int | str, Action]] = {}
     # What this source can never reach, shown in backfill coverage reports and `sources list`.
     limits: ClassVar[tuple[str, ...]] = ()
+    # How far back the platform lets anyone search (X recent search: 7 days); None = no fixed horizon.
+    max_lookback: ClassVar[timedelta | None] = None
     description: ClassVar[str] = ""
 
     def __init__(
@@ -234,10 +237,11 @@ class HttpConnector:
         assert lower is not None and upper is not None
         seen_tokens = {json.dumps(walk["token"], sort_keys=True)}
         pages_this_run = 0
+        page_limit = self.settings.backfill_max_pages if mode == "backfill" else self.settings.max_pages
         yielded: set[str] = set()  # a slid window re-serves its boundary item: yield each mention once
         while True:
             notes: list[str] = []
-            if pages_this_run >= self.settings.max_pages:
+            if pages_this_run >= page_limit:
                 log.info("%s/%s: %d pages this run; walk continues next run", self.name, stream, pages_this_run)
                 return
             request = self.build_request(query, stream, lower, upper, walk["token"])
