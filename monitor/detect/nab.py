@@ -83,10 +83,7 @@ def row_weights(timestamps: Sequence[str], windows: Sequence[tuple[str, str]], p
             w = scaled_sigmoid(-(right - i + 1) / width) * profile.a_tp / MAX_TP
             win = current
         else:
-            if prev_right is None:
-                u = -1.0
-            else:
-                u = scaled_sigmoid(abs(prev_right - i) / max(prev_width - 1, 1))
+            u = -1.0 if prev_right is None else scaled_sigmoid(abs(prev_right - i) / max(prev_width - 1, 1))
             w = u * profile.a_fp
             win = -1
         if i >= probation:

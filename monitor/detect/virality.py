@@ -123,7 +123,10 @@ def features(
     mean_log_reposter = (
         sum(math.log(n) for n in reposter_followers) / len(reposter_followers) if reposter_followers else 0.0
     )
+    first_latency = seen[1] if len(seen) > 1 else 2.0 * horizon
     extra = [
+        math.log1p(sum(max(float(n), 0.0) for n in followers[: len(seen)])),  # exposure so far
+        math.log1p(first_latency),
         math.log1p(final),
         math.log(max(est.infectiousness * n_star, 1e-4)),
         math.log1p(max(float(followers[0]), 0.0)) if followers else 0.0,

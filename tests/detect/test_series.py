@@ -62,7 +62,7 @@ def test_no_alert_during_warmup_even_for_a_spike() -> None:
 
 
 def test_state_round_trip_continues_identically() -> None:
-    ts, vals = _synthetic(1500, {1200: 6.0})
+    _ts, vals = _synthetic(1500, {1200: 6.0})
     params = SpikeParams()
     one = SpikeDetector(params)
     expected = [one.update(v, i % 288).score for i, v in enumerate(vals)]
