@@ -75,6 +75,14 @@ def _parse_duration(value: Any) -> Any:
 Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
 
 
+def parse_duration(value: str) -> timedelta:
+    """A duration as the config file writes it ("90s", "5m", "2h", "1d"); ValueError otherwise."""
+    parsed = _parse_duration(value)
+    if not isinstance(parsed, timedelta):
+        raise ValueError(f"{value!r} is not a duration")
+    return parsed
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -461,8 +469,8 @@ def validate(
     parsed, source_problems = _check_sources(data, environ)
     problems += source_problems
     problems += _check_semantics(data)
-    if config is not None and require_secrets:
-        problems += _check_secrets(config)
+    if require_secrets:  # checked even when the file has errors, so one run lists everything
+        problems += _check_secrets(config if config is not None else Config())
     if problems or config is None:
         raise ConfigError(problems)
     for (i, j), settings in parsed.items():

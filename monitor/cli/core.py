@@ -34,9 +34,10 @@ def _since(value: str | None) -> datetime | None:
     """An ISO date/time, or a duration back from now ("24h", "7d")."""
     if value is None:
         return None
-    parsed = cfg._parse_duration(value)
-    if not isinstance(parsed, str):
-        return datetime.now(UTC) - parsed
+    try:
+        return datetime.now(UTC) - cfg.parse_duration(value)
+    except ValueError:
+        pass
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
