@@ -120,6 +120,11 @@ class Router:
             return existing.id
         _attach_mentions(session, alert.id, candidate.mention_ids)
 
+        muted = self._muted_parent(session, alert, now)
+        if muted is not None:  # a lead muted this brand+kind: keep the evidence, say nothing
+            alert.state, alert.route = "cooldown", f"folded:{muted.id}"
+            _attach_mentions(session, muted.id, candidate.mention_ids)
+            return alert.id
         parent = self._story_parent(session, alert) or self._cooldown_parent(session, alert, now)
         if parent is not None:
             alert.state = "merged" if parent.story_id and parent.story_id == alert.story_id else "cooldown"
@@ -219,6 +224,19 @@ class Router:
             select(Alert)
             .where(Alert.story_id == alert.story_id, Alert.id != alert.id, Alert.state.not_in(FOLDED_STATES))
             .order_by(Alert.id)
+        ).first()
+
+    @staticmethod
+    def _muted_parent(session: Session, alert: Alert, now: datetime) -> Alert | None:
+        return session.scalars(
+            select(Alert)
+            .where(
+                Alert.brand_id == alert.brand_id,
+                Alert.kind == alert.kind,
+                Alert.id != alert.id,
+                Alert.muted_until > now,
+            )
+            .order_by(Alert.muted_until.desc())
         ).first()
 
     def _cooldown_parent(self, session: Session, alert: Alert, now: datetime) -> Alert | None:

@@ -100,6 +100,7 @@ def alert_view(session: Session, alert: Alert) -> dict[str, Any]:
         "evidence": evidence,
         "story_key": story.key if story else None,
         "assignee": alert.assignee,
+        "muted_until": alert.muted_until.isoformat() if alert.muted_until else None,
         "detected_at": alert.detected_at.isoformat(),
         "ticket": {"id": ticket.ticket_id, "url": ticket.url} if ticket and ticket.ticket_id else None,
         "top_post": mention_view(top, source_names.get(top.source_id), scores.get(top.id)) if top else None,

@@ -1,0 +1,142 @@
+"""`repmon outbox list|retry`, `repmon feedback export`, `repmon slack-listen`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+
+STATUSES = ("pending", "in_flight", "delivered", "dead")
+
+
+def _database(ctx: click.Context) -> tuple[Any, Any]:
+    """The validated config and a Database for it (exit code 2 with every problem on a bad config)."""
+    from monitor import config as cfg
+    from monitor.store.engine import Database
+
+    path = Path(ctx.find_root().obj["config_path"])
+    try:
+        config = cfg.load_config(path, missing_ok=True, require_secrets=False)
+    except cfg.ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+    return config, Database(config.database_url())
+
+
+@click.command("list")
+@click.option("--status", type=click.Choice(STATUSES), help="Only this status (default: all but delivered).")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+def outbox_list(ctx: click.Context, status: str | None, limit: int, as_json: bool) -> None:
+    """Show outbox messages: what waits, what failed and why."""
+    from monitor.store.tables import OutboxMessage
+
+    _, db = _database(ctx)
+    with db() as session:
+        counts = dict(
+            session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
+        )
+        query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+        query = (
+            query.where(OutboxMessage.status == status)
+            if status
+            else query.where(OutboxMessage.status != "delivered")
+        )
+        rows = session.scalars(query).all()
+        for row in reversed(rows):
+            record = {
+                "id": row.id,
+                "status": row.status,
+                "sink": row.sink,
+                "action": row.action,
+                "alert_id": row.alert_id,
+                "attempts": row.attempts,
+                "next_attempt_at": row.next_attempt_at.isoformat(),
+                "key": row.idempotency_key,
+                "error": row.last_error,
+            }
+            if as_json:
+                click.echo(json.dumps(record, ensure_ascii=False))
+            else:
+                click.echo(
+                    f"{row.id:>6} {row.status:<9} {row.sink:<8} {row.action:<13} attempts={row.attempts} "
+                    f"next={row.next_attempt_at:%Y-%m-%d %H:%M:%S} {row.last_error or ''}".rstrip()
+                )
+    if not as_json:
+        click.echo("totals: " + (", ".join(f"{k}={counts.get(k, 0)}" for k in STATUSES)), err=True)
+
+
+@click.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "all_dead", is_flag=True, help="Every dead-lettered message.")
+@click.pass_context
+def outbox_retry(ctx: click.Context, ids: tuple[int, ...], all_dead: bool) -> None:
+    """Give dead-lettered messages a fresh set of attempts (delivered by the running sender)."""
+    from alerts.sender import retry_dead
+
+    if not ids and not all_dead:
+        raise click.UsageError("name message ids, or --all")
+    _, db = _database(ctx)
+    with db.transaction() as session:
+        count = retry_dead(session, list(ids) or None, datetime.now(UTC))
+    click.echo(f"{count} message(s) queued again")
+    if ids and count < len(ids):
+        click.echo(f"{len(ids) - count} id(s) were not dead-lettered", err=True)
+
+
+@click.command("export")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True)
+@click.option("--since", help="ISO date/time: only corrections made since then.")
+@click.pass_context
+def feedback_export(ctx: click.Context, output: str, since: str | None) -> None:
+    """Write "Wrong sentiment" corrections as JSONL {"text","label","lang","source"}."""
+    from alerts.feedback import export_feedback
+
+    moment = None
+    if since:
+        try:
+            moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter(f"{since!r} is not an ISO date/time", param_hint="--since") from None
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    _, db = _database(ctx)
+    with db() as session, click.open_file(output, "w", encoding="utf-8") as out:
+        written, skipped = export_feedback(session, out, moment)
+    click.echo(f"{written} correction(s) written, {skipped} skipped", err=True)
+
+
+@click.command("slack-listen")
+@click.pass_context
+def slack_listen(ctx: click.Context) -> None:
+    """Receive Slack button clicks over Socket Mode (needs the app-level token) until interrupted."""
+    from alerts.sinks import SinkConfigError
+    from alerts.slack_app import SlackInteractivity
+
+    config, db = _database(ctx)
+    try:
+        app = SlackInteractivity(config.alerts, db)
+    except SinkConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    stop = threading.Event()
+    with app:
+        click.echo("listening for Slack actions (Ctrl-C to stop)", err=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+
+
+def register(cli: click.Group) -> None:
+    from monitor.cli import group
+
+    group("outbox").add_command(outbox_list)
+    group("outbox").add_command(outbox_retry)
+    group("feedback").add_command(feedback_export)
+    cli.add_command(slack_listen)

@@ -1,0 +1,96 @@
+"""Slack interactivity over Socket Mode: no public URL needed, the app dials out to Slack.
+
+Each `block_actions` envelope is applied in one database transaction and acknowledged only after
+that transaction committed, so a crash before the commit makes Slack redeliver it (the handlers are
+idempotent). The message update and thread note go through the outbox like every other delivery;
+`on_change` lets the daemon drain it at once instead of on its next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
+from sqlalchemy.orm import Session
+
+from alerts.actions import Action, ActionError, apply_action, parse_block_actions
+from alerts.config import AlertsConfig
+from alerts.sinks import SinkConfigError
+from alerts.sinks.slack import make_client
+
+log = logging.getLogger(__name__)
+
+
+class SlackInteractivity:
+    def __init__(
+        self,
+        config: AlertsConfig,
+        session_factory: Callable[[], Session],
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_change: Callable[[], None] | None = None,
+        web_client: WebClient | None = None,
+    ) -> None:
+        app_token = config.slack.app_token()
+        if app_token is None:
+            raise SinkConfigError(f"Slack app-level token not set: export {config.slack.app_token_env}")
+        self.config = config
+        self.session_factory = session_factory
+        self.clock = clock
+        self.on_change = on_change
+        self.web = web_client or make_client(config.slack)
+        self.client = SocketModeClient(app_token=app_token.get_secret_value(), web_client=self.web)
+        self.client.socket_mode_request_listeners.append(self._on_request)
+        self.handled = 0
+
+    def start(self) -> None:
+        self.client.connect()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> SlackInteractivity:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _on_request(self, client: SocketModeClient, request: SocketModeRequest) -> None:
+        if request.type != "interactive":
+            client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
+            return
+        try:
+            actions = [self._with_name(a) for a in parse_block_actions(request.payload)]
+            with self.session_factory() as session, session.begin():
+                notes = [apply_action(session, action, self.config, self.clock()) for action in actions]
+        except ActionError as exc:  # bad input: acknowledge (a redelivery would fail the same way)
+            log.warning("Slack action ignored: %s", exc)
+            notes = []
+        except Exception:  # database trouble: leave it unacknowledged so Slack redelivers it
+            log.exception("Slack action failed; not acknowledged")
+            return
+        self.handled += 1
+        client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
+        for note in notes:
+            log.info("alert action: %s", note)
+        if notes and self.on_change:
+            self.on_change()
+
+    def _with_name(self, action: Action) -> Action:
+        """An assignee must be a real, active person in the workspace (users.info)."""
+        if action.action_id != "assign" or not action.value:
+            return action
+        try:
+            user = self.web.users_info(user=action.value)["user"]
+        except SlackApiError as exc:
+            raise ActionError(f"assign: cannot look up {action.value}: {exc.response.get('error')}") from exc
+        if user.get("deleted") or user.get("is_bot"):
+            raise ActionError(f"assign: {action.value} is not an active person")
+        return Action(**{**action.__dict__, "user_name": user.get("real_name") or user.get("name")})
