@@ -81,7 +81,7 @@ def train_command(
 @click.command("sentiment")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object keyed by path.")
-@click.option("--scorer", default=None, help="Scorer plugin (default: the configured one, else e5).")
+@click.option("--scorer", default=None, help="Scorer plugin name (default: e5).")
 def eval_sentiment(files: tuple[str, ...], as_json: bool, scorer: str | None) -> None:
     """Score labelled JSON Lines files: accuracy, macro-F1, per-class F1, confusion matrix."""
     from models.data import DataError
