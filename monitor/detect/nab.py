@@ -237,3 +237,20 @@ def run_detector(
     corpus: Sequence[Series], detector: Callable[[Series], Sequence[float]]
 ) -> dict[str, list[float]]:
     return {s.name: list(detector(s)) for s in corpus}
+
+
+def leave_one_file_out(
+    corpus: Sequence[Series], scores: Mapping[str, Sequence[float]], profile_name: str = "standard"
+) -> float:
+    """NAB score when each file is scored at the threshold optimised on the *other* files.
+
+    Why: the corpus threshold is itself fitted on the labels; this shows how much of the score
+    survives on a series the threshold never saw (the hidden-series situation).
+    """
+    profile = PROFILES[profile_name]
+    files = [(row_weights(s.timestamps, s.windows, profile), scores[s.name]) for s in corpus]
+    total = 0.0
+    for i in range(len(files)):
+        threshold, _ = optimise_threshold([f for j, f in enumerate(files) if j != i], profile)
+        total += score_at_threshold([files[i]], threshold, profile)[0]
+    return normalise(total, sum(len(s.windows) for s in corpus), profile)
