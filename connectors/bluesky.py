@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import Field, SecretStr
 
 from connectors.http.base import HttpConnector, HttpSettings, iso, parse_time
-from connectors.http.client import Request, Response
+from connectors.http.client import Decoder, Request, Response
 from connectors.http.paging import BodyFieldPaginator
 from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
 
@@ -73,15 +73,15 @@ class BlueskyConnector(HttpConnector):
             self.scrubber.add(str(body.get("refreshJwt") or ""))
         return {"Authorization": f"Bearer {self._access_jwt}"}
 
-    def send(self, request: Request, *, decode_json: bool = True) -> tuple[Response, Any]:
+    def send(self, request: Request, *, decode: Decoder | None = Response.json) -> tuple[Response, Any]:
         """Access tokens live ~2 hours; on `ExpiredToken` (HTTP 400) log in again once."""
         try:
-            return super().send(request, decode_json=decode_json)
+            return super().send(request, decode=decode)
         except SourceError as exc:
             if "ExpiredToken" not in str(exc) or self._access_jwt is None:
                 raise
             self._access_jwt = None
-            return super().send(request, decode_json=decode_json)
+            return super().send(request, decode=decode)
 
     def streams(self, query: BrandQuery) -> Sequence[str]:
         return [f"search:{term}" for term in query.terms]

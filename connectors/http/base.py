@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from connectors.http.client import Request, Response, SafeClient
+from connectors.http.client import Decoder, Request, Response, SafeClient
 from connectors.http.guard import Resolver, UnsafeURLError, check_url
 from connectors.http.paging import Paginator, Slide
 from connectors.http.policy import Action, RetryPolicy
@@ -164,7 +164,7 @@ class HttpConnector:
     def url(self, path: str) -> str:
         return f"{self.settings.base_url}/{path.lstrip('/')}"
 
-    def send(self, request: Request, *, decode_json: bool = True) -> tuple[Response, Any]:
+    def send(self, request: Request, *, decode: Decoder | None = Response.json) -> tuple[Response, Any]:
         if auth := self.authenticate():
             request = Request(
                 url=request.url,
@@ -175,7 +175,7 @@ class HttpConnector:
                 form=request.form,
                 auth=request.auth,
             )
-        return self.client.send(request, decode_json=decode_json)
+        return self.client.send(request, decode=decode)
 
     # ------------------------------------------------------------------ the walk
 

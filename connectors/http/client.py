@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,9 @@ class Response:
 
 class MalformedBody(ValueError):
     """The body could not be decoded as the documented format."""
+
+
+Decoder = Callable[[Response], Any]
 
 
 class _Oversize(Exception):
@@ -154,8 +157,11 @@ class SafeClient:
         finally:
             r.close()
 
-    def send(self, request: Request, *, decode_json: bool = True) -> tuple[Response, Any]:
-        """Send with retries; returns the response and its decoded JSON (None unless OK and asked)."""
+    def send(self, request: Request, *, decode: Decoder | None = Response.json) -> tuple[Response, Any]:
+        """Send with retries; returns the response and its decoded body (None unless OK).
+
+        `decode` raising `MalformedBody` counts as a malformed answer: retried, then reported.
+        """
         policy = self.retry
         last_reason = ""
         retry_after: float | None = None
@@ -171,9 +177,9 @@ class SafeClient:
             else:
                 action = classify(response.status, self.overrides)
                 last_reason = f"HTTP {response.status} from {response.url}: {_snippet(response.body)}"
-                if action is Action.OK and decode_json:
+                if action is Action.OK and decode is not None:
                     try:
-                        return response, response.json()
+                        return response, decode(response)
                     except MalformedBody as exc:
                         action, last_reason = classify("malformed", self.overrides), str(exc)
                 elif action in (Action.OK, Action.NOT_MODIFIED, Action.GONE):
