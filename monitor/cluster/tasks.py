@@ -241,6 +241,7 @@ def register_periodic(config: Any, options: Any) -> None:
         cron=options.stalled_sweep_cron,
         periodic_id="sweep",
         queueing_lock="retry-stalled",
+        lock="retry-stalled",  # two overlapping sweeps could re-queue a job the first one already revived
         task_kwargs={"stalled_after": options.stalled_after_seconds},
     )(retry_stalled_jobs)
     app.periodic(

@@ -126,10 +126,11 @@ class WorkerNode:
             if entry.name.isdigit():
                 try:
                     stat = (entry / "stat").read_text()
+                    ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                    cmdline = (entry / "cmdline").read_bytes() if ppid == self.process.pid else b""
                 except OSError:
                     continue
-                ppid = int(stat.rsplit(")", 1)[1].split()[1])
-                if ppid == self.process.pid:
+                if b"spawn_main" in cmdline:  # not multiprocessing's resource tracker
                     found.append(int(entry.name))
         return found
 
