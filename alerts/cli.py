@@ -1,4 +1,4 @@
-"""`repmon outbox list|retry`, `repmon feedback export`, `repmon slack-listen`."""
+"""`repmon outbox list|retry|drain`, `repmon feedback export`, `repmon slack-listen`."""
 
 from __future__ import annotations
 
@@ -93,6 +93,24 @@ def outbox_retry(ctx: click.Context, ids: tuple[int, ...], all_dead: bool) -> No
         click.echo(f"{len(ids) - count} id(s) were not dead-lettered", err=True)
 
 
+@click.command("drain")
+@click.option("--limit", default=100, show_default=True, help="Messages per pass.")
+@click.option("--until-empty", is_flag=True, help="Repeat passes while full batches come back.")
+@click.pass_context
+def outbox_drain(ctx: click.Context, limit: int, until_empty: bool) -> None:
+    """Deliver due messages now with every sink the config and environment allow (for cron or tests)."""
+    from alerts.sender import OutboxSender
+    from monitor.daemon import build_sinks
+
+    config, db = _database(ctx)
+    sender = OutboxSender(db, build_sinks(config), config.alerts.outbox)
+    while True:
+        stats = sender.drain(limit=limit)
+        click.echo(json.dumps(stats.__dict__))
+        if not until_empty or stats.claimed < limit:
+            return
+
+
 @click.command("export")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True)
 @click.option("--since", help="ISO date/time: only corrections made since then.")
@@ -138,5 +156,6 @@ def register(cli: click.Group) -> None:
 
     group("outbox").add_command(outbox_list)
     group("outbox").add_command(outbox_retry)
+    group("outbox").add_command(outbox_drain)
     group("feedback").add_command(feedback_export)
     cli.add_command(slack_listen)

@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import os
 from datetime import time, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from monitor.types import SEVERITIES, Severity
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: object) -> object:
+    """Accept "90s", "30m", "1h", "2d" as the rest of the config file does (and whatever pydantic takes)."""
+    if isinstance(value, str) and value[-1:] in _UNITS and value[:-1].replace(".", "", 1).isdigit():
+        return timedelta(seconds=float(value[:-1]) * _UNITS[value[-1]])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 def severity_rank(severity: str) -> int:
@@ -103,15 +115,15 @@ class WebhookConfig(_Section):
 
 class OutboxConfig(_Section):
     max_attempts: int = Field(8, ge=1)
-    backoff_base: timedelta = timedelta(seconds=30)
-    backoff_max: timedelta = timedelta(hours=1)
-    lock_for: timedelta = timedelta(minutes=5)  # a crashed sender's claims become retryable after this
+    backoff_base: Duration = timedelta(seconds=30)
+    backoff_max: Duration = timedelta(hours=1)
+    lock_for: Duration = timedelta(minutes=5)  # a crashed sender's claims become retryable after this
 
 
 class StoriesConfig(_Section):
     similarity: float = Field(0.86, gt=0, le=1)  # cosine similarity of sentence vectors
     shingle_similarity: float = Field(0.6, gt=0, le=1)  # Jaccard of word 3-shingles, without vectors
-    window: timedelta = timedelta(days=3)  # only stories updated this recently can absorb a mention
+    window: Duration = timedelta(days=3)  # only stories updated this recently can absorb a mention
 
 
 class AlertsConfig(BaseModel):
@@ -120,11 +132,11 @@ class AlertsConfig(BaseModel):
     timezone: str = "Europe/Stockholm"  # for quiet hours, digests and the daily cap's day
     routes: list[Route] = []
     default_console: bool = True  # no matching route -> console sink
-    cooldowns: dict[str, timedelta] = {"default": timedelta(minutes=30)}  # by alert kind
+    cooldowns: dict[str, Duration] = {"default": timedelta(minutes=30)}  # by alert kind
     quiet_hours: QuietHours | None = None
     daily_cap: int | None = Field(50, ge=1)  # new alerts per brand per local day
-    overflow_summary_after: timedelta = timedelta(minutes=30)
-    coverage_after: timedelta = timedelta(hours=1)  # a source failing this long raises coverage_lost
+    overflow_summary_after: Duration = timedelta(minutes=30)
+    coverage_after: Duration = timedelta(hours=1)  # a source failing this long raises coverage_lost
     coverage_severity: Severity = "medium"
     aspect_threshold: float = Field(0.5, ge=0, le=1)
     needs_help_threshold: float = Field(0.5, ge=0, le=1)

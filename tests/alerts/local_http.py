@@ -60,7 +60,10 @@ class LocalServer:
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(raw)
+                try:
+                    self.wfile.write(raw)
+                except (BrokenPipeError, ConnectionResetError):  # the client was killed mid-request
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = _serve
 

@@ -156,3 +156,16 @@ def test_lost_claim_does_not_overwrite_the_new_owner(world: World) -> None:
     stats = DrainStats()
     slow._finish(row_id, lock, stats, defer_until=later(7))
     assert stats.lost_claims == 1 and statuses(world.factory) == [("delivered", 2)]
+
+
+def test_postgres_claims_skip_rows_another_sender_is_claiming(world: World, db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        import pytest
+
+        pytest.skip("FOR UPDATE SKIP LOCKED is the PostgreSQL claim path")
+    record_alerts(world, 4)
+    with world.factory() as other, other.begin():
+        held = other.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id).limit(2).with_for_update()).all()
+        sink = ScriptedSink([])
+        stats = OutboxSender(world.factory, {"console": sink}).drain(now=T0)  # must not wait for `other`
+        assert stats.delivered == 2 and {c.outbox_id for c in sink.calls}.isdisjoint(held)
