@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from connectors.http.client import Decoder, Request, Response, SafeClient
 from connectors.http.guard import Resolver, UnsafeURLError, check_url
-from connectors.http.paging import Paginator, Slide
+from connectors.http.paging import Exhausted, Paginator, Slide
 from connectors.http.policy import Action, RetryPolicy
 from connectors.http.secrets import Scrubber
 from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, Page, SourceError
@@ -251,6 +251,12 @@ class HttpConnector:
             pages_this_run += 1
             walk["pages"] = int(walk.get("pages", 0)) + 1
             mentions = self.parse_page(body, response, stream)
+            if mentions and all(m.external_id in yielded for m in mentions):
+                notes.append(f"{stream}: pagination loop (page {walk['pages']} repeats earlier results); walk ended")
+                log.warning("%s: %s", self.name, notes[-1])
+                self._finish(stream_state, mode, walk)
+                yield Page(mentions=[], cursor=copy.deepcopy(state), notes=tuple(notes))
+                return
             kept = [m for m in mentions if lower <= self._position(m) <= upper and m.external_id not in yielded]
             yielded.update(m.external_id for m in kept)
             reached_floor = any(self._position(m) < lower for m in mentions)
@@ -259,6 +265,9 @@ class HttpConnector:
                 if (reached_floor or not mentions)
                 else self.paginator.next_token(response, body, mentions, walk["token"])
             )
+            if isinstance(step, Exhausted):
+                notes.append(f"{stream}: {step.note}")
+                step = None
             if isinstance(step, Slide) and step.upper >= upper:
                 notes.append(f"{stream}: result cap reached inside one second; the rest of it is not reachable")
                 step = None

@@ -23,10 +23,17 @@ class Slide:
     note: str
 
 
+@dataclass(frozen=True)
+class Exhausted:
+    """The source will not serve further pages although more exist (App Store's 10-page limit)."""
+
+    note: str
+
+
 class Paginator(Protocol):
     def next_token(
         self, response: Response, body: Any, mentions: Sequence[FetchedMention], token: Any
-    ) -> Any | Slide | None:
+    ) -> Any | Slide | Exhausted | None:
         """The token of the next (older) page, a `Slide`, or None when this was the last page."""
         ...
 

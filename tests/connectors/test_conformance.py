@@ -18,7 +18,13 @@ from fake_server import FakeServer, Reply
 from connectors.http.base import HttpConnector, parse_time
 from monitor.types import BrandQuery, Connector, FetchedMention, Page, SourceError
 
-PLATFORMS = ["platform_mastodon", "platform_bluesky", "platform_hackernews", "platform_rss"]
+PLATFORMS = [
+    "platform_mastodon",
+    "platform_bluesky",
+    "platform_hackernews",
+    "platform_rss",
+    "platform_appstore",
+]
 
 
 def _cases() -> list[Any]:
@@ -153,7 +159,7 @@ def test_signpost_bounds_the_walk(h: Harness) -> None:
 
 
 def test_backfill_is_separate_and_resumable(h: Harness) -> None:
-    since = h.now - timedelta(hours=6)
+    since = h.now - timedelta(hours=47)
     query = BrandQuery(brand=h.case["query"].brand, terms=h.case["query"].terms, since=since, until=h.now)
     first = next(h.connector().fetch(query, {"streams": {}}))
     rest = h.run(h.connector(), query, first.cursor)
