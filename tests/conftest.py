@@ -41,7 +41,8 @@ def shared_specs() -> Path:
 def pg_url() -> Iterator[str]:
     """URL of a fresh PostgreSQL database for this test session (dropped at the end)."""
     try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        # pre-ping: the session's pooled admin connection must survive a server restart in a test
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
         with admin.connect() as conn:
             conn.execute(text("select 1"))
     except Exception as exc:
