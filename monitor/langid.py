@@ -8,6 +8,7 @@ guessing. Used by the lexicon scorer and, when a platform gives no language tag,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from monitor.textfold import fold, words
@@ -22,25 +23,34 @@ def _wordset(text: str) -> frozenset[str]:
 # no "ikke/meg/av/hva/noe/na/etter", sv "inte/och/jag/ar") carry the decision.
 STOPWORDS: dict[str, frozenset[str]] = {
     "sv": _wordset(
-        """och att det som en ett ar inte jag du vi ni de den har hade for pa med till av om men sa
+        """och att det som en ett ar inte jag du vi ni i de den har hade for pa med till av om men sa
         var vad hur nar eller kan ska skulle vill mig dig sig min mitt mina din ditt er oss dem
         nu bara ocksa fran efter mycket ingen inget nagon nagot aldrig alltid igen fortfarande
         varfor hej tack bra dalig kundtjanst blir blev varit gor gjorde finns sen samma helt
-        detta dessa denna hos mer an utan just ju mot sina sitt"""
+        detta dessa denna hos mer an utan just ju mot sina sitt annan annat hittar ut upp lite kanske
+        genom mellan sadan nagra hela valdigt riktigt bli tycker lika nog val sjalv ganska egentligen
+        langre hittills darfor eftersom medan sager tog mannen vecka gatan kvall gillar suttit
+        nastan tyvarr redan annu"""
     ),
     "da": _wordset(
         """og at det som en et er ikke jeg du vi i de den har havde for pa med til af om men sa
         var hvad hvordan nar eller kan skal skulle vil mig dig sig min mit mine din dit jer os dem
         nu bare ogsa fra efter meget ingen intet nogen noget aldrig altid igen stadig hvorfor
         hej tak godt darligt kundeservice bliver blev varet gor gjorde findes sa samme helt
-        denne disse dette hos mere end uden lige mod sine sit hvis ogsa"""
+        denne disse dette hos mere end uden lige mod sine sit hvis ogsa anden andet finder ud op lidt
+        maske gennem mellem sadan nogle hele rigtig blive synes nok vel jo selv ganske egentlig
+        langere derfor fordi mens hvilket ogsa siger tage tager taget manden uge gade aften
+        endnu nasten sjov flot desvarre kun blevet haft gik kom gaet jeres ikk"""
     ),
     "no": _wordset(
-        """og at det som en et er ikke jeg du vi dere de den har hadde for pa med til av om men sa
+        """og at det som en et er ikke jeg du vi dere i de den har hadde for pa med til av om men sa
         var hva hvordan nar eller kan skal skulle vil meg deg seg min mitt mine din ditt oss dem
         na bare ogsa fra etter mye ingen noe noen aldri alltid igjen fortsatt hvorfor hei takk
         godt darlig kundeservice blir ble vart gjor gjorde fins samme helt denne disse dette hos
-        mer enn uten bare mot sine sitt hvis ikkje eg kva korleis"""
+        mer enn uten bare mot sine sitt hvis ikkje eg kva korleis annen annet finner ut opp litt
+        kanskje gjennom mellom slik sann noen hele veldig bli synes nok vel jo selv ganske egentlig
+        lenger derfor fordi mens hvilket sier tatt mannen uke kveld enna enda nesten
+        morsom flott dessverre blitt hatt gikk kom gatt liker synes dessuten ganske ifolge"""
     ),
     "en": _wordset(
         """the and to of a in is it that this for on with my your you i me we they he she not no
@@ -51,6 +61,21 @@ STOPWORDS: dict[str, frozenset[str]] = {
 }
 # Letters that only some of the languages use (counted once per word containing them).
 _LETTER_HINTS = {"ä": ("sv",), "ö": ("sv",), "æ": ("da", "no"), "ø": ("da", "no")}
+# Spelling that separates Norwegian from Danish where function words are shared: Norwegian keeps
+# kj/gj before front vowels and the diphthong øy (kjøpe, gjøre, høyre), and writes -ene for definite
+# plurals where Danish writes -erne (bilene / bilerne).
+_NO_PREFIXES = ("kjø", "kje", "gjø", "gje", "skje", "skjø")
+_AFFIX_WEIGHT = 0.7
+
+
+def _affix_hints(word: str) -> str | None:
+    if word.startswith(_NO_PREFIXES) or "øy" in word:
+        return "no"
+    if len(word) > 5 and word.endswith("erne"):
+        return "da"
+    return None
+
+
 LANGS = ("sv", "da", "no", "en")
 
 
@@ -67,11 +92,14 @@ def identify(text: str, min_evidence: float = 1.0) -> LanguageGuess:
         owners = [lang for lang in LANGS if word in STOPWORDS[lang]]
         for lang in owners:
             score[lang] += 1.0 / len(owners)
-    for raw in text.lower().split():
+    for raw in re.findall(r"[^\W\d_]+", text.lower()):
         for letter, owners in _LETTER_HINTS.items():
             if letter in raw:
                 for lang in owners:
                     score[lang] += 0.5 / len(owners)
+        hinted = _affix_hints(raw)
+        if hinted:
+            score[hinted] += _AFFIX_WEIGHT
     total = sum(score.values())
     best = max(LANGS, key=lambda lang: score[lang])
     if total == 0.0:

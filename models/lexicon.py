@@ -1,0 +1,215 @@
+"""LexiconScorer: an honest, simple word-list scorer for sv/da/no/en, the default until the model is ready.
+
+Everything it reports is computed from the text: sentiment from weighted word and emoji lists with
+negation ("inte bra", "ikke god", "not good") and intensifiers; language from function words
+(monitor.langid); needs_help from complaint + request/question/addressing signals; aspects from keyword
+lists. Its accuracy is measured, not assumed: see docs/lexicon.md and bench/lexicon_eval.py.
+
+Probabilities are a softmax over (alpha * negative evidence, neutral bias, alpha * positive evidence),
+so a text without evidence is neutral and strong evidence wins; alpha and the bias were chosen on a
+split of the training files (docs/lexicon.md), not on the dev files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from models import lexicon_words as W
+from monitor.langid import identify, normalise_language
+from monitor.textfold import fold, words
+from monitor.types import ASPECTS, LANGUAGES, ScoreResult, Sentiment, TextToScore
+
+LANGS = ("sv", "da", "no", "en")
+NEGATION_WINDOW = 3
+# "not good" is as bad as "bad"; "not bad" is only mildly good (negation shifts, it does not mirror).
+NEGATED_POSITIVE = -1.0
+NEGATED_NEGATIVE = -0.5
+INTENSITY_FACTOR = 1.5
+MAX_SUFFIX = 4  # a stem of 4+ letters matches words up to 4 letters longer
+ALPHA = 0.9
+NEUTRAL_BIAS = 0.81
+HELP_THRESHOLD = 0.5
+
+
+def _entries(spec: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in spec.split():
+        word, _, weight = item.partition(":")
+        out[fold(word).replace("_", " ")] = float(weight) if weight else 1.0
+    return out
+
+
+def _wordset(spec: str) -> frozenset[str]:
+    return frozenset(fold(w).replace("_", " ") for w in spec.split())
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Folded lists for one language, with stem lookup."""
+
+    polarity: dict[str, float]  # positive weights > 0, negative < 0
+    negators: frozenset[str]
+    intensifiers: frozenset[str]
+
+    def lookup(self, word: str) -> float:
+        if word in self.polarity:
+            return self.polarity[word]
+        for cut in range(1, MAX_SUFFIX + 1):
+            stem = word[:-cut]
+            if len(stem) < 4:
+                break
+            if stem in self.polarity:
+                return self.polarity[stem]
+        for prefix in W.INTENSIFYING_PREFIXES:
+            rest = word[len(prefix) :]
+            if word.startswith(prefix) and len(rest) >= 3:
+                base = self.lookup(rest)
+                if base:
+                    return base * INTENSITY_FACTOR
+        return 0.0
+
+
+def _build(langs: Sequence[str]) -> Lexicon:
+    polarity: dict[str, float] = {}
+    for lang in langs:
+        polarity.update({w: -v for w, v in _entries(W.NEGATIVE[lang]).items()})
+        polarity.update(_entries(W.POSITIVE[lang]))
+    negators = frozenset().union(*(_wordset(W.NEGATORS[lang]) for lang in langs))
+    intens = frozenset().union(*(_wordset(W.INTENSIFIERS[lang]) for lang in langs))
+    return Lexicon(polarity, negators, intens)
+
+
+# English is always consulted (code-switching); unknown language: all four.
+_LEXICONS = {lang: _build((lang, "en") if lang != "en" else ("en",)) for lang in LANGS}
+_LEXICONS["other"] = _build(LANGS)
+_ASPECTS = {a: {lang: _wordset(W.ASPECT_KEYWORDS[a][lang]) for lang in LANGS} for a in ASPECTS}
+_REQUESTS = {lang: _wordset(W.REQUESTS[lang]) for lang in LANGS}
+_QUESTIONS = {lang: _wordset(W.QUESTIONS[lang]) for lang in LANGS}
+_YOU = {lang: _wordset(W.SECOND_PERSON[lang]) for lang in LANGS}
+
+
+def _lexicon_version() -> str:
+    """Changes whenever a word list changes, so stored scores say which lists produced them."""
+    digest = hashlib.sha256()
+    for name in sorted(n for n in dir(W) if n.isupper()):
+        digest.update(repr(getattr(W, name)).encode())
+    digest.update(repr((ALPHA, NEUTRAL_BIAS, NEGATED_POSITIVE, NEGATED_NEGATIVE, INTENSITY_FACTOR)).encode())
+    return digest.hexdigest()[:8]
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    positive: float
+    negative: float
+
+
+def sentiment_evidence(text: str, lang: str) -> Evidence:
+    """Summed positive and negative weights, after negation and intensifiers."""
+    lex = _LEXICONS.get(lang, _LEXICONS["other"])
+    tokens = [w.replace("'", "").replace("’", "") for w in words(text)]  # "don't" -> "dont"
+    pos = neg = 0.0
+    negate_left = 0
+    boost = 1.0
+    i = 0
+    while i < len(tokens):
+        word = tokens[i]
+        bigram = f"{word} {tokens[i + 1]}" if i + 1 < len(tokens) else ""
+        value = lex.polarity.get(bigram, 0.0) if bigram else 0.0
+        step = 2 if value else 1
+        if not value:
+            if word in lex.negators:
+                negate_left, i = NEGATION_WINDOW, i + 1
+                continue
+            if word in lex.intensifiers:
+                boost, i = INTENSITY_FACTOR, i + 1
+                continue
+            value = lex.lookup(word)
+        if value:
+            value *= boost
+            if negate_left:
+                value *= NEGATED_POSITIVE if value > 0 else NEGATED_NEGATIVE
+                negate_left = 0
+            pos, neg = (pos + value, neg) if value > 0 else (pos, neg - value)
+            boost = 1.0
+        negate_left = max(0, negate_left - step)
+        i += step
+    for ch in text:
+        if ch in W.EMOJI_POSITIVE:
+            pos += 1.0
+        elif ch in W.EMOJI_NEGATIVE:
+            neg += 1.0
+    pos += sum(0.8 for e in W.EMOTICONS_POSITIVE if e in text)
+    neg += sum(0.8 for e in W.EMOTICONS_NEGATIVE if e in text)
+    return Evidence(pos, neg)
+
+
+def probabilities(ev: Evidence, alpha: float = ALPHA, bias: float = NEUTRAL_BIAS) -> dict[str, float]:
+    logits = {"negative": alpha * ev.negative, "neutral": bias, "positive": alpha * ev.positive}
+    top = max(logits.values())
+    exp = {k: math.exp(v - top) for k, v in logits.items()}
+    total = sum(exp.values())
+    return {k: v / total for k, v in exp.items()}
+
+
+def detect_language(text: str, hint: str | None) -> str:
+    lang = normalise_language(hint)
+    if lang in LANGUAGES:
+        return lang  # type: ignore[return-value]
+    return identify(text).language
+
+
+def aspect_scores(tokens: Sequence[str], lang: str, complaint_weight: float) -> dict[str, float]:
+    """aspect -> probability: keyword hits, scaled by how much the text reads as a complaint."""
+    langs = (lang, "en") if lang in LANGS and lang != "en" else (LANGS if lang not in LANGS else ("en",))
+    present = set(tokens) | {f"{a} {b}" for a, b in itertools.pairwise(tokens)}
+    out = {}
+    for aspect in ASPECTS:
+        hits = sum(len(present & _ASPECTS[aspect][code]) for code in langs)
+        keyword = 0.0 if not hits else 1.0 - 0.4**hits
+        out[aspect] = round(keyword * complaint_weight, 4)
+    return out
+
+
+def help_probability(text: str, tokens: Sequence[str], lang: str, probs: dict[str, float]) -> float:
+    """A complaint that asks, requests or addresses the brand needs help; so does a question to the brand."""
+    langs = (lang, "en") if lang in LANGS and lang != "en" else (LANGS if lang not in LANGS else ("en",))
+    present = set(tokens)
+    question = "?" in text or bool(tokens and any(tokens[0] in _QUESTIONS[c] for c in langs))
+    request = any(present & _REQUESTS[c] for c in langs)
+    addressed = "@" in text or any(present & _YOU[c] for c in langs)
+    signal = max(1.0 if request else 0.0, 0.8 if question else 0.0, 0.6 if addressed else 0.0)
+    complaint = (probs["negative"] + 0.5 * probs["neutral"]) * (0.45 + 0.55 * signal)
+    question_to_brand = (0.6 if question and addressed else 0.0) * (1.0 - probs["positive"])
+    return round(1.0 - (1.0 - complaint) * (1.0 - question_to_brand), 4)  # either reason suffices
+
+
+class LexiconScorer:
+    """Word-list scorer implementing monitor.types.Scorer (entry point `lexicon`)."""
+
+    def __init__(self, config: Any = None) -> None:
+        self.version = f"lexicon-1.{_lexicon_version()}"
+
+    def score(self, batch: Sequence[TextToScore]) -> list[ScoreResult]:
+        return [self.score_one(item) for item in batch]
+
+    def score_one(self, item: TextToScore) -> ScoreResult:
+        lang = detect_language(item.text, item.language_hint)
+        probs = probabilities(sentiment_evidence(item.text, lang))
+        label: Sentiment = max(probs, key=probs.__getitem__)  # type: ignore[assignment]
+        tokens = words(item.text)
+        help_p = help_probability(item.text, tokens, lang, probs)
+        return ScoreResult(
+            mention_id=item.mention_id,
+            model_version=self.version,
+            label=label,
+            probabilities=probs,
+            language=lang,
+            needs_help=help_p >= HELP_THRESHOLD,
+            needs_help_probability=help_p,
+            aspects=aspect_scores(tokens, lang, probs["negative"] + 0.5 * probs["neutral"]),
+        )
