@@ -24,6 +24,7 @@ PLATFORMS = [
     "platform_hackernews",
     "platform_rss",
     "platform_appstore",
+    "platform_reddit",
 ]
 
 
