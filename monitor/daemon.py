@@ -24,6 +24,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from connectors.repoll import repoll_due
 from monitor import plugins
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
@@ -37,7 +38,6 @@ from monitor.sync import (
     SourceRuntime,
     config_fingerprint,
     refresh_fingerprint,
-    repoll_source,
     sync_source,
 )
 from monitor.types import BrandQuery, Sink
@@ -217,7 +217,7 @@ class Daemon:
             if self.stop.is_set():
                 return
             if runtime.repoll:
-                repoll_source(self.db, runtime, self.clock.now(), policy=self.policy)
+                repoll_due(self.db, runtime.ref.source_id, runtime.connector, self.clock.now())
 
     def pipeline_job(self) -> PipelineTick:
         """Score until caught up, then detect + route, then deliver; again if new mentions arrived meanwhile."""

@@ -4,7 +4,7 @@ Each page is matched and stored in its own transaction together with the cursor 
 interrupted sync (crash, SIGTERM) resumes after the last committed page. Connector failures arrive as
 `SourceError` and move the source through ok -> degraded -> failing (backed off exponentially) or to
 disabled (auth/config/fatal: no retry until its configuration changes). A transition is logged once,
-when it happens, not on every failed poll.
+when it happens, not on every failed poll. Engagement re-polls live in `connectors.repoll`.
 """
 
 from __future__ import annotations
@@ -19,30 +19,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.matching import BrandMatcher
 from monitor.store.catalog import SourceRef
 from monitor.store.engine import Database
-from monitor.store.ingest import ENGAGEMENT_FIELDS, IngestStats, record_engagement, store_page
+from monitor.store.ingest import IngestStats, store_page
 from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import Mention, Source
+from monitor.store.tables import Source
 from monitor.types import BrandQuery, Connector, Health, Page, SourceError
 
 log = logging.getLogger(__name__)
 
 DISABLING = frozenset({"auth", "fatal", "config"})
-REPOLL_SCHEDULE = (  # after the first re-poll: engagement grows fast early, then settles
-    timedelta(minutes=15),
-    timedelta(minutes=30),
-    timedelta(hours=1),
-    timedelta(hours=2),
-    timedelta(hours=4),
-    timedelta(hours=8),
-    timedelta(hours=16),
-)
-REPOLL_MAX_AGE = timedelta(hours=48)
 OnPage = Callable[[Session, IngestStats], Any]
 
 
@@ -250,77 +240,6 @@ def _store(
     result.matched += len(matched)
     result.stored += stats
     result.notes.extend(page.notes)
-
-
-# --------------------------------------------------------------------------- engagement re-polls
-
-
-@dataclass
-class RepollResult:
-    source_id: int
-    checked: int = 0
-    changed: int = 0
-    deleted: int = 0
-    error: str | None = None
-
-
-def next_repoll(created_at: datetime, repoll_count: int, now: datetime) -> datetime | None:
-    """When to look again: often while a post is young, never once it is two days old."""
-    if now - created_at >= REPOLL_MAX_AGE:
-        return None
-    step = REPOLL_SCHEDULE[min(repoll_count, len(REPOLL_SCHEDULE) - 1)]
-    return now + step
-
-
-def repoll_source(
-    db: Database, runtime: SourceRuntime, now: datetime, *, limit: int = 100, policy: HealthPolicy | None = None
-) -> RepollResult:
-    """Re-read engagement of this source's mentions that are due; a deleted post is removed."""
-    source_id = runtime.ref.source_id
-    result = RepollResult(source_id=source_id)
-    with db.transaction() as session:
-        health = session.scalar(select(Source.health).where(Source.id == source_id))
-        if health == "disabled":
-            return result
-        due = session.execute(
-            select(Mention.id, Mention.external_id)
-            .where(Mention.source_id == source_id, Mention.next_repoll_at <= now, Mention.anonymised_at.is_(None))
-            .order_by(Mention.next_repoll_at)
-            .limit(limit)
-        ).all()
-    if not due:
-        return result
-    ids = {external_id: mention_id for mention_id, external_id in due}
-    try:
-        updates = list(runtime.connector.repoll(list(ids)))
-    except Exception as exc:
-        error = _as_source_error(exc)
-        result.error = f"{error.kind}: {error}"
-        with db.transaction() as session:
-            record_failure(session, source_id, error, now, runtime.interval, policy or HealthPolicy())
-        return result
-    by_id = {u.external_id: u for u in updates if u.external_id in ids}
-    with db.transaction() as session:
-        _apply_updates(session, ids, by_id, now, result)
-    return result
-
-
-def _apply_updates(
-    session: Session, ids: dict[str, int], by_id: dict[str, Any], now: datetime, result: RepollResult
-) -> None:
-    gone = [ids[eid] for eid, update in by_id.items() if update.deleted]
-    if gone:  # the author deleted the post: we must not keep it
-        session.execute(delete(Mention).where(Mention.id.in_(gone)))
-        result.deleted = len(gone)
-    for mention in session.scalars(select(Mention).where(Mention.id.in_(list(ids.values())))):
-        update = by_id.get(mention.external_id)
-        if update is not None and not update.deleted:
-            counts = {k: v for k in ENGAGEMENT_FIELDS if (v := getattr(update, k)) is not None}
-            result.checked += 1
-            if record_engagement(session, mention, counts, update.observed_at or now):
-                result.changed += 1
-        mention.repoll_count += 1
-        mention.next_repoll_at = next_repoll(mention.created_at, mention.repoll_count, now)
 
 
 def due_sources(session: Session, source_ids: Sequence[int], now: datetime) -> list[int]:

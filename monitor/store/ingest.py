@@ -31,7 +31,7 @@ MAX_RAW_BYTES = 16_384  # raw payloads are for debugging and re-parsing, not an 
 MAX_EXTERNAL_ID = 300  # column size
 MAX_URL_CHARS = 4_000
 TRUNCATION_MARKER = " […truncated by repmon]"
-FIRST_REPOLL_AFTER = timedelta(minutes=15)
+FIRST_REPOLL_AFTER = timedelta(minutes=2)  # the first age of connectors.repoll's schedule
 ENGAGEMENT_FIELDS = ("likes", "reposts", "replies", "quotes", "author_followers")
 _SELECT_CHUNK = 500
 
@@ -169,29 +169,41 @@ def existing_mentions(session: Session, source_id: int, external_ids: Iterable[s
     return found
 
 
-def record_engagement(
+def update_engagement(
     session: Session, mention: Mention, counts: Mapping[str, int], observed_at: datetime
-) -> bool:
-    """Update a mention's latest counts; write a snapshot when any count changed. True if changed."""
+) -> dict[str, Any] | None:
+    """Update a mention's latest counts; the snapshot row to write if any count changed, else None."""
     changed = {k: v for k, v in counts.items() if getattr(mention, k) != v}
     mention.engagement_checked_at = observed_at
     if not changed:
-        return False
+        return None
     for name, value in changed.items():
         setattr(mention, name, value)
-    _add_snapshot(session, mention.id, {k: getattr(mention, k) for k in ENGAGEMENT_FIELDS}, observed_at)
-    return True
+    return _snapshot_row(mention.id, {k: getattr(mention, k) for k in ENGAGEMENT_FIELDS}, observed_at)
 
 
-def _add_snapshot(session: Session, mention_id: int, counts: Mapping[str, Any], observed_at: datetime) -> None:
-    # Unique (mention_id, observed_at): a second observation at the same instant replaces nothing.
-    exists = session.scalar(
-        select(EngagementSnapshot.id).where(
-            EngagementSnapshot.mention_id == mention_id, EngagementSnapshot.observed_at == observed_at
-        )
-    )
-    if exists is None:
-        session.add(EngagementSnapshot(mention_id=mention_id, observed_at=observed_at, **counts))
+def record_engagement(
+    session: Session, mention: Mention, counts: Mapping[str, int], observed_at: datetime
+) -> bool:
+    """Update a mention's latest counts and write a snapshot if any changed; True if they did."""
+    snapshot = update_engagement(session, mention, counts, observed_at)
+    if snapshot is not None:
+        session.flush()
+        insert_snapshots(session, [snapshot])
+    return snapshot is not None
+
+
+def _snapshot_row(mention_id: int, counts: Mapping[str, Any], observed_at: datetime) -> dict[str, Any]:
+    return {"mention_id": mention_id, "observed_at": observed_at, **{k: counts.get(k) for k in ENGAGEMENT_FIELDS}}
+
+
+def insert_snapshots(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert snapshot rows in one statement; a second observation at the same instant is ignored."""
+    if not rows:
+        return
+    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = module.insert(EngagementSnapshot).on_conflict_do_nothing(index_elements=["mention_id", "observed_at"])
+    session.execute(stmt, rows)
 
 
 def store_page(
@@ -220,6 +232,7 @@ def store_page(
         _row(m, source_id, brand_id, pseudonymiser, now, stats) for eid, m in latest.items() if eid not in stored
     ]
     added: dict[str, int] = _insert_ignoring_duplicates(session, new_rows) if new_rows else {}
+    snapshots: list[dict[str, Any]] = []
     for row in new_rows:
         if row["external_id"] not in added:
             continue
@@ -228,18 +241,21 @@ def store_page(
         stats.new_mention_ids.append(mention_id)
         counts = {k: row[k] for k in ENGAGEMENT_FIELDS if row[k] is not None}
         if counts:
-            _add_snapshot(session, mention_id, counts, now)
-            stats.snapshots += 1
+            snapshots.append(_snapshot_row(mention_id, counts, now))
     raced = [r["external_id"] for r in new_rows if r["external_id"] not in added]
     if raced:  # another writer inserted these between our select and insert: update them instead
         stored.update(existing_mentions(session, source_id, raced))
 
     for external_id, mention_row in stored.items():
-        if record_engagement(session, mention_row, _engagement(latest[external_id]), now):
+        snapshot = update_engagement(session, mention_row, _engagement(latest[external_id]), now)
+        if snapshot is not None:
             stats.updated += 1
-            stats.snapshots += 1
+            snapshots.append(snapshot)
         else:
             stats.unchanged += 1
+    session.flush()  # counts first, so the snapshot insert below cannot be reordered before them
+    insert_snapshots(session, snapshots)
+    stats.snapshots = len(snapshots)
 
     if page.cursor is not None:
         session.execute(update(Source).where(Source.id == source_id).values(cursor=dict(page.cursor)))

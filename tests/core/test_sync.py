@@ -19,13 +19,13 @@ from connectors.mastodon import MastodonConnector
 from monitor.matching import compile_query
 from monitor.store.catalog import ensure_source
 from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import EngagementSnapshot, Mention, Source
-from monitor.sync import HealthPolicy, SourceRuntime, refresh_fingerprint, repoll_source, sync_source
+from monitor.store.tables import Mention, Source
+from monitor.sync import HealthPolicy, SourceRuntime, refresh_fingerprint, sync_source
 from monitor.types import BrandQuery
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "connectors"))
 from fake_server import FakeServer, Reply
-from platform_mastodon import TOKEN, MastodonPlatform
+from platform_mastodon import MastodonPlatform
 
 PSEUDO = Pseudonymiser("sync-test-key-0123456789")
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -170,21 +170,3 @@ def test_auth_failure_disables_and_secret_never_stored(database, mastodon):
     assert result.health == "disabled"
     row = source_row(database, rt)
     assert row.last_error_kind == "auth" and "wrong-token-xyz" not in (row.health_reason or "")
-
-
-def test_repoll_updates_engagement_and_removes_deleted_posts(database, mastodon):
-    rt = runtime(database, mastodon_connector(mastodon, search=True, access_token=TOKEN))
-    sync_source(database, rt, PSEUDO, NOW)
-    with database.transaction() as s:
-        total = s.scalar(select(func.count()).select_from(Mention))
-        s.execute(Mention.__table__.update().values(next_repoll_at=NOW, likes=0))
-        assert s.scalar(select(Mention.id).where(Mention.external_id == MastodonPlatform.deleted_id))
-    result = repoll_source(database, rt, NOW + timedelta(minutes=20))
-    assert result.error is None
-    assert result.deleted == 1
-    assert result.checked == total - 1 and result.changed > 0
-    with database() as s:
-        assert s.scalar(select(func.count()).select_from(Mention)) == total - 1
-        assert s.scalar(select(Mention.id).where(Mention.external_id == MastodonPlatform.deleted_id)) is None
-        assert s.scalar(select(func.count()).select_from(EngagementSnapshot)) > 0
-        assert all(t > NOW for t in s.scalars(select(Mention.next_repoll_at)) if t is not None)
