@@ -130,6 +130,7 @@ class HttpConnector:
             scrubber=self.scrubber,
             allow_private_network=settings.allow_private_network,
             overrides=self.outcome_overrides,
+            inspect=self.inspect_failure,
             transport=transport,
             resolver=resolver,
         )
@@ -147,6 +148,14 @@ class HttpConnector:
 
     def parse_page(self, body: Any, response: Response, stream: str) -> list[FetchedMention]:
         raise NotImplementedError
+
+    def inspect_failure(self, response: Response) -> SourceError | None:
+        """A platform's own reading of a non-2xx answer, before the generic table (None = use the table)."""
+        return None
+
+    def spend(self, state: dict[str, Any], stream: str) -> str | None:
+        """Account for one request about to be sent; a returned note stops the walk until the next run."""
+        return None
 
     def authenticate(self) -> Mapping[str, str]:
         """Headers that authenticate a request (session tokens are fetched lazily and cached)."""
@@ -244,6 +253,9 @@ class HttpConnector:
             if pages_this_run >= page_limit:
                 log.info("%s/%s: %d pages this run; walk continues next run", self.name, stream, pages_this_run)
                 return
+            if stop := self.spend(state, stream):
+                yield Page(mentions=[], cursor=copy.deepcopy(state), notes=(f"{stream}: {stop}",))
+                return
             request = self.build_request(query, stream, lower, upper, walk["token"])
             response, body = self.send(request)
             if response.status // 100 != 2:
@@ -252,7 +264,9 @@ class HttpConnector:
             walk["pages"] = int(walk.get("pages", 0)) + 1
             mentions = self.parse_page(body, response, stream)
             if mentions and all(m.external_id in yielded for m in mentions):
-                notes.append(f"{stream}: pagination loop (page {walk['pages']} repeats earlier results); walk ended")
+                notes.append(
+                    f"{stream}: pagination loop (page {walk['pages']} repeats earlier results); walk ended"
+                )
                 log.warning("%s: %s", self.name, notes[-1])
                 self._finish(stream_state, mode, walk)
                 yield Page(mentions=[], cursor=copy.deepcopy(state), notes=tuple(notes))

@@ -84,6 +84,7 @@ class SafeClient:
         scrubber: Scrubber,
         allow_private_network: bool = False,
         overrides: Mapping[int | str, Action] | None = None,
+        inspect: Callable[[Response], SourceError | None] | None = None,
         transport: httpx.BaseTransport | None = None,
         resolver: Resolver | None = None,
     ) -> None:
@@ -93,6 +94,8 @@ class SafeClient:
         self.scrubber = scrubber
         self.allow_private_network = allow_private_network
         self.overrides = dict(overrides or {})
+        # Platform-specific reading of an error body (YouTube's 403 `quotaExceeded` is not an auth failure).
+        self.inspect = inspect
         self._resolver = resolver
         self._checked_hosts: set[str] = set()
         self._http = httpx.Client(
@@ -176,6 +179,12 @@ class SafeClient:
                 action, last_reason = classify("network", self.overrides), f"network error: {exc}"
             else:
                 action = classify(response.status, self.overrides)
+                if action is not Action.OK and self.inspect is not None:
+                    special = self.inspect(response)
+                    if special is not None:
+                        raise SourceError(
+                            special.kind, self.scrubber.scrub(str(special)), retry_after=special.retry_after
+                        )
                 last_reason = f"HTTP {response.status} from {response.url}: {_snippet(response.body)}"
                 if action is Action.OK and decode is not None:
                     try:

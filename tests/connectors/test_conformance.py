@@ -25,6 +25,7 @@ PLATFORMS = [
     "platform_rss",
     "platform_appstore",
     "platform_reddit",
+    "platform_youtube",
 ]
 
 

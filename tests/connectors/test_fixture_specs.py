@@ -61,3 +61,35 @@ def test_bluesky_payloads_match_lexicons(shared_specs: Path) -> None:
     del broken["author"]["handle"]
     broken["likeCount"] = "31"
     assert len(_errors(search, {"posts": [broken]})) >= 2
+
+
+def _discovery_schema(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    """Google discovery schemas as strict JSON Schema: bare `$ref` names resolved, no unknown fields."""
+
+    def convert(node: Any) -> Any:
+        if isinstance(node, dict):
+            skip = ("id", "description", "annotations", "format", "properties")
+            out = {k: convert(v) for k, v in node.items() if k not in skip}
+            if "properties" in node:  # property names are data, not schema keywords
+                out["properties"] = {name: convert(v) for name, v in node["properties"].items()}
+            if "$ref" in out:
+                return {"$ref": f"#/$defs/{out['$ref']}"}
+            if out.get("type") == "object" and "properties" in out and "additionalProperties" not in out:
+                out["additionalProperties"] = False
+            if out.get("type") == "string" and node.get("format") in ("int64", "uint64"):
+                out["pattern"] = r"^-?\d+$"
+            return out
+        if isinstance(node, list):
+            return [convert(v) for v in node]
+        return node
+
+    return {"$defs": {k: convert(v) for k, v in doc["schemas"].items()}, "$ref": f"#/$defs/{name}"}
+
+
+def test_youtube_payloads_match_discovery(shared_specs: Path) -> None:
+    doc = json.loads((shared_specs / "youtube" / "youtube.v3.json").read_text())
+    validator = Draft202012Validator(_discovery_schema(doc, "CommentThreadListResponse"))
+    payload = json.loads((FIXTURES / "youtube" / "comment_threads.json").read_text())
+    assert _errors(validator, payload) == []
+    payload["items"][0]["snippet"]["topLevelComment"]["snippet"]["likes"] = 3  # misspelt field
+    assert _errors(validator, payload)
