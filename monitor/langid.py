@@ -85,18 +85,32 @@ class LanguageGuess:
     confidence: float  # share of the evidence for the winner; 0.0 means "no evidence at all"
 
 
+def _owner_shares() -> dict[str, tuple[tuple[str, float], ...]]:
+    """word -> ((language, share), ...): a word listed for k languages gives each 1/k."""
+    words_all = set().union(*STOPWORDS.values())
+    table = {}
+    for word in words_all:
+        owners = [lang for lang in LANGS if word in STOPWORDS[lang]]
+        table[word] = tuple((lang, 1.0 / len(owners)) for lang in owners)
+    return table
+
+
+_SHARES = _owner_shares()
+_LETTERS_RE = re.compile(r"[^\W\d_]+")
+
+
 def identify(text: str, min_evidence: float = 1.0) -> LanguageGuess:
     """Guess the language of `text` from function words and letters; "other" when evidence is thin."""
     score = dict.fromkeys(LANGS, 0.0)
     for word in words(text):
-        owners = [lang for lang in LANGS if word in STOPWORDS[lang]]
-        for lang in owners:
-            score[lang] += 1.0 / len(owners)
-    for raw in re.findall(r"[^\W\d_]+", text.lower()):
-        for letter, owners in _LETTER_HINTS.items():
-            if letter in raw:
-                for lang in owners:
-                    score[lang] += 0.5 / len(owners)
+        for lang, share in _SHARES.get(word, ()):
+            score[lang] += share
+    for raw in _LETTERS_RE.findall(text.lower()):
+        if not raw.isascii():
+            for letter, owners in _LETTER_HINTS.items():
+                if letter in raw:
+                    for lang in owners:
+                        score[lang] += 0.5 / len(owners)
         hinted = _affix_hints(raw)
         if hinted:
             score[hinted] += _AFFIX_WEIGHT

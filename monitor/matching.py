@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from monitor.langid import identify, normalise_language
@@ -100,9 +100,13 @@ class Word:
     def matches(self, token: Token, *, last: bool = True) -> bool:
         if self.marker and token.marker != self.marker:
             return False
-        kwargs = {"prefix": self.prefix, "last": last}
-        return _word_match(self.strip, token.strip, token.strip_index, token.original, **kwargs) or _word_match(
-            self.translit, token.translit, token.translit_index, token.original, **kwargs
+        # Most tokens share no prefix with the term: reject them before the detailed rules.
+        if token.strip.startswith(self.strip) and _word_match(
+            self.strip, token.strip, token.strip_index, token.original, prefix=self.prefix, last=last
+        ):
+            return True
+        return token.translit.startswith(self.translit) and _word_match(
+            self.translit, token.translit, token.translit_index, token.original, prefix=self.prefix, last=last
         )
 
 
@@ -116,6 +120,7 @@ class Context:
     language: str | None
     language_known: bool
     source: str | None
+    spans: dict[int, list[Span]] = field(default_factory=dict)  # per-phrase results for this text
 
 
 Span = tuple[int, int]  # token indices [start, end)
@@ -134,22 +139,34 @@ class Phrase:
     """One or more consecutive words (a bare term is a one-word phrase)."""
 
     words: tuple[Word, ...]
+    joined: Word | None = None  # the whole phrase as one closed compound: "Teliakundtjänst"
+
+    @classmethod
+    def of(cls, words: tuple[Word, ...]) -> Phrase:
+        if len(words) == 1:
+            return cls(words)
+        joined = Word(
+            "".join(w.strip for w in words),
+            "".join(w.translit for w in words),
+            words[-1].prefix,
+            words[0].marker,
+        )
+        return cls(words, joined)
 
     def spans(self, ctx: Context) -> list[Span]:
-        n, toks = len(self.words), ctx.tokens
+        cached = ctx.spans.get(id(self))
+        if cached is not None:
+            return cached
+        n, toks, first = len(self.words), ctx.tokens, self.words[0]
         found = [
             (i, i + n)
             for i in range(len(toks) - n + 1)
-            if all(w.matches(toks[i + k], last=k == n - 1) for k, w in enumerate(self.words))
+            if first.matches(toks[i], last=n == 1)
+            and all(w.matches(toks[i + k], last=k == n - 1) for k, w in enumerate(self.words[1:], 1))
         ]
-        if n > 1:  # closed compound of the whole phrase: "Teliakundtjänst" for "telia kundtjänst"
-            joined = Word(
-                "".join(w.strip for w in self.words),
-                "".join(w.translit for w in self.words),
-                self.words[-1].prefix,
-                self.words[0].marker,
-            )
-            found += [(i, i + 1) for i, tok in enumerate(toks) if joined.matches(tok)]
+        if self.joined is not None:
+            found += [(i, i + 1) for i, tok in enumerate(toks) if self.joined.matches(tok)]
+        ctx.spans[id(self)] = found
         return found
 
     def evaluate(self, ctx: Context) -> Truth:
@@ -407,7 +424,7 @@ class _Parser:
             Word(t.strip, t.translit, prefix and k == len(tokens) - 1, t.marker if k == 0 else "")
             for k, t in enumerate(tokens)
         )
-        return Phrase(words)
+        return Phrase.of(words)
 
 
 # --------------------------------------------------------------------------- public API

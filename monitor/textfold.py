@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 # Letters NFKD does not decompose, or that decompose differently from how Nordic users transliterate.
 _STRIP_SPECIAL = {"æ": "a", "ø": "o", "ß": "ss", "đ": "d", "ð": "d", "þ": "th", "ł": "l", "œ": "oe", "ı": "i"}
@@ -69,9 +69,14 @@ class Token:
     start: int  # character offset in the text
 
 
+@lru_cache(maxsize=65_536)
+def _fold_forms(original: str) -> tuple[str, tuple[int, ...], str, tuple[int, ...]]:
+    """Both folded forms of a word; cached because the same words recur in every post."""
+    return (*fold_with_map(original), *fold_with_map(original, translit=True))
+
+
 def make_token(original: str, marker: str = "", start: int = 0) -> Token:
-    strip, strip_index = fold_with_map(original)
-    translit, translit_index = fold_with_map(original, translit=True)
+    strip, strip_index, translit, translit_index = _fold_forms(original)
     return Token(original, strip, strip_index, translit, translit_index, marker, start)
 
 
@@ -82,4 +87,4 @@ def tokenize(text: str) -> list[Token]:
 
 def words(text: str) -> list[str]:
     """Just the strip-folded words, for bag-of-words uses such as the lexicon scorer."""
-    return [fold(m.group(2)) for m in TOKEN_RE.finditer(text)]
+    return [_fold_forms(m.group(2))[0] for m in TOKEN_RE.finditer(text)]
