@@ -7,7 +7,9 @@ check both origin and freshness (reject old timestamps to stop replays).
 The target URL is user-supplied configuration, so it is checked against SSRF before every delivery:
 https only, and every address the host resolves to must be public (no loopback, private, link-local
 such as cloud metadata at 169.254.169.254, multicast or reserved ranges) unless the webhook sets
-`allow_private`. Redirects are not followed, so a public URL cannot bounce the request inward.
+`allow_private`. The request then goes to the checked address itself (Host header and TLS SNI keep the
+name, so certificates are still verified against it): a DNS answer that changes between check and
+connect (rebinding) cannot redirect it. Redirects are not followed either.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -40,27 +42,45 @@ def _resolve(host: str, port: int) -> list[str]:
     return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
 
 
-def check_url(url: str, *, allow_private: bool = False, resolve: Resolver = _resolve) -> None:
-    """Raise UnsafeURLError unless `url` is https to a host with only public addresses."""
+def check_url(url: str, *, allow_private: bool = False, resolve: Resolver = _resolve) -> list[str]:
+    """Raise UnsafeURLError unless `url` is https to a host with only public addresses.
+
+    Returns the checked addresses (empty when `allow_private` skips resolution), so the caller can
+    connect to exactly those and a second DNS answer (rebinding) cannot point the request inward.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise UnsafeURLError(f"webhook URL must be http(s) with a host: {url!r}")
     if parts.username or parts.password:
         raise UnsafeURLError("webhook URL must not carry credentials")
     if allow_private:
-        return
+        return []
     if parts.scheme != "https":
         raise UnsafeURLError("webhook URL must use https")
     try:
         addresses = resolve(parts.hostname, parts.port or 443)
     except OSError as exc:
         raise UnsafeURLError(f"cannot resolve {parts.hostname}: {exc}") from exc
+    if not addresses:
+        raise UnsafeURLError(f"{parts.hostname} has no addresses")
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
             ip = ip.ipv4_mapped
         if not ip.is_global or ip.is_multicast:
             raise UnsafeURLError(f"webhook host {parts.hostname} resolves to non-public address {ip}")
+    return addresses
+
+
+def pinned_request(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The URL rewritten to a checked address, plus the Host header and TLS SNI name of the original."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal + (f":{parts.port}" if parts.port else "")
+    pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    host_header = host + (f":{parts.port}" if parts.port else "")
+    return pinned, {"Host": host_header}, {"sni_hostname": host}
 
 
 def sign(secret: bytes, body: bytes, timestamp: int) -> str:
@@ -113,7 +133,7 @@ class WebhookSink:
         if hook is None:
             return DeliveryResult(ok=False, permanent=True, error=f"no webhook named {name!r}")
         try:
-            check_url(hook.url, allow_private=hook.allow_private, resolve=self.resolve)
+            addresses = check_url(hook.url, allow_private=hook.allow_private, resolve=self.resolve)
         except UnsafeURLError as exc:
             return DeliveryResult(ok=False, permanent=True, error=str(exc))
         body = json.dumps(self._body(delivery), separators=(",", ":"), sort_keys=True).encode()
@@ -122,8 +142,14 @@ class WebhookSink:
             "Idempotency-Key": delivery.idempotency_key,
             SIGNATURE_HEADER: sign(self.secrets[name], body, int(self.clock())),
         }
+        url, extensions = hook.url, {}
+        if addresses:  # connect to the address we checked, not to whatever DNS says next
+            url, host, extensions = pinned_request(hook.url, addresses[0])
+            headers.update(host)
         try:
-            resp = self.client.post(hook.url, content=body, headers=headers, timeout=hook.timeout_s)
+            resp = self.client.post(
+                url, content=body, headers=headers, timeout=hook.timeout_s, extensions=extensions
+            )
         except httpx.HTTPError as exc:
             return DeliveryResult(ok=False, error=f"webhook {name} unreachable: {type(exc).__name__}")
         if resp.is_success or resp.status_code == 409:  # 409: the receiver already has this key

@@ -84,3 +84,28 @@ def test_ssrf_rules(url: str, addresses: list[str]) -> None:
 
 def test_public_https_passes() -> None:
     check_url("https://hooks.example/x", resolve=lambda host, port: ["93.184.216.34", "2606:2800:220:1::1"])
+
+
+def test_request_is_pinned_to_the_checked_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: the connection goes to the address that passed the check, with the name kept for TLS."""
+    import httpx
+
+    monkeypatch.setenv("FD_SECRET", SECRET)
+    seen: list[httpx.Request] = []
+
+    def transport(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(202)
+
+    answers = iter([["93.184.216.34"], ["127.0.0.1"]])  # a rebinding DNS server would answer this second
+    hook = WebhookConfig(url="https://hooks.example:8443/in?x=1", secret_env="FD_SECRET")
+    sink = WebhookSink(
+        {"fd": hook},
+        client=httpx.Client(transport=httpx.MockTransport(transport)),
+        resolve=lambda host, port: next(answers),
+    )
+    assert sink.deliver(delivery()).ok
+    (request,) = seen
+    assert str(request.url) == "https://93.184.216.34:8443/in?x=1"
+    assert request.headers["host"] == "hooks.example:8443"
+    assert request.extensions["sni_hostname"] == "hooks.example"
