@@ -147,3 +147,37 @@ def test_unknown_channel_is_dead_lettered_without_retries(world: World, slack: S
     assert OutboxSender(world.factory, {"slack": sink_for(slack)}).drain(now=T0).dead == 1
     with world.factory() as s:
         assert "channel_not_found" in s.scalars(select(OutboxMessage.last_error)).one()
+
+
+def test_quiet_hours_digest_is_one_escaped_slack_message_in_the_morning(world: World, slack: SlackServer) -> None:
+    from datetime import UTC, datetime, time
+
+    from alerts.config import QuietHours
+
+    config = AlertsConfig(
+        routes=[Route(name="cs", slack_channel="C-CS")],
+        cooldowns={},
+        quiet_hours=QuietHours(start=time(22), end=time(7)),
+    )
+    night = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)
+    with world.factory() as s, s.begin():
+        for i in range(3):
+            m = world.mention(s, f"natt {i}")
+            cand = AlertCandidate(
+                kind=f"k{i}",
+                brand="Acme",
+                key=f"n{i}",
+                severity="high",
+                detected_at=night,
+                headline=f"<!channel> night problem {i}",
+                mention_ids=(m,),
+            )
+            Router(config).record(s, [cand], night)
+    sender = OutboxSender(world.factory, {"slack": sink_for(slack)})
+    assert sender.drain(now=night).claimed == 0 and slack.posts() == []
+    morning = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+    assert sender.drain(now=morning).delivered == 1
+    (digest,) = slack.posts("C-CS")
+    rendered = "".join(texts(digest["blocks"]))
+    assert "Morning digest 2026-11-24" in rendered and "(3 alert(s))" in rendered
+    assert "<!channel>" not in rendered and rendered.count("&lt;!channel&gt; night problem") == 3
