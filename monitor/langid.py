@@ -62,16 +62,20 @@ STOPWORDS: dict[str, frozenset[str]] = {
 # Letters that only some of the languages use (counted once per word containing them).
 _LETTER_HINTS = {"ä": ("sv",), "ö": ("sv",), "æ": ("da", "no"), "ø": ("da", "no")}
 # Spelling that separates Norwegian from Danish where function words are shared: Norwegian keeps
-# kj/gj before front vowels and the diphthong øy (kjøpe, gjøre, høyre), and writes -ene for definite
-# plurals where Danish writes -erne (bilene / bilerne).
+# kj/gj before front vowels and the diphthong øy (kjøpe, gjøre, høyre) and writes -sjon; Danish writes
+# -erne for definite plurals (bilerne / bilene), -hed (frihed / frihet) and -ede in the past (ventede).
 _NO_PREFIXES = ("kjø", "kje", "gjø", "gje", "skje", "skjø")
 _AFFIX_WEIGHT = 0.7
 
 
+_NO_SUFFIXES = ("sjon", "sjonen", "sjoner", "sjonene")  # Danish/Swedish write -tion
+_DA_SUFFIXES = ("erne", "hed", "heden", "heder", "ede")  # Norwegian: -ene, -het, -et
+
+
 def _affix_hints(word: str) -> str | None:
-    if word.startswith(_NO_PREFIXES) or "øy" in word:
+    if word.startswith(_NO_PREFIXES) or "øy" in word or word.endswith(_NO_SUFFIXES):
         return "no"
-    if len(word) > 5 and word.endswith("erne"):
+    if len(word) > 5 and word.endswith(_DA_SUFFIXES):
         return "da"
     return None
 
