@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -223,9 +224,17 @@ def _snippet(body: bytes, limit: int = 200) -> str:
 
 
 def _reset_header_wait(headers: httpx.Headers) -> float | None:
-    """Reddit-style `X-Ratelimit-Reset` (seconds until the window resets) when Retry-After is absent."""
-    value = headers.get("x-ratelimit-reset")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
+    """When Retry-After is absent: Reddit's `X-Ratelimit-Reset` (seconds until the window resets) or
+    X's `x-rate-limit-reset` (epoch seconds of the reset)."""
+    for name in ("x-ratelimit-reset", "x-rate-limit-reset"):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value)
+        except ValueError:
+            continue
+        if seconds > 1_000_000_000:  # an epoch timestamp, not a delay
+            seconds -= time.time()
+        return max(0.0, seconds)
+    return None

@@ -26,6 +26,7 @@ PLATFORMS = [
     "platform_appstore",
     "platform_reddit",
     "platform_youtube",
+    "platform_x",
 ]
 
 

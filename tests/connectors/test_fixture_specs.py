@@ -93,3 +93,12 @@ def test_youtube_payloads_match_discovery(shared_specs: Path) -> None:
     assert _errors(validator, payload) == []
     payload["items"][0]["snippet"]["topLevelComment"]["snippet"]["likes"] = 3  # misspelt field
     assert _errors(validator, payload)
+
+
+def test_x_payloads_match_openapi(shared_specs: Path) -> None:
+    validator = _openapi_validator(shared_specs / "x" / "latest-openapi.json", "Get2TweetsSearchRecentResponse")
+    payload = json.loads((FIXTURES / "x" / "search_recent_telia.json").read_text())
+    assert _errors(validator, payload) == []
+    payload["data"][0]["public_metrics"]["like_count"] = "88"
+    payload["data"][1]["created_at"] = 1763640012
+    assert len(_errors(validator, payload)) >= 2

@@ -1,0 +1,148 @@
+"""X (Twitter) API v2 recent search, with a bearer token. READS ARE BILLED.
+
+X sells API access by tier / per use: every post returned by recent search counts against a paid
+monthly read allowance (the free tier has effectively no search). Set `max_pages` and `page_size`
+with the bill in mind; each run reads at most `max_pages * page_size` posts per term, and
+`monthly_read_budget` stops a walk before the posts read this month exceed it (counted in the cursor).
+Recent search only reaches the last 7 days: older periods are reported as unreachable by backfill.
+`GET /2/tweets/search/recent` pages with `next_token` (newest first) and is bounded by
+`start_time`/`end_time`; re-poll uses `GET /2/tweets?ids=` (up to 100), where a deleted post comes
+back in `errors` as "Not Found Error". Rate limits: `x-rate-limit-reset` is an epoch time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import Field, SecretStr
+
+from connectors.http.base import HttpConnector, HttpSettings, iso, parse_time
+from connectors.http.client import Request, Response
+from connectors.http.paging import BodyFieldPaginator
+from monitor.types import BrandQuery, EngagementUpdate, FetchedMention
+
+LOOKBACK = timedelta(days=7)
+LOOKUP_MAX = 100
+TWEET_FIELDS = "created_at,author_id,lang,public_metrics,conversation_id,referenced_tweets,entities"
+
+
+class XSettings(HttpSettings):
+    base_url: str = "https://api.x.com"
+    bearer_token: SecretStr
+    page_size: int = Field(100, ge=10, le=100)
+    max_pages: int = Field(5, gt=0, description="reads are billed: keep this small")
+    monthly_read_budget: int = Field(10_000, gt=0, description="posts read per calendar month (UTC)")
+    exclude_retweets: bool = True
+
+
+class XConnector(HttpConnector):
+    name = "x"
+    description = "X API v2 recent search (bearer token; reads are billed)"
+    Settings = XSettings
+    paginator = BodyFieldPaginator(("meta", "next_token"))
+    max_lookback = LOOKBACK
+    limits = (
+        "recent search covers only the last 7 days; full-archive search needs a higher (paid) tier",
+        "every post read is billed against the plan's monthly read allowance",
+    )
+    settings: XSettings
+
+    def authenticate(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.bearer_token.get_secret_value()}"}
+
+    def spend(self, state: dict[str, Any], stream: str) -> str | None:
+        month = self.clock().strftime("%Y-%m")
+        budget = state.setdefault("reads", {})
+        if budget.get("month") != month:
+            budget.update(month=month, posts=0)
+        if budget["posts"] + self.settings.page_size > self.settings.monthly_read_budget:
+            return f"monthly read budget of {self.settings.monthly_read_budget} posts reached (reads are billed)"
+        budget["posts"] += self.settings.page_size  # counted as requested: the worst case of the bill
+        return None
+
+    def streams(self, query: BrandQuery) -> Sequence[str]:
+        return [f"search:{term}" for term in query.terms]
+
+    def build_request(
+        self, query: BrandQuery, stream: str, lower: datetime, upper: datetime, token: Any
+    ) -> Request:
+        now = self.clock()
+        # start_time must be within 7 days and end_time at least 10 s in the past.
+        start = max(lower, now - LOOKBACK + timedelta(minutes=1))
+        end = min(upper + timedelta(seconds=1), now - timedelta(seconds=10))
+        term = stream.partition(":")[2]
+        q = f'"{term}"' + (" -is:retweet" if self.settings.exclude_retweets else "")
+        return Request(
+            url=self.url("/2/tweets/search/recent"),
+            params={
+                "query": q,
+                "start_time": iso(start.replace(microsecond=0)),
+                "end_time": iso(end.replace(microsecond=0)),
+                "max_results": self.settings.page_size,
+                "next_token": token,
+                "tweet.fields": TWEET_FIELDS,
+                "expansions": "author_id",
+                "user.fields": "username,public_metrics",
+            },
+        )
+
+    def parse_page(self, body: Any, response: Response, stream: str) -> list[FetchedMention]:
+        if not isinstance(body, dict):
+            raise self.client.error("fatal", f"unexpected answer from {response.url}")
+        users = {u.get("id"): u for u in (body.get("includes") or {}).get("users") or [] if isinstance(u, dict)}
+        posts = body.get("data") or []  # absent when result_count is 0
+        return [m for m in (self.to_mention(p, users) for p in posts if isinstance(p, dict)) if m is not None]
+
+    def to_mention(self, post: dict[str, Any], users: dict[str, Any]) -> FetchedMention | None:
+        created = parse_time(post.get("created_at"))
+        if not post.get("id") or created is None:
+            return None
+        user = users.get(post.get("author_id")) or {}
+        metrics = post.get("public_metrics") or {}
+        refs = post.get("referenced_tweets") or post.get("referenced_posts") or []
+        parent = next((r.get("id") for r in refs if r.get("type") in ("replied_to", "quoted", "retweeted")), None)
+        urls = (post.get("entities") or {}).get("urls") or []
+        username = user.get("username")
+        return FetchedMention(
+            external_id=post["id"],
+            text=post.get("text") or "",
+            created_at=created,
+            url=f"https://x.com/{username or 'i/web'}/status/{post['id']}",
+            author=username or post.get("author_id"),
+            author_followers=(user.get("public_metrics") or {}).get("followers_count"),
+            language=post.get("lang") if post.get("lang") not in ("und", "zxx") else None,
+            likes=metrics.get("like_count"),
+            reposts=metrics.get("retweet_count"),
+            replies=metrics.get("reply_count"),
+            quotes=metrics.get("quote_count"),
+            parent_external_id=parent,
+            links=tuple(u["expanded_url"] for u in urls if isinstance(u, dict) and u.get("expanded_url")),
+            raw={"conversation_id": post.get("conversation_id")},
+        )
+
+    def repoll(self, external_ids: Sequence[str]) -> Iterator[EngagementUpdate]:
+        for start in range(0, len(external_ids), LOOKUP_MAX):
+            batch = list(external_ids[start : start + LOOKUP_MAX])
+            _, body = self.send(
+                Request(
+                    url=self.url("/2/tweets"), params={"ids": ",".join(batch), "tweet.fields": "public_metrics"}
+                )
+            )
+            now = self.clock()
+            found = {p.get("id"): p for p in (body or {}).get("data") or [] if isinstance(p, dict)}
+            for post_id in batch:
+                post = found.get(post_id)
+                if post is None:  # listed in `errors` as Not Found (deleted) or Authorization (protected)
+                    yield EngagementUpdate(external_id=post_id, observed_at=now, deleted=True)
+                    continue
+                metrics = post.get("public_metrics") or {}
+                yield EngagementUpdate(
+                    external_id=post_id,
+                    observed_at=now,
+                    likes=metrics.get("like_count"),
+                    reposts=metrics.get("retweet_count"),
+                    replies=metrics.get("reply_count"),
+                    quotes=metrics.get("quote_count"),
+                )

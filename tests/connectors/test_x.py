@@ -1,0 +1,59 @@
+"""X specifics: the 7-day window, the read budget, author expansion, deleted posts in `errors`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fake_server import FakeServer
+from platform_x import BEARER, XPlatform, case
+
+from connectors.http.base import parse_time
+from connectors.x import XConnector
+from monitor.types import BrandQuery
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def _connector(server: FakeServer, **extra: object) -> XConnector:
+    settings = {
+        "base_url": server.url,
+        "allow_private_network": True,
+        "bearer_token": BEARER,
+        "initial_lookback_hours": 24 * 30,
+        **extra,
+    }
+    return XConnector(settings, clock=lambda: NOW, sleep=lambda s: None)
+
+
+def test_start_time_is_clamped_to_seven_days() -> None:
+    with FakeServer(XPlatform()) as server:
+        list(_connector(server).fetch(case()["query"], None))
+        start = parse_time(server.calls[0].param("start_time"))
+        end = parse_time(server.calls[0].param("end_time"))
+    assert NOW - timedelta(days=7) < start <= NOW - timedelta(days=7) + timedelta(minutes=1)
+    assert end <= NOW - timedelta(seconds=10)
+
+
+def test_authors_are_expanded_and_replies_linked() -> None:
+    with FakeServer(XPlatform()) as server:
+        found = {m.external_id: m for p in _connector(server).fetch(case()["query"], None) for m in p.mentions}
+    first = found["1859231234567890001"]
+    assert first.author == "anna_kundtjanst" and first.author_followers == 812
+    assert first.url == "https://x.com/anna_kundtjanst/status/1859231234567890001"
+    assert first.links == ("https://www.telia.se/driftinformation",) and first.quotes == 3
+    assert found["1859228765432100003"].parent_external_id == "1859221111111100000"
+
+
+def test_monthly_read_budget_stops_before_the_bill_grows() -> None:
+    with FakeServer(XPlatform()) as server:
+        pages = list(_connector(server, monthly_read_budget=25, page_size=10).fetch(case()["query"], None))
+        assert len(server.calls) == 2
+    assert pages[-1].cursor["reads"] == {"month": "2026-11", "posts": 20}
+    assert any("monthly read budget of 25 posts" in n for p in pages for n in p.notes)
+
+
+def test_query_is_phrase_without_retweets() -> None:
+    with FakeServer(XPlatform()) as server:
+        list(_connector(server).fetch(BrandQuery("Telia", ("telia",)), None))
+        assert server.calls[0].param("query") == '"telia" -is:retweet'
+        assert "author_id" in server.calls[0].param("expansions")
