@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models import lexicon_words as W
+from monitor import langid
 from monitor.langid import identify, normalise_language
 from monitor.textfold import fold, words
 from monitor.types import ASPECTS, LANGUAGES, ScoreResult, Sentiment, TextToScore
@@ -99,6 +100,8 @@ def _lexicon_version() -> str:
     for name in sorted(n for n in dir(W) if n.isupper()):
         digest.update(repr(getattr(W, name)).encode())
     digest.update(repr((ALPHA, NEUTRAL_BIAS, NEGATED_POSITIVE, NEGATED_NEGATIVE, INTENSITY_FACTOR)).encode())
+    # The language identifier picks the word lists, so its lists are part of the version too.
+    digest.update(langid.fingerprint().encode())
     return digest.hexdigest()[:8]
 
 

@@ -8,6 +8,7 @@ guessing. Used by the lexicon scorer and, when a platform gives no language tag,
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -126,6 +127,13 @@ def identify(text: str, min_evidence: float = 1.0) -> LanguageGuess:
     if score[best] < min_evidence:
         return LanguageGuess("other", confidence)
     return LanguageGuess(best, confidence)
+
+
+def fingerprint() -> str:
+    """A short hash of every list and weight above: scorers put it in their version string."""
+    data = (sorted((k, sorted(v)) for k, v in STOPWORDS.items()), _LETTER_HINTS, _NO_PREFIXES)
+    data += (_NO_SUFFIXES, _DA_SUFFIXES, _AFFIX_WEIGHT)
+    return hashlib.sha256(repr(data).encode()).hexdigest()[:8]
 
 
 _ALIASES = {"nb": "no", "nn": "no", "nob": "no", "nno": "no", "nor": "no", "swe": "sv", "dan": "da", "eng": "en"}
