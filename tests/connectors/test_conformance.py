@@ -27,6 +27,7 @@ PLATFORMS = [
     "platform_reddit",
     "platform_youtube",
     "platform_x",
+    "platform_trustpilot",
 ]
 
 
