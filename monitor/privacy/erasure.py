@@ -10,17 +10,17 @@ data, which no longer exists.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic import SecretStr
-from sqlalchemy import delete, select
+from sqlalchemy import String, cast, delete, literal, null, select, update
 from sqlalchemy.orm import Session
 
 from monitor.privacy.copies import CopyStats, chunks, redact_everywhere
 from monitor.privacy.redact import Needles
-from monitor.privacy.retention import anonymise_mentions
+from monitor.privacy.retention import anonymise_mentions, expire_loaded
 from monitor.store.pseudonym import Pseudonymiser
 from monitor.store.tables import Feedback, Mention
 
@@ -47,11 +47,20 @@ def is_erased(mention: Mention) -> bool:
     return mention.external_id.startswith(ERASED_PREFIX)
 
 
-def _tombstone(mention: Mention) -> None:
-    mention.author_key = None
-    mention.author_followers = None
-    mention.parent_external_id = None
-    mention.external_id = f"{ERASED_PREFIX}{mention.id}"  # unique per source: ids are unique
+def _tombstone(session: Session, ids: Sequence[int]) -> None:
+    """Remove what retention keeps: the author hash, the follower count and the post's ids."""
+    session.execute(
+        update(Mention)
+        .where(Mention.id.in_(ids))
+        .values(
+            author_key=null(),
+            author_followers=null(),
+            parent_external_id=null(),
+            external_id=literal(ERASED_PREFIX) + cast(Mention.id, String),  # unique: row ids are
+        )
+        .execution_options(synchronize_session=False)
+    )
+    expire_loaded(session, ids)
 
 
 def erase_mentions(
@@ -67,20 +76,20 @@ def erase_mentions(
     now = now or datetime.now(UTC)
     stats = ErasureStats()
     for batch in chunks(sorted(set(mention_ids))):
-        mentions = [
-            m
-            for m in session.scalars(select(Mention).where(Mention.id.in_(batch)).order_by(Mention.id))
-            if not is_erased(m)
-        ]
-        if not mentions:
+        ids = list(
+            session.scalars(
+                select(Mention.id)
+                .where(Mention.id.in_(batch), Mention.external_id.not_like(f"{ERASED_PREFIX}%"))
+                .order_by(Mention.id)
+            )
+        )
+        if not ids:
             continue
-        stats.copies.add(anonymise_mentions(session, mentions, now))
-        for mention in mentions:
-            _tombstone(mention)
-        ids = [m.id for m in mentions]
+        stats.copies.add(anonymise_mentions(session, ids, now))
+        _tombstone(session, ids)
         result = session.execute(delete(Feedback).where(Feedback.mention_id.in_(ids)))
         stats.feedback += result.rowcount or 0
-        stats.mentions += len(mentions)
+        stats.mentions += len(ids)
     session.flush()
     log.info("erased %d mentions (reason=%s), %d feedback rows", stats.mentions, reason, stats.feedback)
     return stats

@@ -62,35 +62,63 @@ def _word(value: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w@.]){re.escape(value)}(?![\w])", re.IGNORECASE)
 
 
+def _replace_words(value: str, words: list[str]) -> str:
+    """Replace whole-word occurrences (case-insensitive) of the words that occur in `value`."""
+    body = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))  # longest first
+    return re.sub(rf"(?<![\w@.])(?:{body})(?![\w])", REDACTED, value, flags=re.IGNORECASE)
+
+
 class Redactor:
-    """Replaces every copy of the needles in strings and JSON values with REDACTED."""
+    """Replaces every copy of the needles in strings and JSON values with REDACTED.
+
+    Built once per batch of mentions and applied to many strings, so lookups are indexed: long texts
+    by their first MIN_PREFIX characters (every whole or truncated copy starts with them); URLs and
+    handles are pre-filtered with substring tests (C speed) and only the few that occur are matched
+    by a pattern. Compiling one pattern for thousands of needles costs more than it saves.
+    """
 
     def __init__(self, needles: Needles) -> None:
-        long_texts: set[str] = set()
+        self._by_probe: dict[str, list[str]] = {}
+        self._medium: list[str] = []  # SHORT_TEXT..MIN_PREFIX characters: matched whole, by scanning
         words: set[str] = set()
         for text in needles.texts:
             for variant in _variants(text):
-                (long_texts if len(variant) >= SHORT_TEXT else words).add(variant)
-        literals = {v for lit in needles.literals for v in _variants(lit)}
-        # Longest first, so a text is replaced before a URL or handle inside it splits it up.
-        self._texts = sorted(long_texts, key=len, reverse=True)
-        self._literals = sorted(literals, key=len, reverse=True)
-        patterns = [_word(w) for w in sorted(words, key=len, reverse=True)]
-        for handle in sorted(needles.handles, key=len, reverse=True):
-            patterns.append(_word("@" + handle))
+                if len(variant) > MIN_PREFIX:
+                    self._by_probe.setdefault(variant[:MIN_PREFIX], []).append(variant)
+                elif len(variant) >= SHORT_TEXT:
+                    self._medium.append(variant)
+                else:
+                    words.add(variant)
+        for handle in needles.handles:
+            words.add("@" + handle)
             if "." in handle or "@" in handle:  # distinctive enough to match without its '@'
-                patterns.append(_word(handle))
+                words.add(handle)
             local, _, server = handle.partition("@")
             if server and len(local) >= 3:
-                patterns.append(_word("@" + local))  # a fediverse handle shortened to its local part
-        self._patterns = patterns
+                words.add("@" + local)  # a fediverse handle shortened to its local part
+        # Longest first, so a URL is replaced before a shorter URL that is its prefix.
+        self._literals = sorted({v for lit in needles.literals for v in _variants(lit)}, key=len, reverse=True)
+        self._words = sorted({w.casefold() for w in words}, key=len, reverse=True)
+
+    def _candidates(self, value: str) -> list[str]:
+        found: set[str] = {t for t in self._medium if t in value}
+        if self._by_probe:
+            for i in range(len(value) - MIN_PREFIX + 1):
+                if (texts := self._by_probe.get(value[i : i + MIN_PREFIX])) is not None:
+                    found.update(texts)
+        return sorted(found, key=len, reverse=True)  # longest first: a text before a shorter variant
 
     def text(self, value: str) -> str:
-        value = _replace_texts(value, self._texts)
+        # Texts first, so a URL or handle inside a quoted post does not split the quote up.
+        if candidates := self._candidates(value):
+            value = _replace_texts(value, candidates)
         for literal in self._literals:
-            value = value.replace(literal, REDACTED)
-        for pattern in self._patterns:
-            value = pattern.sub(REDACTED, value)
+            if literal in value:
+                value = value.replace(literal, REDACTED)
+        if self._words:
+            folded = value.casefold()
+            if present := [w for w in self._words if w in folded]:
+                value = _replace_words(value, present)
         return value
 
     def json(self, value: Any) -> Any:

@@ -10,17 +10,18 @@ derived from the text), and every copy of those in alerts, stories and the outbo
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, func, null, select, update
 from sqlalchemy.orm import Session
 
 from monitor.privacy.copies import (
     BATCH,
     CopyStats,
     alert_ids_for,
-    chunks,
     outbox_ids_for,
     redact_rows,
     story_ids_for,
@@ -41,53 +42,69 @@ class PurgeStats:
     copies: CopyStats = field(default_factory=CopyStats)
 
 
-def needles_of(mention: Mention) -> Needles:
+CONTENT = (Mention.id, Mention.text, Mention.title, Mention.url, Mention.author_handle, Mention.links)
+
+
+def needles_of(rows: Iterable[Row[Any]]) -> Needles:
+    """What to search for in copies: the posts' texts, titles, URLs, links and handles."""
     needles = Needles()
-    needles.add_text(mention.text)
-    needles.add_text(mention.title)
-    needles.add_literal(mention.url)
-    needles.add_handle(mention.author_handle)
-    for link in mention.links or ():
-        if isinstance(link, str):
-            needles.add_literal(link)
+    for row in rows:
+        needles.add_text(row.text)
+        needles.add_text(row.title)
+        needles.add_literal(row.url)
+        needles.add_handle(row.author_handle)
+        for link in row.links or ():
+            if isinstance(link, str):
+                needles.add_literal(link)
     return needles
 
 
-def blank_content(mention: Mention, now: datetime) -> None:
-    """Remove what identifies or quotes the author; keep counts, time, language, rating, author_key."""
-    mention.text = ""
-    mention.title = None
-    mention.url = None
-    mention.author_handle = None
-    mention.links = None
-    mention.raw = None
-    mention.anonymised_at = now
+def expire_loaded(session: Session, ids: Collection[int]) -> None:
+    """Bulk UPDATEs bypass the ORM: make any Mention the caller already loaded re-read its row."""
+    wanted = set(ids)
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Mention) and obj.id in wanted:
+            session.expire(obj)
 
 
-def anonymise_mentions(session: Session, mentions: list[Mention], now: datetime) -> CopyStats:
-    """Blank a batch of mentions and every copy of their content; the caller owns the transaction."""
-    needles = Needles()
-    for mention in mentions:
-        batch_needles = needles_of(mention)
-        needles.texts |= batch_needles.texts
-        needles.literals |= batch_needles.literals
-        needles.handles |= batch_needles.handles
-    ids = [m.id for m in mentions]
+def anonymise_mentions(session: Session, ids: Sequence[int], now: datetime) -> CopyStats:
+    """Blank a batch (at most BATCH ids) of mentions and every copy of their content, in the caller's transaction.
+
+    One bulk UPDATE per batch rather than per-row ORM writes: retention runs over whole backlogs.
+    """
+    rows = session.execute(select(*CONTENT).where(Mention.id.in_(ids))).all()
+    needles = needles_of(rows)
     alert_ids = alert_ids_for(session, ids)
-    story_ids = story_ids_for(session, ids)
     copies = CopyStats()
     if needles:
         copies = redact_rows(
             session,
             needles.compile(),
             alert_ids=alert_ids,
-            story_ids=story_ids,
+            story_ids=story_ids_for(session, ids),
             outbox_ids=outbox_ids_for(session, alert_ids),
         )
-    for mention in mentions:
-        blank_content(mention, now)
-    for batch in chunks(ids):
-        session.execute(update(Score).where(Score.mention_id.in_(batch)).values(embedding=None))
+    session.execute(
+        update(Mention)
+        .where(Mention.id.in_(ids))
+        .values(
+            text="",
+            title=null(),
+            url=null(),
+            author_handle=null(),
+            links=null(),
+            raw=null(),
+            anonymised_at=func.coalesce(Mention.anonymised_at, now),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Score)
+        .where(Score.mention_id.in_(ids))
+        .values(embedding=null())
+        .execution_options(synchronize_session=False)
+    )
+    expire_loaded(session, ids)
     return copies
 
 
@@ -105,18 +122,18 @@ def purge(session: Session, now: datetime, retention: timedelta | int) -> PurgeS
     cutoff = now - retention
     stats = PurgeStats()
     while True:
-        mentions = list(
+        ids = list(
             session.scalars(
-                select(Mention)
+                select(Mention.id)
                 .where(Mention.created_at < cutoff, Mention.anonymised_at.is_(None))
                 .order_by(Mention.id)
                 .limit(BATCH)
             )
         )
-        if not mentions:
+        if not ids:
             break
-        stats.copies.add(anonymise_mentions(session, mentions, now))
-        stats.mentions += len(mentions)
+        stats.copies.add(anonymise_mentions(session, ids, now))
+        stats.mentions += len(ids)
         session.flush()
     for message in session.scalars(
         select(OutboxMessage).where(OutboxMessage.created_at < cutoff, OutboxMessage.status.in_(FINISHED_OUTBOX))

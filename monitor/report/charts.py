@@ -12,6 +12,7 @@ import io
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -63,15 +64,31 @@ def _namespace_ids(svg: str, prefix: str) -> str:
     return re.sub(r'href="#([^"]+)"', rf'href="#{prefix}-\1"', svg)
 
 
-def _day_labels(days: Sequence[datetime]) -> list[str]:
-    return [d.strftime("%a %d %b") for d in days]
+def _time_axis(ax: Any, buckets: Sequence[datetime], bucket: timedelta) -> None:
+    """Day names for daily buckets; hours (with the date at midnight) for hourly ones, thinned to fit."""
+    if bucket >= timedelta(days=1):
+        labels = [b.strftime("%a %d %b") for b in buckets]
+    else:
+        labels = [b.strftime("%d %b %H:00" if b.hour == 0 or i == 0 else "%H:00") for i, b in enumerate(buckets)]
+    step = max(1, -(-len(buckets) // 16))
+    positions = list(range(0, len(buckets), step))
+    ax.set_xticks(
+        positions,
+        [labels[p] for p in positions],
+        rotation=0 if len(positions) <= 8 else 45,
+        ha="right" if len(positions) > 8 else "center",
+    )
+
+
+def _unit(bucket: timedelta) -> str:
+    return "day" if bucket >= timedelta(days=1) else "hour"
 
 
 def volume_chart(data: ReportData) -> str:
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(9, 3.6))
         ax = fig.add_subplot()
-        positions = list(range(len(data.days)))
+        positions = list(range(len(data.buckets)))
         bottom = [0] * len(positions)
         for sentiment in ("negative", "neutral", "positive", UNSCORED):
             counts = data.volume[sentiment]
@@ -91,9 +108,17 @@ def volume_chart(data: ReportData) -> str:
             bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
         top = max(bottom, default=0) or 1
         for x, total in zip(positions, bottom, strict=True):
-            ax.text(x, total + top * 0.02, str(total), ha="center", va="bottom", fontsize=8)
+            if total or len(positions) <= 16:  # many narrow bars: label only the non-empty ones
+                ax.text(
+                    x,
+                    total + top * 0.02,
+                    str(total),
+                    ha="center",
+                    va="bottom",
+                    fontsize=8 if len(positions) <= 16 else 6,
+                )
         for spike in data.spikes:
-            offset = (spike.at - data.days[0]) / timedelta(days=1) - 0.5
+            offset = (spike.at - data.buckets[0]) / data.bucket - 0.5
             ax.axvline(offset, color="#000000", linestyle="--", linewidth=0.9)
             ax.plot([offset], [top * 1.2], marker="v", color="#000000", markersize=7)
             ax.annotate(
@@ -104,11 +129,11 @@ def volume_chart(data: ReportData) -> str:
                 fontsize=7,
             )
         ax.set_ylim(0, top * 1.35)
-        ax.set_xticks(positions, _day_labels(data.days), rotation=0 if len(positions) <= 8 else 45)
-        ax.set_ylabel("mentions per day")
+        _time_axis(ax, data.buckets, data.bucket)
+        ax.set_ylabel(f"mentions per {_unit(data.bucket)}")
         ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=4, frameon=False, fontsize=8)
         description = (
-            f"Stacked bars of mentions per day by sentiment, {data.total} in total, "
+            f"Stacked bars of mentions per {_unit(data.bucket)} by sentiment, {data.total} in total, "
             f"{data.negative} negative; dashed lines with a triangle mark {len(data.spikes)} spike alert(s)."
         )
         return _svg(fig, "volume", description)
@@ -184,7 +209,7 @@ def duration_chart(to_alert: Sequence[float], to_ack: Sequence[float]) -> str:
                 median = _median(values)
                 ax.plot([max(median, 0.5)] * 2, [y - 0.3, y + 0.3], color="#000000", linewidth=2)
                 ax.annotate(
-                    f"median {median:.0f} min",
+                    f"median {_duration_label(median)}",
                     (max(median, 0.5), y + 0.3),
                     xytext=(3, 0),
                     textcoords="offset points",
@@ -205,22 +230,26 @@ def duration_chart(to_alert: Sequence[float], to_ack: Sequence[float]) -> str:
         return _svg(fig, "durations", description)
 
 
+def _duration_label(minutes: float) -> str:
+    return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+
+
 def _median(values: Sequence[float]) -> float:
     ordered = sorted(values)
     mid = len(ordered) // 2
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
-def source_chart(days: Sequence[datetime], sources: Sequence[SourceHealth]) -> str:
-    """Mentions per day per source: a source that stops delivering shows as a line dropping to zero."""
+def source_chart(buckets: Sequence[datetime], bucket: timedelta, sources: Sequence[SourceHealth]) -> str:
+    """Mentions per bucket per source: a source that stops delivering shows as a line dropping to zero."""
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(9, 2.8))
         ax = fig.add_subplot()
-        positions = list(range(len(days)))
+        positions = list(range(len(buckets)))
         for i, source in enumerate(sources):
             ax.plot(
                 positions,
-                source.daily_mentions,
+                source.per_bucket,
                 marker=MARKERS[i % len(MARKERS)],
                 linestyle=("-", "--", ":", "-.")[i % 4],
                 color="#333333" if i % 2 else "#0072B2",
@@ -229,15 +258,17 @@ def source_chart(days: Sequence[datetime], sources: Sequence[SourceHealth]) -> s
             if positions:
                 ax.annotate(
                     source.name,
-                    (positions[-1], source.daily_mentions[-1]),
+                    (positions[-1], source.per_bucket[-1]),
                     xytext=(6, 0),
                     textcoords="offset points",
                     va="center",
                     fontsize=8,
                 )
-        ax.set_xticks(positions, _day_labels(days), rotation=0 if len(positions) <= 8 else 45)
+        _time_axis(ax, buckets, bucket)
         ax.set_xlim(-0.5, len(positions) - 0.5 + max(1, len(positions) * 0.25))
         ax.set_ylim(bottom=0)
-        ax.set_ylabel("mentions per day")
-        parts = "; ".join(f"{s.name}: {sum(s.daily_mentions)} mentions, now {s.health}" for s in sources)
-        return _svg(fig, "sources", f"Line chart of mentions per day for each source. {parts or 'no sources'}.")
+        ax.set_ylabel(f"mentions per {_unit(bucket)}")
+        parts = "; ".join(f"{s.name}: {sum(s.per_bucket)} mentions, now {s.health}" for s in sources)
+        return _svg(
+            fig, "sources", f"Line chart of mentions per {_unit(bucket)} for each source. {parts or 'no sources'}."
+        )

@@ -23,6 +23,8 @@ UNSCORED = "unscored"
 SPIKE_KINDS = ("negative_spike", "volume_spike", "virality")
 ASPECT_THRESHOLD = 0.5  # an aspect counts as present at this probability
 TOP_STORIES = 10
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+HOURLY_UP_TO = timedelta(days=2)  # a day or two is read by the hour; a week by the day
 
 
 class ReportError(LookupError):
@@ -107,7 +109,7 @@ class SourceHealth:
     reason: str | None
     last_success_at: datetime | None
     consecutive_failures: int
-    daily_mentions: tuple[int, ...]  # aligned with ReportData.days
+    per_bucket: tuple[int, ...]  # mentions, aligned with ReportData.buckets
     coverage_alerts: int
 
 
@@ -116,8 +118,9 @@ class ReportData:
     brand: str
     since: datetime
     until: datetime
-    days: list[datetime]  # bucket starts (UTC midnight)
-    volume: dict[str, list[int]]  # sentiment (and "unscored") -> count per day
+    bucket: timedelta  # one hour for periods up to two days, else one day
+    buckets: list[datetime]  # bucket starts (UTC)
+    volume: dict[str, list[int]]  # sentiment (and "unscored") -> count per bucket
     spikes: list[Spike]
     by_source: list[Share]
     by_language: list[Share]
@@ -134,8 +137,9 @@ class ReportData:
         return sum(self.volume["negative"])
 
 
-def _day(value: datetime) -> datetime:
-    return value.replace(hour=0, minute=0, second=0, microsecond=0)
+def _floor(value: datetime, bucket: timedelta) -> datetime:
+    value = value.replace(minute=0, second=0, microsecond=0)
+    return value.replace(hour=0) if bucket == DAY else value
 
 
 def _latest_scores(brand_id: int, since: datetime, until: datetime):  # type: ignore[no-untyped-def]
@@ -157,12 +161,13 @@ def build_report(session: Session, brand: str, since: datetime, until: datetime)
     if brand_row is None:
         known = ", ".join(session.scalars(select(Brand.name).order_by(Brand.name))) or "none"
         raise ReportError(f"unknown brand {brand!r}; known brands: {known}")
-    days = []
-    day = _day(since)
-    while day < until:
-        days.append(day)
-        day += timedelta(days=1)
-    index = {d: i for i, d in enumerate(days)}
+    bucket = HOUR if until - since <= HOURLY_UP_TO else DAY
+    buckets = []
+    start = _floor(since, bucket)
+    while start < until:
+        buckets.append(start)
+        start += bucket
+    index = {b: i for i, b in enumerate(buckets)}
 
     latest = _latest_scores(brand_row.id, since, until)
     rows = session.execute(
@@ -174,18 +179,18 @@ def build_report(session: Session, brand: str, since: datetime, until: datetime)
     ).all()
     per_mention = {row.id: row for row in rows}  # the subquery already leaves one score per mention
 
-    volume: dict[str, list[int]] = {s: [0] * len(days) for s in (*SENTIMENTS, UNSCORED)}
+    volume: dict[str, list[int]] = {s: [0] * len(buckets) for s in (*SENTIMENTS, UNSCORED)}
     source_counts: dict[int, Counter[str]] = defaultdict(Counter)
     language_counts: dict[str, Counter[str]] = defaultdict(Counter)
-    source_daily: dict[int, list[int]] = defaultdict(lambda: [0] * len(days))
+    source_counts_per_bucket: dict[int, list[int]] = defaultdict(lambda: [0] * len(buckets))
     story_counts: dict[int, Counter[str]] = defaultdict(Counter)
     aspects: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(ASPECTS, 0))
     aspect_base: Counter[str] = Counter()
     for row in per_mention.values():
         label = row.label if row.label in SENTIMENTS else UNSCORED
-        slot = index[_day(row.created_at)]
+        slot = index[_floor(row.created_at, bucket)]
         volume[label][slot] += 1
-        source_daily[row.source_id][slot] += 1
+        source_counts_per_bucket[row.source_id][slot] += 1
         if row.story_id is not None:
             story_counts[row.story_id][label] += 1
         if label == UNSCORED:
@@ -218,7 +223,8 @@ def build_report(session: Session, brand: str, since: datetime, until: datetime)
         brand=brand,
         since=since,
         until=until,
-        days=days,
+        bucket=bucket,
+        buckets=buckets,
         volume=volume,
         spikes=spikes,
         by_source=by_source,
@@ -235,7 +241,7 @@ def build_report(session: Session, brand: str, since: datetime, until: datetime)
                 reason=s.health_reason,
                 last_success_at=s.last_success_at,
                 consecutive_failures=s.consecutive_failures,
-                daily_mentions=tuple(source_daily.get(s.id, [0] * len(days))),
+                per_bucket=tuple(source_counts_per_bucket.get(s.id, [0] * len(buckets))),
                 coverage_alerts=coverage.get(s.name, 0),
             )
             for s in sources

@@ -152,7 +152,7 @@ def _sources(data: ReportData) -> str:
         f"<tr><td>{esc(s.name)}</td><td>{esc(s.connector)}</td>"
         f"<td class='state h-{esc(s.health)}'>{esc(s.health)}</td><td>{esc(s.reason or '')}</td>"
         f"<td>{esc(_time(s.last_success_at))}</td><td class='n'>{s.consecutive_failures}</td>"
-        f"<td class='n'>{sum(s.daily_mentions)}</td><td class='n'>{s.coverage_alerts}</td></tr>"
+        f"<td class='n'>{sum(s.per_bucket)}</td><td class='n'>{s.coverage_alerts}</td></tr>"
         for s in data.sources
     )
     return (
@@ -188,7 +188,7 @@ def render(data: ReportData, generated_at: datetime) -> str:
         _figure(
             charts.volume_chart(data),
             "Bars are stacked by sentiment (negative: diagonal hatch, neutral: dots, positive: plain, "
-            "unscored: crosses); the number above each bar is the day's total. Dashed lines with a "
+            "unscored: crosses); the number above each bar is its total. Dashed lines with a "
             "triangle mark spike alerts.",
         ),
         _spikes(data),
@@ -216,8 +216,9 @@ def render(data: ReportData, generated_at: datetime) -> str:
         _durations(data),
         "<h2 id='sources'>Connector health</h2>",
         _figure(
-            charts.source_chart(data.days, data.sources),
-            "Mentions delivered per day by each source (each source has its own marker and line style); a "
+            charts.source_chart(data.buckets, data.bucket, data.sources),
+            "Mentions delivered per day (or hour, for short periods) by each source (each source has its "
+            "own marker and line style); a "
             "drop to zero while others continue points at a connector problem.",
         ),
         _sources(data),

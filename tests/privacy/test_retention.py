@@ -24,6 +24,10 @@ def test_purge_anonymises_old_mentions_and_their_copies(engine, world, data):
         old = session.get(Mention, world.old_id)
         assert old.text == "" and old.url is None and old.author_handle is None
         assert old.raw is None and old.links is None and old.anonymised_at == data.NOW
+        sql_null = select(func.count()).where(
+            Mention.id == world.old_id, Mention.raw.is_(None), Mention.links.is_(None)
+        )
+        assert session.scalar(sql_null) == 1  # SQL NULL, not a JSON 'null' document
         assert old.author_key == data.KEY(data.ANNA)  # pseudonym kept: a later access request still works
         assert (old.likes, old.language, old.created_at) == (3, "sv", data.OLD)  # aggregates kept
 

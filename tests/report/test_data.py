@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy.orm import Session
 
@@ -55,8 +57,8 @@ def test_report_numbers(engine, week):
 
     health = {s.name: s for s in data.sources}
     assert health["bluesky"].health == "failing" and health["bluesky"].coverage_alerts == 1
-    assert health["bluesky"].daily_mentions == (1, 1, 0, 0, 1, 0, 0)
-    assert health["mastodon-social"].daily_mentions == (2, 1, 0, 5, 0, 1, 1)
+    assert health["bluesky"].per_bucket == (1, 1, 0, 0, 1, 0, 0)
+    assert health["mastodon-social"].per_bucket == (2, 1, 0, 5, 0, 1, 1)
 
 
 def test_unknown_brand_names_the_known_ones(engine, week):
@@ -67,3 +69,12 @@ def test_unknown_brand_names_the_known_ones(engine, week):
 def test_empty_period_is_an_error(engine, week):
     with Session(engine) as session, pytest.raises(ReportError, match="empty period"):
         build_report(session, "telia", week.until, week.since)
+
+
+def test_short_periods_are_bucketed_by_hour(engine, week):
+    since = week.since + timedelta(days=3)
+    with Session(engine) as session:
+        data = build_report(session, "telia", since, since + timedelta(hours=36))
+    assert data.bucket == timedelta(hours=1) and len(data.buckets) == 36
+    negative = data.volume["negative"]
+    assert negative[9] == 5 and negative[33] == 1 and sum(negative) == 6  # the spike hour, then day 4 09:00
