@@ -86,8 +86,12 @@ class FileConnector:
             raise SourceError("config", f"cannot read export file {path}: {exc.strerror}") from None
         offset, line = int((cursor or {}).get("offset", 0)), int((cursor or {}).get("line", 1))
         restart_note: tuple[str, ...] = ()
-        if offset > size:
+        previous = (cursor or {}).get("path")
+        if previous and previous != str(path):
+            restart_note = (f"source now reads {path} instead of {previous}: imported from the start",)
+        elif offset > size:
             restart_note = (f"{path.name} is smaller than the saved position: re-imported from the start",)
+        if restart_note:
             log.warning("%s", restart_note[0])
             offset, line = 0, 1
         if offset == size and not restart_note:

@@ -233,3 +233,25 @@ def test_interrupted_import_into_the_store_resumes_without_loss_or_duplicates(
         stored = session.scalars(select(Mention.external_id)).all()
         assert sorted(stored) == sorted(f"p{i}" for i in range(10))
         assert session.get(Source, source_id).cursor["offset"] == path.stat().st_size
+
+
+def test_cursor_of_another_file_restarts_from_the_top(tmp_path: Path) -> None:
+    first = write_jsonl(tmp_path / "a.jsonl", [row(i) for i in range(3)])
+    cursor = list(FileConnector({"path": first}).fetch(QUERY, None))[-1].cursor
+    second = write_jsonl(tmp_path / "b.jsonl", [row(i) for i in range(10, 15)])
+    pages = list(FileConnector({"path": second}).fetch(QUERY, cursor))
+    assert ids(pages) == [f"p{i}" for i in range(10, 15)]
+    assert "instead of" in pages[0].notes[0]
+
+
+def test_unterminated_csv_quote_is_reported_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(
+        'id,text,created_at\n1,Telia ok,2026-03-01T09:00:00Z\n2,"Telia never closes this quote,2026-03-01\n',
+        encoding="utf-8",
+    )
+    conn = FileConnector({"path": path})
+    pages = list(conn.fetch(QUERY, None))
+    assert ids(pages) == ["1"]
+    assert len(conn.errors) == 1 and conn.errors[0].line == 3 and "malformed CSV" in conn.errors[0].message
+    assert pages[-1].cursor["offset"] == path.stat().st_size
