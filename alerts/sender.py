@@ -114,6 +114,9 @@ class OutboxSender:
         if wait == "parent":
             self._finish(row_id, lock, stats, defer_until=now + self.config.backoff_base, kind="deferred")
             return
+        if delivery.attempts > self.config.max_attempts:  # claimed again and again: the sender keeps dying
+            self._finish(row_id, lock, stats, dead=f"gave up after {delivery.attempts - 1} unfinished attempts")
+            return
         if delivery.sink in paused:
             self._finish(row_id, lock, stats, defer_until=paused[delivery.sink], kind="rate_limited")
             return

@@ -169,3 +169,16 @@ def test_postgres_claims_skip_rows_another_sender_is_claiming(world: World, db_u
         sink = ScriptedSink([])
         stats = OutboxSender(world.factory, {"console": sink}).drain(now=T0)  # must not wait for `other`
         assert stats.delivered == 2 and {c.outbox_id for c in sink.calls}.isdisjoint(held)
+
+
+def test_a_message_that_kills_the_sender_every_time_ends_in_dead_letter(world: World) -> None:
+    record_alerts(world, 1)
+    crashing = OutboxSender(world.factory, {}, OutboxConfig(max_attempts=2))
+    now = T0
+    for _ in range(2):  # claimed, then the process dies before recording anything
+        crashing._claim(now, now + crashing.config.lock_for, 10)
+        now += crashing.config.lock_for + timedelta(seconds=1)
+    sink = ScriptedSink([])
+    stats = OutboxSender(world.factory, {"console": sink}, OutboxConfig(max_attempts=2)).drain(now=now)
+    assert stats.dead == 1 and sink.calls == []
+    assert statuses(world.factory) == [("dead", 3)]
