@@ -55,9 +55,9 @@ STOPWORDS: dict[str, frozenset[str]] = {
     ),
     "en": _wordset(
         """the and to of a in is it that this for on with my your you i me we they he she not no
-        have has had was were are be been am do does did can cant can't could would will why what
+        have has had was were are be been am do does did can cant could would will why what
         how when still just but or so if at from by about again never always thanks thank please
-        help customer service any get got there their our us an as all very too don't isn't"""
+        help customer service any get got there their our us an as all very too dont isnt doesnt didnt wont"""
     ),
 }
 # Letters that only some of the languages use (counted once per word containing them).

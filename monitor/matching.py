@@ -38,6 +38,27 @@ from monitor.textfold import JOINERS, Token, tokenize
 GENITIVES = frozenset({"s", "'s", "’s", "´s", ":s", ":n", ":en", ":ns", ":ens"})
 MIN_COMPOUND_BRAND = 4
 MIN_COMPOUND_REST = 3
+# Inflections and derivations, not second words of a compound: "Coopers" is not "Coop" + "ers".
+NOT_COMPOUND_RESTS = frozenset(
+    {
+        "ers",
+        "ens",
+        "ets",
+        "ene",
+        "ane",
+        "are",
+        "ern",
+        "ing",
+        "ade",
+        "ede",
+        "est",
+        "ish",
+        "ism",
+        "ist",
+        "ies",
+        "ier",
+    }
+)
 FILTER_FIELDS = {"lang": "lang", "language": "lang", "source": "source"}
 
 Truth = bool | None  # None: unknown (three-valued logic for filters on missing metadata)
@@ -83,7 +104,7 @@ def _word_match(
         return rest[0] != "&"  # "Telia:" or "Telia'n" end the word; "AT&T" is not "AT"
     if not rest[0].isalpha():
         return False
-    if len(term) >= MIN_COMPOUND_BRAND and len(rest) >= MIN_COMPOUND_REST:
+    if len(term) >= MIN_COMPOUND_BRAND and len(rest) >= MIN_COMPOUND_REST and rest not in NOT_COMPOUND_RESTS:
         return True
     return _case_marks_join(original, index[len(term)])
 

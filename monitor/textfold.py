@@ -19,6 +19,8 @@ from functools import cache, lru_cache
 
 # Letters NFKD does not decompose, or that decompose differently from how Nordic users transliterate.
 _STRIP_SPECIAL = {"æ": "a", "ø": "o", "ß": "ss", "đ": "d", "ð": "d", "þ": "th", "ł": "l", "œ": "oe", "ı": "i"}
+# Apostrophes vanish, so "McDonald's" == "McDonalds" and "Telia's" is "Telias" (a genitive).
+_STRIP_SPECIAL.update({"'": "", "’": "", "´": ""})
 _TRANSLIT_SPECIAL = {**_STRIP_SPECIAL, "æ": "ae", "ä": "ae", "ø": "oe", "ö": "oe", "å": "aa", "ü": "ue"}
 
 # A word: letters/digits, optionally joined by apostrophes, colons or ampersands ("Telia's", "SAS:s", "H&M").

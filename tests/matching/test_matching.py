@@ -193,3 +193,41 @@ def test_builder_rejects_termless_names() -> None:
         build_brand_query('"')
     with pytest.raises(QueryError):
         build_brand_query("Telia", languages=["s v"])
+
+
+@pytest.mark.parametrize(
+    ("query", "text", "expected"),
+    [
+        # Danish
+        ("DSB", "DSB's tog er forsinket igen", True),
+        ("DSB", "DSBs kundeservice tager aldrig telefonen", True),
+        ("DSB", "Nu kører #DSB-toget endelig", True),
+        ("Ørsted", "Ørsteds aktie styrtdykker", True),
+        ("IKEA", "Ikeavarehuset i Taastrup var kaos", True),  # closed compound
+        ("Coop", "Coopbutikken har lukket", True),
+        ("Coop", "Coopers are making barrels", False),  # inflection, not a compound
+        # Norwegian
+        ("Telenor", "Telenors dekning er elendig", True),
+        ("Vy", "Vys kundeservice svarer ikke", True),  # two-letter brand, genitive
+        ("Vy", "Vy-toget sto i to timer", True),
+        ("Vy", "Fine vyer over fjorden", False),  # 'vyer' (views) is not Vy
+        ("Posten", "Postens pakke kom aldri", True),
+        ("Posten", "Leste det i Aftenposten", False),
+        ("Posten", "Postenbudet kom ikke", True),
+        # Swedish
+        ("SJ", "SJ:s tåg är inställt igen", True),
+        ("SJ", "Det var sjukt bra", False),
+        ("Klarna", "Klarnas app krånglar", True),
+        ("Klarna", "Det klarnar upp i eftermiddag", False),  # the verb, not the brand
+        ("Tele2", "Tele2s nät är nere", True),
+        ("Tele2", "Tele22 är inget bolag", False),
+        # English
+        ("McDonald's", "McDonalds drive-thru took 40 minutes", True),  # apostrophes fold away
+        ("McDonald's", "mcdonald’s app is broken", True),
+        ("Apple -applebees", "Dinner at Applebee's tonight", False),  # exclusions fix compound look-alikes
+        ("Norwegian (flight OR delayed OR cancelled)", "Norwegian cancelled my flight", True),
+        ("Norwegian (flight OR delayed OR cancelled)", "I am learning Norwegian", False),
+    ],
+)
+def test_nordic_and_english_brands(query: str, text: str, expected: bool) -> None:
+    check(query, text, expected)
