@@ -95,6 +95,23 @@ def erase_mentions(
     return stats
 
 
+def erase_external(
+    session: Session,
+    source_id: int,
+    external_ids: Collection[str],
+    reason: str = "source_deleted",
+    now: datetime | None = None,
+) -> ErasureStats:
+    """Erase by the platform's post ids: what a delete event (Mastodon `delete`, a Bluesky record
+    deletion) carries. Unknown ids are ignored: the post may never have matched the brand."""
+    ids: list[int] = []
+    for batch in chunks(sorted(set(external_ids))):
+        ids += session.scalars(
+            select(Mention.id).where(Mention.source_id == source_id, Mention.external_id.in_(batch))
+        ).all()
+    return erase_mentions(session, ids, reason, now)
+
+
 def author_mention_ids(session: Session, handle: str, key: KeyLike) -> list[int]:
     """The author's mentions, found by keyed hash: works after retention removed the handle."""
     author_key = as_pseudonymiser(key).author_key(handle)

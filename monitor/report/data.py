@@ -106,6 +106,7 @@ class SourceHealth:
     name: str
     connector: str
     health: str
+    health_since: datetime | None
     reason: str | None
     last_success_at: datetime | None
     consecutive_failures: int
@@ -238,6 +239,7 @@ def build_report(session: Session, brand: str, since: datetime, until: datetime)
                 name=s.name,
                 connector=s.connector,
                 health=s.health,
+                health_since=s.health_changed_at,
                 reason=s.health_reason,
                 last_success_at=s.last_success_at,
                 consecutive_failures=s.consecutive_failures,

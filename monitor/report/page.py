@@ -150,13 +150,14 @@ def _sources(data: ReportData) -> str:
         return '<p class="empty">No sources configured.</p>'
     rows = "".join(
         f"<tr><td>{esc(s.name)}</td><td>{esc(s.connector)}</td>"
-        f"<td class='state h-{esc(s.health)}'>{esc(s.health)}</td><td>{esc(s.reason or '')}</td>"
+        f"<td class='state h-{esc(s.health)}'>{esc(s.health)}</td><td>{esc(_time(s.health_since))}</td>"
+        f"<td>{esc(s.reason or '')}</td>"
         f"<td>{esc(_time(s.last_success_at))}</td><td class='n'>{s.consecutive_failures}</td>"
         f"<td class='n'>{sum(s.per_bucket)}</td><td class='n'>{s.coverage_alerts}</td></tr>"
         for s in data.sources
     )
     return (
-        "<table><thead><tr><th>source</th><th>connector</th><th>health now</th><th>reason</th>"
+        "<table><thead><tr><th>source</th><th>connector</th><th>health now</th><th>since</th><th>reason</th>"
         "<th>last success</th><th>failures in a row</th><th>mentions</th><th>coverage alerts</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
     )

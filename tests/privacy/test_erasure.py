@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.privacy import erase_author, erase_mentions, export_author, purge
+from monitor.privacy import erase_author, erase_external, erase_mentions, export_author, purge
 from monitor.store.tables import Alert, Feedback, Mention, OutboxMessage, Score
 
 
@@ -29,6 +29,21 @@ def test_erase_mentions_deleted_at_source(engine, world, data):
     with Session(engine) as session, session.begin():
         again = erase_mentions(session, [world.recent_id, 999_999], "source_deleted", now=data.NOW)
     assert again.mentions == 0
+
+
+def test_erase_by_platform_ids_from_a_delete_event(engine, world, data):
+    with Session(engine) as session:
+        source_id = session.get(Mention, world.old_id).source_id
+    with Session(engine) as session, session.begin():
+        stats = erase_external(session, source_id, ["111", "never-seen"], now=data.NOW)
+    assert stats.mentions == 1
+    with Session(engine) as session:
+        assert session.get(Mention, world.old_id).external_id == f"erased:{world.old_id}"
+        alert = session.get(Alert, world.alert_id)
+        assert data.OLD_URL not in json.dumps(alert.evidence) and alert.evidence["mentions"] == [world.old_id]
+        assert session.get(Mention, world.recent_id).author_handle == data.ANNA
+    with Session(engine) as session, session.begin():
+        assert erase_external(session, source_id + 1, ["222"]).mentions == 0  # ids are per source
 
 
 def test_erase_mentions_rejects_unknown_reason(engine, world):
@@ -79,3 +94,15 @@ def test_erase_author_removes_every_post_and_copy(engine, world, data):
     with Session(engine) as session, session.begin():
         again = erase_author(session, data.ANNA, data.KEY, now=data.NOW + timedelta(days=1))
     assert (again.mentions, again.copies.outbox, again.copies.alerts) == (0, 0, 0)
+
+
+def test_erase_author_after_retention_removed_the_handle(engine, world, data):
+    with Session(engine) as session, session.begin():
+        purge(session, data.NOW, 90)
+        assert session.get(Mention, world.old_id).author_handle is None
+    with Session(engine) as session, session.begin():
+        stats = erase_author(session, "anna_k@mastodon.social", data.KEY, now=data.NOW)
+    assert stats.mentions == 2
+    with Session(engine) as session:
+        assert session.get(Mention, world.old_id).author_key is None
+        assert session.get(Mention, world.old_id).anonymised_at == data.NOW  # the first anonymisation

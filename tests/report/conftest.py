@@ -38,6 +38,7 @@ def seed_week(session: Session) -> Week:
         connector="bluesky",
         health="failing",
         health_reason="auth: token expired",
+        health_changed_at=_at(4, 9),
         consecutive_failures=4,
         last_success_at=_at(4, 8),
     )

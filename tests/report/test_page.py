@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from monitor.cli import cli
 from monitor.report import report_html
 from monitor.report.cli import register
-from monitor.store.tables import Base
+from monitor.store.tables import Base, Brand
 
 register(cli)
 CHROMIUM = Path("/usr/bin/chromium")
@@ -60,7 +61,19 @@ def test_page_shows_the_numbers(page):
     assert '<td>sv</td><td class="n">7</td><td class="n">8</td><td class="n">88%</td>' in text
     assert "acknowledged (high)" in text and "open (medium)" in text
     assert "<b>1.7 h</b>median post → alert" in text and "<b>30 min</b>median alert → ack" in text
-    assert "h-failing'>failing" in text and "auth: token expired" in text
+    assert "h-failing'>failing</td><td>2026-06-05 09:00 UTC</td><td>auth: token expired" in text
+
+
+def test_a_brand_without_data_still_gets_a_page(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session, session.begin():
+        session.add(Brand(name="quiet"))
+    with Session(engine) as session:
+        html = report_html(session, "quiet", datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 8, tzinfo=UTC))
+    engine.dispose()
+    assert html.count("<svg") == 6 and "<b>0</b>mentions" in html
+    assert "No stories in this period." in html and "No sources configured." in html
 
 
 def test_every_chart_is_accessible_svg(page):
