@@ -120,6 +120,7 @@ class SpikeDetector:
     season: list[float] = field(default_factory=list)
     season_seen: list[int] = field(default_factory=list)
     rel_sd: list[float] = field(default_factory=list)  # per scale: EW mean |log residual| * 1.25
+    bin_sd: float = 0.5  # robust sd of one bin's log count around the baseline
     tail_u: list[float] = field(default_factory=list)  # per scale: running 95th percentile of residuals
     tail_beta: list[float] = field(default_factory=list)  # per scale: mean excess over tail_u
     tail_seen: list[int] = field(default_factory=list)  # per scale: exceedances seen (warm-up rate)
@@ -148,6 +149,7 @@ class SpikeDetector:
             "season": self.season,
             "season_seen": self.season_seen,
             "rel_sd": self.rel_sd,
+            "bin_sd": self.bin_sd,
             "tail_u": self.tail_u,
             "tail_beta": self.tail_beta,
             "tail_seen": self.tail_seen,
@@ -168,6 +170,7 @@ class SpikeDetector:
             season=[float(x) for x in state["season"]],
             season_seen=[int(x) for x in state["season_seen"]],
             rel_sd=[float(x) for x in state["rel_sd"]][: len(params.scales)] or [0.5] * len(params.scales),
+            bin_sd=float(state.get("bin_sd", 0.5)),
             tail_u=[float(x) for x in state["tail_u"]],
             tail_beta=[float(x) for x in state["tail_beta"]],
             tail_seen=[int(x) for x in state["tail_seen"]],
@@ -185,7 +188,8 @@ class SpikeDetector:
         """Expected count for a bin in this time-of-day slot (before seeing it)."""
         if self.level is None:
             return 0.0
-        return max(math.expm1(self.level + self.season[slot]), 0.0)
+        # level + season is a mean of log counts; the mean count is higher by the log-normal correction.
+        return max(math.expm1(self.level + self.season[slot] + 0.5 * self.bin_sd**2), 0.0)
 
     def update(self, count: float, bin_index_in_day: int) -> SpikeResult:
         """Score one bin, then learn from it. Row i's result depends on rows <= i only."""
@@ -265,10 +269,11 @@ class SpikeDetector:
         """Update the baseline with clipped residuals so spikes barely move it."""
         p = self.params
         assert self.level is not None
-        sd0 = max(self.rel_sd[0], p.min_rel_sd)
+        sd0 = max(self.bin_sd, p.min_rel_sd)
         resid = y - self.level - self.season[slot]
         clipped = max(-p.clip * sd0, min(p.clip * sd0, resid))
         warm_rate = max(p.level_rate, 1.0 / (self.n + 2))
+        self.bin_sd += max(p.scale_rate, 1.0 / (self.n + 2)) * (abs(clipped) * 1.2533 - self.bin_sd)
         self.level += warm_rate * clipped
         seen = self.season_seen[slot]
         s_rate = max(p.season_rate, 1.0 / (seen + 2))

@@ -87,3 +87,20 @@ def test_real_realtweets_windows_and_perfect_detector(shared_data: Path) -> None
     result = nab.evaluate(corpus, scores)
     assert {k: round(v["score"], 6) for k, v in result.items()} == dict.fromkeys(nab.PROFILES, 100.0)
     assert result["standard"]["windows"] == sum(len(w) for w in windows.values())
+
+
+def test_leave_one_file_out_uses_thresholds_from_other_files() -> None:
+    """File b's only hit scores 0.4; a threshold learnt on file a (0.9) misses it."""
+    a = _series(4000, [(1000, 1199)])
+    b = nab.Series("b.csv", a.timestamps, a.values, a.windows)
+    sa, sb = [0.0] * 4000, [0.0] * 4000
+    sa[1000], sa[2500] = 0.9, 0.5  # a: hit at 0.9, FP at 0.5
+    sb[1000] = 0.4
+    scores = {"s.csv": sa, "b.csv": sb}
+    in_sample = nab.evaluate([a, b], scores)["standard"]
+    assert in_sample["windows_hit"] == 2
+    loo = nab.leave_one_file_out([a, b], scores)
+    # a is scored at b's threshold (0.4: hit + FP), b at a's (0.9: miss).
+    fp = nab.row_weights(a.timestamps, a.windows, nab.PROFILES["standard"])
+    fp_w = fp.weights[fp.rows.index(2500)]
+    assert loo == pytest.approx(nab.normalise(1.0 + fp_w - 1.0, 2, nab.PROFILES["standard"]))
