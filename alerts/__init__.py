@@ -1,0 +1,1 @@
+"""Alerts: stories, routing, the outbox and its sinks (see docs/alerts.md)."""

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from alerts import outbox
 from alerts.config import AlertsConfig
-from alerts.router import enqueue_ticket
 from alerts.slack_blocks import MUTE_1H, NOT_RELEVANT, WRONG_PREFIX
 from alerts.view import alert_mentions, alert_view, engagement
 from monitor.store.tables import Alert, Feedback
@@ -79,7 +78,7 @@ def apply_action(session: Session, action: Action, config: AlertsConfig, now: da
     elif action.action_id == "create_ticket":
         view = alert_view(session, alert)
         external_id = view.get("story_key") or f"alert:{alert.key}"
-        enqueue_ticket(session, alert.id, view, config.zendesk.default_group, external_id, now)
+        outbox.enqueue_ticket(session, alert.id, view, config.zendesk.default_group, external_id, now)
         note = f"{who} asked for a ticket"
     elif action.action_id == "more" and action.value == MUTE_1H:
         alert.muted_until = now + MUTE_FOR

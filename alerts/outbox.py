@@ -138,3 +138,18 @@ def enqueue_thread_reply(
         )
         ids.append(row.id)
     return ids
+
+
+def enqueue_ticket(
+    session: Session, alert_id: int, view: dict[str, Any], group: str | None, external_id: str, now: datetime
+) -> None:
+    """Shared with the Slack "Create ticket" button, so a route and a click never make two tickets."""
+    enqueue(
+        session,
+        key=outbox_key("zendesk", external_id),
+        sink="zendesk",
+        action="create_ticket",
+        payload={"alert": view, "group_id": group, "external_id": external_id},
+        alert_id=alert_id,
+        due=now,
+    )

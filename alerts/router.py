@@ -20,16 +20,17 @@ from sqlalchemy.orm import Session
 
 from alerts import outbox
 from alerts.config import AlertsConfig, severity_rank
+from alerts.linking import attach_mentions, brand_id_for, mention_views, story_of
 from alerts.rules import (
     Destination,
     alert_facts,
     destinations,
     in_quiet_hours,
     local_day_bounds,
-    quiet_hours_end,
 )
-from alerts.view import alert_view, latest_scores, mention_view
-from monitor.store.tables import Alert, AlertMention, Brand, Mention, Source
+from alerts.summaries import add_to_summary
+from alerts.view import alert_view
+from monitor.store.tables import Alert, Brand, Source
 from monitor.types import AlertCandidate
 
 # States of an alert that was not announced on its own (it lives inside another message).
@@ -95,12 +96,12 @@ class Router:
         if existing is not None:
             self._merge_repeat(session, existing, candidate, now)
             return existing.id
-        brand_id = _brand_id(session, candidate.brand)
+        brand_id = brand_id_for(session, candidate.brand)
         alert = Alert(
             key=candidate.key,
             kind=candidate.kind,
             brand_id=brand_id,
-            story_id=candidate.story_id or _story_of(session, candidate.mention_ids),
+            story_id=candidate.story_id or story_of(session, candidate.mention_ids),
             severity=candidate.severity,
             state="open",
             headline=candidate.headline,
@@ -118,18 +119,18 @@ class Router:
             assert existing is not None
             self._merge_repeat(session, existing, candidate, now)
             return existing.id
-        _attach_mentions(session, alert.id, candidate.mention_ids)
+        attach_mentions(session, alert.id, candidate.mention_ids)
 
         muted = self._muted_parent(session, alert, now)
         if muted is not None:  # a lead muted this brand+kind: keep the evidence, say nothing
             alert.state, alert.route = "cooldown", f"folded:{muted.id}"
-            _attach_mentions(session, muted.id, candidate.mention_ids)
+            attach_mentions(session, muted.id, candidate.mention_ids)
             return alert.id
         parent = self._story_parent(session, alert) or self._cooldown_parent(session, alert, now)
         if parent is not None:
             alert.state = "merged" if parent.story_id and parent.story_id == alert.story_id else "cooldown"
             alert.route = f"folded:{parent.id}"
-            new = _attach_mentions(session, parent.id, candidate.mention_ids)
+            new = attach_mentions(session, parent.id, candidate.mention_ids)
             self._follow_up(session, parent, candidate.headline, new, f"alert{alert.id}", now)
             return alert.id
 
@@ -143,7 +144,7 @@ class Router:
         if self._over_daily_cap(session, alert, local):
             alert.state = "overflow"
             for dest in _notifying(dests):
-                self._add_to_summary(session, "overflow", dest, alert, view, local, now)
+                add_to_summary(session, self.config, "overflow", dest, alert, view, local, now)
             return alert.id
 
         quiet = self.config.quiet_hours
@@ -154,7 +155,7 @@ class Router:
         ):
             alert.state = "digest"
             for dest in _notifying(dests):
-                self._add_to_summary(session, "digest", dest, alert, view, local, now)
+                add_to_summary(session, self.config, "digest", dest, alert, view, local, now)
             for dest in dests:
                 if dest.sink == "zendesk":  # a helpdesk queue is not a pager: tickets are made at night too
                     self._enqueue_ticket(session, alert, view, dest, now)
@@ -186,9 +187,9 @@ class Router:
         target = alert
         if alert.route and alert.route.startswith("folded:"):
             target = session.get(Alert, int(alert.route.split(":", 1)[1])) or alert
-        new = _attach_mentions(session, alert.id, candidate.mention_ids)
+        new = attach_mentions(session, alert.id, candidate.mention_ids)
         if target is not alert:
-            new = _attach_mentions(session, target.id, candidate.mention_ids)
+            new = attach_mentions(session, target.id, candidate.mention_ids)
         changed = bool(new)
         if candidate.evidence and dict(candidate.evidence) != (alert.evidence or {}):
             alert.evidence = {**(alert.evidence or {}), **candidate.evidence}
@@ -208,7 +209,7 @@ class Router:
         self, session: Session, parent: Alert, headline: str | None, new_ids: list[int], tag: str, now: datetime
     ) -> None:
         """Thread reply with the new mentions, plus an update of the parent message's counts."""
-        mentions = _mention_views(session, new_ids)
+        mentions = mention_views(session, new_ids)
         text = headline or f"{len(new_ids)} more mention(s)"
         if headline and new_ids:
             text += f" ({len(new_ids)} more mention(s))"
@@ -278,122 +279,13 @@ class Router:
         )
         return (announced or 0) >= self.config.daily_cap
 
-    def _add_to_summary(
-        self,
-        session: Session,
-        kind: str,
-        dest: Destination,
-        alert: Alert,
-        view: dict[str, Any],
-        local: datetime,
-        now: datetime,
-    ) -> None:
-        """Append the alert to the pending digest/overflow message of its destination (one per day)."""
-        if kind == "digest":
-            assert self.config.quiet_hours is not None
-            due = quiet_hours_end(self.config.quiet_hours, local)
-            title = f"Morning digest {due:%Y-%m-%d}"
-        else:
-            due = now + self.config.overflow_summary_after
-            title = f"Daily cap reached for {view['brand']} on {local:%Y-%m-%d}: alerts not posted"
-        base = outbox.outbox_key(
-            kind, dest.sink, dest.target, view["brand"] if kind == "overflow" else "", f"{due:%Y-%m-%d}"
-        )
-        item = {
-            "alert_id": alert.id,
-            "severity": alert.severity,
-            "headline": view["headline"],
-            "brand": view["brand"],
-            "url": (view.get("top_post") or {}).get("url"),
-        }
-        for n in range(1, 1000):
-            key = base if n == 1 else f"{base}:{n}"
-            row = outbox.find(session, key)
-            if row is None:
-                payload: dict[str, Any] = {"title": title, "items": [item], "route": dest.route}
-                if dest.sink == "slack":
-                    payload["channel"] = dest.target
-                if dest.sink == "webhook":
-                    payload["webhook"] = dest.target
-                outbox.enqueue(
-                    session, key=key, sink=dest.sink, action="digest", payload=payload, alert_id=None, due=due
-                )
-                return
-            if row.status == "pending" and row.locked_until is None:
-                row.payload = {**row.payload, "items": [*row.payload.get("items", []), item]}
-                return
-        raise RuntimeError(f"too many {kind} messages for {base}")
-
     def _enqueue_ticket(
         self, session: Session, alert: Alert, view: dict[str, Any], dest: Destination, now: datetime
     ) -> None:
         """One ticket per story (or per alert without a story): the outbox key is the external id."""
         external_id = view.get("story_key") or f"alert:{alert.key}"
-        enqueue_ticket(session, alert.id, view, dest.target, external_id, now)
-
-
-def enqueue_ticket(
-    session: Session, alert_id: int, view: dict[str, Any], group: str | None, external_id: str, now: datetime
-) -> None:
-    """Shared with the Slack "Create ticket" button, so a route and a click never make two tickets."""
-    outbox.enqueue(
-        session,
-        key=outbox.outbox_key("zendesk", external_id),
-        sink="zendesk",
-        action="create_ticket",
-        payload={"alert": view, "group_id": group, "external_id": external_id},
-        alert_id=alert_id,
-        due=now,
-    )
+        outbox.enqueue_ticket(session, alert.id, view, dest.target, external_id, now)
 
 
 def _notifying(dests: list[Destination]) -> list[Destination]:
     return [d for d in dests if d.sink in NOTIFYING_SINKS]
-
-
-def _brand_id(session: Session, name: str) -> int:
-    brand_id = session.scalar(select(Brand.id).where(Brand.name == name))
-    if brand_id is not None:
-        return brand_id
-    try:
-        with session.begin_nested():
-            brand = Brand(name=name)
-            session.add(brand)
-            session.flush()
-            return brand.id
-    except IntegrityError:
-        return session.scalars(select(Brand.id).where(Brand.name == name)).one()
-
-
-def _story_of(session: Session, mention_ids: Sequence[int]) -> int | None:
-    """The story most of the candidate's mentions belong to."""
-    if not mention_ids:
-        return None
-    row = session.execute(
-        select(Mention.story_id, func.count())
-        .where(Mention.id.in_(list(mention_ids)), Mention.story_id.is_not(None))
-        .group_by(Mention.story_id)
-        .order_by(func.count().desc(), Mention.story_id)
-    ).first()
-    return row[0] if row else None
-
-
-def _attach_mentions(session: Session, alert_id: int, mention_ids: Sequence[int]) -> list[int]:
-    """Link mentions to an alert; returns the ids that were not linked before."""
-    if not mention_ids:
-        return []
-    have = set(session.scalars(select(AlertMention.mention_id).where(AlertMention.alert_id == alert_id)))
-    known = set(session.scalars(select(Mention.id).where(Mention.id.in_(list(mention_ids)))))
-    new = [m for m in dict.fromkeys(mention_ids) if m not in have and m in known]
-    session.add_all(AlertMention(alert_id=alert_id, mention_id=m) for m in new)
-    session.flush()
-    return new
-
-
-def _mention_views(session: Session, ids: list[int]) -> list[dict[str, Any]]:
-    if not ids:
-        return []
-    mentions = session.scalars(select(Mention).where(Mention.id.in_(ids)).order_by(Mention.id)).all()
-    sources = dict(session.execute(select(Source.id, Source.name)).all())
-    scores = latest_scores(session, ids)
-    return [mention_view(m, sources.get(m.source_id), scores.get(m.id)) for m in mentions]
