@@ -6,7 +6,8 @@ daemon also uses; only the driver differs. The guarantees come from the database
 * a fetch commits each page's mentions, its cursor AND the score jobs for its new mentions in one
   transaction (monitor.cluster.defer), so a mention is never stored without a job that will score it;
 * a score job carries a batch of mention ids (at most SCORE_BATCH); it locks those rows and writes only
-  the still-unscored ones, then defers detection in the same transaction, so a re-run (after a SIGKILL,
+  the still-unscored ones, then defers detection in the same transaction (coalesced: at most one detect
+  run waits), so a re-run (after a SIGKILL,
   a lost connection, a stalled-job retry) scores nothing twice;
 * detection + routing run in one transaction under the cluster-wide lock "detect" (detector state is one
   stream per brand), and alerts are idempotent by key; the deliver job is deferred in that transaction;
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from monitor.cluster import runtime
 from monitor.cluster.app import MAINTENANCE_QUEUE, app, interval_cron
-from monitor.cluster.defer import build_job, chunks, defer_in_session
+from monitor.cluster.defer import build_job, chunks, defer_in_session, defer_once_in_session
 from monitor.store.tables import Mention, OutboxMessage
 from monitor.types import TextToScore
 
@@ -35,6 +36,11 @@ log = logging.getLogger(__name__)
 SCORE_BATCH = 64  # mentions per score job: big enough to batch the model, small enough to retry cheaply
 DETECT_LOCK = "detect"
 DELIVER_LOCK = "deliver"
+# At most one detection and one delivery WAIT at any time: a burst of score batches coalesces into one
+# detect run instead of one each. A waiting run that starts just before our transaction commits misses
+# our rows; the periodic sweep (daemon.pipeline_interval) picks them up, the embedded daemon's latency.
+DETECT_WAITING = "detect-waiting"
+DELIVER_WAITING = "deliver-waiting"
 
 # Transient failures (a lost connection, a PostgreSQL restart) are retried with backoff; a job that keeps
 # failing ends as `failed` and is kept for inspection (repmon_queue_jobs{status="failed"}).
@@ -124,7 +130,9 @@ def score_mentions(mention_ids: list[int]) -> dict[str, Any]:
         ids = write_scores(session, fresh, now)
         if ids:
             assign_stories(session, ids, now, state.config.alerts.stories)
-            defer_in_session(session, [build_job(detect_and_route, lock=DETECT_LOCK)])
+            defer_once_in_session(
+                session, build_job(detect_and_route, lock=DETECT_LOCK, queueing_lock=DETECT_WAITING)
+            )
     return {"scored": len(ids), "model_version": state.scorer.version}
 
 
@@ -157,7 +165,9 @@ def detect_and_route(timestamp: int | None = None) -> dict[str, Any]:
         routed = stage(_CallerTransaction(session), detect, state.config.detect, state.router, state.now())  # type: ignore[arg-type]
         pending = session.scalar(select(OutboxMessage.id).where(OutboxMessage.status == "pending").limit(1))
         if pending is not None:
-            defer_in_session(session, [build_job(deliver_outbox, lock=DELIVER_LOCK)])
+            defer_once_in_session(
+                session, build_job(deliver_outbox, lock=DELIVER_LOCK, queueing_lock=DELIVER_WAITING)
+            )
     return {"candidates": len(routed.candidates), "alerts": len(routed.alert_ids)}
 
 
@@ -235,8 +245,8 @@ def register_periodic(config: Any, options: Any) -> None:
                 lock=lock,
             )(fetch_source)
     sweep = interval_cron(config.daemon.pipeline_interval)
-    app.periodic(cron=sweep, periodic_id="sweep", queueing_lock="detect-sweep", lock=DETECT_LOCK)(detect_and_route)
-    app.periodic(cron=sweep, periodic_id="sweep", queueing_lock="deliver-sweep", lock=DELIVER_LOCK)(deliver_outbox)
+    app.periodic(cron=sweep, periodic_id="sweep", queueing_lock=DETECT_WAITING, lock=DETECT_LOCK)(detect_and_route)
+    app.periodic(cron=sweep, periodic_id="sweep", queueing_lock=DELIVER_WAITING, lock=DELIVER_LOCK)(deliver_outbox)
     app.periodic(
         cron=options.stalled_sweep_cron,
         periodic_id="sweep",

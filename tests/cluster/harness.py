@@ -22,17 +22,34 @@ REPMON = [str(Path(sys.executable).with_name("repmon"))]  # the console script o
 PSEUDONYM_KEY = "cluster-test-key-0123456789abcdef0123456789"
 
 COMPLAINTS = [
-    "{brand} support has not answered me for three days, I need help with my refund",
-    "Terrible service from {brand}, my card is blocked and nobody helps, please help",
-    "{brand} kundtjänst svarar inte, jag behöver hjälp med min faktura, katastrof",
-    "{brand} app crashed again and I was charged twice, still waiting for help",
+    "{brand} support has not answered me for {n} days, I need help with my {thing}",
+    "Terrible service from {brand}, my {thing} is blocked and nobody helps, please help",
+    "{brand} kundtjänst svarar inte, jag behöver hjälp med min {ting}, katastrof",
 ]
 NEUTRAL = [
-    "Reading about {brand} quarterly results today",
-    "{brand} opens a new office in Malmö",
-    "Great experience with {brand} today, thanks for the quick answer",
-    "{brand} har nya öppettider i sommar",
+    "Reading about {brand} and the {thing} news from {place} today",
+    "{brand} opens a new office in {place}, {n} new jobs",
+    "Great experience with {brand} in {place}, thanks for the quick answer about my {thing}",
+    "{brand} har nya öppettider i {place} från den {n} juni",
 ]
+THINGS = ["refund", "card", "invoice", "account", "loan", "app login", "transfer", "mortgage", "pension", "bill"]
+TINGS = ["faktura", "återbetalning", "kort", "inloggning", "överföring", "pension"]
+PLACES = ["Malmö", "Göteborg", "Oslo", "Aarhus", "Bergen", "Uppsala", "Odense", "Lund", "Tromsø", "Umeå"]
+WORDS = ["quick", "slow", "early", "late", "sunny", "rainy", "busy", "quiet", "long", "short", "new", "old"]
+
+
+def mention_text(i: int, brand: str, complaint: bool) -> str:
+    """Varied text (so mentions do not all fold into a handful of stories), deterministic by index."""
+    pool = COMPLAINTS if complaint else NEUTRAL
+    base = pool[i % len(pool)].format(
+        brand=brand,
+        n=2 + i % 9,
+        thing=THINGS[i % len(THINGS)],
+        ting=TINGS[i % len(TINGS)],
+        place=PLACES[(i // 3) % len(PLACES)],
+    )
+    extra = " ".join(WORDS[(i * k) % len(WORDS)] for k in (3, 5, 7))
+    return f"{base} ({extra} #{i})"
 
 
 def libpq(url: str) -> str:
@@ -52,8 +69,7 @@ def write_export(path: Path, count: int, brand: str = "Acme", *, complaint_every
     ids = []
     with path.open("w", encoding="utf-8") as out:
         for i in range(count):
-            pool = COMPLAINTS if i % complaint_every == 0 else NEUTRAL
-            text = pool[i % len(pool)].format(brand=brand) + f" (#{i})"
+            text = mention_text(i, brand, complaint=i % complaint_every == 0)
             external_id = f"m{i:06d}"
             ids.append(external_id)
             row = {

@@ -1,0 +1,113 @@
+"""Cluster throughput: mentions scored per second with 1 and with 2 worker processes, and the ratio.
+
+    .venv/bin/python bench/cluster.py [--mentions 3000] [--repeats 3] [--scorer lexicon]
+
+For each run: a fresh PostgreSQL database; a fetch-only worker imports the export (the score jobs, 64
+mentions each, are deferred in the page transactions) and stops; then `repmon worker --queues score
+--concurrency P` drains them (detection and delivery run on a separate one-process node).
+Throughput = mentions / (last score job finished - first score job started), from procrastinate's
+event timestamps in the database, so process start-up (imports, model load) is not counted. Prints
+the median over the repeats. Needs the PostgreSQL server at REPMON_TEST_PG_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.cluster.harness import libpq, query, repmon, scalar, start_worker, wait_for, write_config, write_export
+
+ADMIN_URL = os.environ.get("REPMON_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def one_run(processes: int, mentions: int, scorer: str, workdir: Path) -> float:
+    name = f"repmon_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(libpq(ADMIN_URL), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        export = workdir / "export.jsonl"
+        write_export(export, mentions)
+        config = write_config(workdir / "repmon.toml", export, page_size=500, interval="2s")
+        text = config.read_text().replace('scorer = "lexicon"', f'scorer = "{scorer}"')
+        config.write_text(text)
+        for command in (["db", "upgrade"], ["db", "queue-schema"]):
+            done = repmon(command, url, config)
+            if done.returncode:
+                raise SystemExit(done.stderr)
+        fetcher = start_worker(url, config, workdir, f"fetch-{processes}", processes=1, queues="fetch")
+        wait_for(lambda: scalar(url, "SELECT count(*) FROM mentions") >= mentions, 600, "the import", [fetcher])
+        fetcher.stop()
+        # detection and delivery on a node of their own: the measured processes only score
+        rest = start_worker(url, config, workdir, f"rest-{processes}", processes=1, queues="detect,alert")
+        scorers = start_worker(url, config, workdir, f"score-{processes}", processes=processes, queues="score")
+        wait_for(
+            lambda: scalar(url, "SELECT count(*) FROM mentions WHERE scored_at IS NULL") == 0,
+            1200,
+            "scoring",
+            [scorers, rest],
+        )
+        scorers.stop()
+        rest.stop()
+        span = scalar(
+            url,
+            "SELECT EXTRACT(EPOCH FROM max(e.at) FILTER (WHERE e.type = 'succeeded') - min(e.at) FILTER "
+            "(WHERE e.type = 'started')) FROM procrastinate_events e JOIN procrastinate_jobs j ON j.id = e.job_id "
+            "WHERE j.task_name = 'score_mentions'",
+        )
+        durations = dict(
+            (task, float(ms))
+            for task, ms in query(
+                url,
+                "SELECT j.task_name, percentile_cont(0.5) WITHIN GROUP "
+                "(ORDER BY EXTRACT(EPOCH FROM f.at - s.at) * 1000) "
+                "FROM procrastinate_jobs j JOIN procrastinate_events s ON s.job_id = j.id AND s.type = 'started' "
+                "JOIN procrastinate_events f ON f.job_id = j.id AND f.type = 'succeeded' GROUP BY 1",
+            )
+        )
+        print("    median job duration (ms): " + ", ".join(f"{t} {d:.0f}" for t, d in sorted(durations.items())))
+        return mentions / float(span)
+    finally:
+        with psycopg.connect(libpq(ADMIN_URL), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mentions", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--scorer", default="lexicon")
+    args = parser.parse_args()
+    print(
+        f"cluster throughput: {args.mentions} mentions, scorer {args.scorer}, {args.repeats} repeats, "
+        f"{os.cpu_count()} CPUs visible"
+    )
+    results: dict[int, list[float]] = {1: [], 2: []}
+    with tempfile.TemporaryDirectory(prefix="repmon-bench-") as tmp:
+        for repeat in range(args.repeats):
+            for processes in (1, 2):  # interleaved, so drift in machine load hits both alike
+                started = time.monotonic()
+                rate = one_run(processes, args.mentions, args.scorer, Path(tmp))
+                results[processes].append(rate)
+                print(
+                    f"  run {repeat + 1}: {processes} process(es): {rate:8.1f} mentions/s "
+                    f"(run took {time.monotonic() - started:.0f}s)"
+                )
+    one, two = statistics.median(results[1]), statistics.median(results[2])
+    print(f"median 1 worker process : {one:8.1f} mentions/s")
+    print(f"median 2 worker processes: {two:8.1f} mentions/s")
+    print(f"ratio 2/1: {two / one:.2f}")
+
+
+if __name__ == "__main__":
+    main()
