@@ -22,7 +22,7 @@ from typing import Any
 from models import lexicon_words as W
 from monitor import langid
 from monitor.langid import identify, normalise_language
-from monitor.textfold import fold, words
+from monitor.textfold import TOKEN_RE, fold, words
 from monitor.types import ASPECTS, LANGUAGES, ScoreResult, Sentiment, TextToScore
 
 LANGS = ("sv", "da", "no", "en")
@@ -35,6 +35,8 @@ MAX_SUFFIX = 4  # a stem of 4+ letters matches words up to 4 letters longer
 ALPHA = 0.9
 NEUTRAL_BIAS = 0.81
 HELP_THRESHOLD = 0.5
+# Bump when the scoring code changes; word-list and constant changes alter the hash part by themselves.
+ALGORITHM_VERSION = 2
 
 
 def _entries(spec: str) -> dict[str, float]:
@@ -72,6 +74,14 @@ class Lexicon:
                 base = self.lookup(rest)
                 if base:
                     return base * INTENSITY_FACTOR
+        return 0.0
+
+    def hashtag_tail(self, tag: str) -> float:
+        """#TeliaFail, #epicfail, #sasfail: a hashtag ending in a sentiment word (4+ letters) carries it."""
+        for start in range(1, len(tag) - 3):
+            value = self.polarity.get(tag[start:], 0.0)
+            if value:
+                return value
         return 0.0
 
 
@@ -114,7 +124,8 @@ class Evidence:
 def sentiment_evidence(text: str, lang: str) -> Evidence:
     """Summed positive and negative weights, after negation and intensifiers."""
     lex = _LEXICONS.get(lang, _LEXICONS["other"])
-    tokens = [w.replace("'", "").replace("’", "") for w in words(text)]  # "don't" -> "dont"
+    tokens = words(text)  # folded: apostrophes are gone ("don't" -> "dont")
+    hashtags = {fold(m.group(2)) for m in TOKEN_RE.finditer(text) if m.group(1) == "#"}
     pos = neg = 0.0
     negate_left = 0
     boost = 1.0
@@ -132,6 +143,8 @@ def sentiment_evidence(text: str, lang: str) -> Evidence:
                 boost, i = INTENSITY_FACTOR, i + 1
                 continue
             value = lex.lookup(word)
+            if not value and hashtags and word in hashtags:
+                value = lex.hashtag_tail(word)
         if value:
             value *= boost
             if negate_left:
@@ -195,7 +208,7 @@ class LexiconScorer:
     """Word-list scorer implementing monitor.types.Scorer (entry point `lexicon`)."""
 
     def __init__(self, config: Any = None) -> None:
-        self.version = f"lexicon-1.{_lexicon_version()}"
+        self.version = f"lexicon-{ALGORITHM_VERSION}.{_lexicon_version()}"
 
     def score(self, batch: Sequence[TextToScore]) -> list[ScoreResult]:
         return [self.score_one(item) for item in batch]

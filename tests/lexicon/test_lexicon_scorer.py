@@ -22,7 +22,7 @@ def score(text: str, hint: str | None = None):
 def test_registered_and_conforms_to_protocol() -> None:
     assert plugins.load("scorers", "lexicon") is LexiconScorer
     assert isinstance(SCORER, Scorer)
-    assert SCORER.version.startswith("lexicon-1.")
+    assert SCORER.version.startswith("lexicon-2.")
 
 
 def test_batch_keeps_order_ids_and_valid_probabilities() -> None:
@@ -159,3 +159,9 @@ def test_measured_macro_f1_beats_majority_baseline(shared_data) -> None:
     predicted = [r.label for r in SCORER.score([TextToScore(i, row["text"]) for i, row in enumerate(rows)])]
     gold = [row["label"] for row in rows]
     assert f1_score(gold, predicted, average="macro") > 0.45
+
+
+def test_hashtags_ending_in_a_sentiment_word_count() -> None:
+    assert score("Again and again #TeliaFail").label == "negative"
+    assert score("Telia igen #kundtjänstfail").label == "negative"
+    assert score("Telia igen teliafail").label == "neutral"  # only hashtags are split this way
