@@ -92,6 +92,13 @@ class SimulatedConnector:
         )
         page_size: int = Field(200, ge=1, le=10_000)
 
+        @field_validator("storm_at")
+        @classmethod
+        def _storm_not_before_start(cls, value: float | datetime | None) -> float | datetime | None:
+            if isinstance(value, int | float) and value < 0:
+                raise ValueError("storm_at in minutes counts from `start` and cannot be negative")
+            return value
+
         @field_validator("languages")
         @classmethod
         def _known_languages(cls, value: list[str]) -> list[str]:
@@ -241,6 +248,7 @@ class SimulatedConnector:
         )
         followers = int(rng.lognormal(5.0, 1.5)) if post.kind != "viral" else int(rng.integers(5_000, 20_000))
         category = "complaint" if post.kind in ("viral", "retelling", "repost") else post.kind
+        links = (f"https://news.invalid/{lang}/{post.external_id}",) if post.kind == "news" else ()
         return FetchedMention(
             external_id=post.external_id,
             text=text,
@@ -253,6 +261,7 @@ class SimulatedConnector:
             reposts=reposts,
             replies=replies,
             parent_external_id=parent,
+            links=links,
             raw={"simulated": True, "kind": post.kind, "category": category, "aspect": aspect, "storm": storm},
         )
 

@@ -149,6 +149,7 @@ def test_every_post_mentions_the_brand_in_all_languages() -> None:
         missed = [m.text for m in mentions if not matcher.matches(m.text)]
         assert not missed, missed[:5]
         assert {m.raw["kind"] for m in mentions} >= {"praise", "question", "news", "complaint", "viral"}
+        assert all(m.links for m in mentions if m.raw["kind"] == "news")
     langs = Counter(m.language for m in mentions)
     assert set(langs) == {"sv", "da", "no", "en", None}
 
@@ -158,3 +159,5 @@ def test_settings_are_validated() -> None:
         SimulatedConnector({"languages": ["de"]})
     with pytest.raises(ValidationError):
         SimulatedConnector({"rate_per_hour": 0})
+    with pytest.raises(ValidationError):
+        SimulatedConnector({"storm_at": -5})
