@@ -187,3 +187,25 @@ def test_prometheus_rules_cover_queue_sources_and_delivery(alert_rules: list[dic
 
 def metric_names(expr: str) -> set[str]:
     return set(re.findall(r"\b(repmon_[a-z_]+)", expr))
+
+
+def test_shipped_configurations_pass_the_real_validator() -> None:
+    from monitor.config import validate
+
+    configmap = load_all(DEPLOY / "k8s" / "configmap.yaml")[0]["data"]["repmon.toml"]
+    example = (DEPLOY / "compose" / "repmon.toml.example").read_text()
+    for text in (configmap, example):
+        config = validate(tomllib.loads(text), environ={}, require_secrets=False)
+        assert config.brands and config.brands[0].sources
+
+
+def test_worker_command_lines_in_every_deployment_parse_with_the_real_cli() -> None:
+    from monitor.cluster.cli import worker
+
+    compose = load_all(DEPLOY / "compose" / "compose.yaml")[0]["services"]["worker"]["command"]
+    k8s = k8s_objects()[("Deployment", "repmon-worker")]["spec"]["template"]["spec"]["containers"][0]["args"]
+    unit = dict(parse_unit(DEPLOY / "systemd" / "repmon-worker.service")["Service"])["ExecStart"].split()[1:]
+    for argv in (compose, k8s, unit):
+        assert argv[0] == "worker"
+        context = worker.make_context("worker", list(argv[1:]))
+        assert set(context.params["queues"].split(",")) == {"fetch", "score", "detect", "alert"}
