@@ -106,8 +106,12 @@ class HttpConnector:
         if not isinstance(settings, self.Settings):
             try:
                 settings = self.Settings.model_validate(dict(settings))  # type: ignore[arg-type]
-            except ValidationError as exc:
-                raise SourceError("config", f"{self.name}: invalid settings: {exc}") from exc
+            except ValidationError as exc:  # without input values: a mistyped secret must not be echoed
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+                    for e in exc.errors(include_input=False, include_url=False)
+                )
+                raise SourceError("config", f"{self.name}: invalid settings: {problems}") from None
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
         retry = RetryPolicy(
