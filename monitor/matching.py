@@ -35,7 +35,8 @@ from typing import Protocol
 from monitor.langid import identify, normalise_language
 from monitor.textfold import JOINERS, Token, tokenize
 
-GENITIVES = frozenset({"s", "'s", "’s", "´s", ":s", ":n", ":en", ":ns", ":ens"})
+# Apostrophes are folded away before matching, so "Telia's" arrives here as "telias".
+GENITIVES = frozenset({"s", ":s", ":n", ":en", ":ns", ":ens"})
 MIN_COMPOUND_BRAND = 4
 MIN_COMPOUND_REST = 3
 # Inflections and derivations, not second words of a compound: "Coopers" is not "Coop" + "ers".
@@ -101,7 +102,7 @@ def _word_match(
     if not last:
         return False
     if rest[0] in JOINERS:
-        return rest[0] != "&"  # "Telia:" or "Telia'n" end the word; "AT&T" is not "AT"
+        return rest[0] != "&"  # "Telia:hej" ends the word at the colon; "AT&T" is not "AT"
     if not rest[0].isalpha():
         return False
     if len(term) >= MIN_COMPOUND_BRAND and len(rest) >= MIN_COMPOUND_REST and rest not in NOT_COMPOUND_RESTS:
@@ -137,7 +138,6 @@ class Word:
 @dataclass(slots=True)
 class Context:
     tokens: list[Token]
-    text: str
     language: str | None
     language_known: bool
     source: str | None
@@ -466,7 +466,7 @@ class BrandMatcher:
         if lang is None and self.uses_language:
             guess = identify(text)
             lang, known = guess.language, guess.confidence > 0.0 and guess.language != "other"
-        ctx = Context(tokenize(text), text, lang, known, source.strip().lower() if source else None)
+        ctx = Context(tokenize(text), lang, known, source.strip().lower() if source else None)
         return self.root.evaluate(ctx) is not False
 
 
