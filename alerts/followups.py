@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts import outbox
-from alerts.slack_blocks import link
-from alerts.view import alert_view
+from alerts.slack_blocks import escape, link
+from alerts.view import alert_view, short_headline
 from monitor.store.tables import Alert, OutboxMessage, Ticket
 
 
@@ -43,5 +43,10 @@ def _record_ticket(session: Session, alert: Alert, row: OutboxMessage, now: date
     alert.updated_at = now
     session.flush()
     text = ":ticket: " + link(ticket.url, f"Ticket #{ticket.ticket_id}") + " created"
-    outbox.enqueue_thread_reply(session, alert.id, text, [], f"ticket-{ticket.ticket_id}", now, trusted=True)
-    outbox.enqueue_update(session, alert.id, alert_view(session, alert), now)
+    thread = alert
+    if alert.route and alert.route.startswith("folded:"):  # announced inside another alert's thread
+        thread = session.get(Alert, int(alert.route.split(":", 1)[1])) or alert
+        text += " for: " + escape(short_headline(alert.headline))
+    outbox.enqueue_thread_reply(session, thread.id, text, [], f"ticket-{ticket.ticket_id}", now, trusted=True)
+    if thread is alert:
+        outbox.enqueue_update(session, alert.id, alert_view(session, alert), now)

@@ -132,6 +132,12 @@ class Router:
             alert.route = f"folded:{parent.id}"
             new = attach_mentions(session, parent.id, candidate.mention_ids)
             self._follow_up(session, parent, candidate.headline, new, f"alert{alert.id}", now)
+            if alert.state == "cooldown":  # another story: quiet in Slack, but its customer still gets a ticket
+                dests = destinations(self.config, candidate, alert_facts(session, candidate, self.config))
+                tickets = [d for d in dests if d.sink == "zendesk"]
+                view = alert_view(session, alert) if tickets else {}
+                for dest in tickets:
+                    self._enqueue_ticket(session, alert, view, dest, now)
             return alert.id
 
         facts = alert_facts(session, candidate, self.config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def sender(world: World, slack: SlackServer, zendesk: ZendeskServer) -> OutboxSe
     return OutboxSender(world.factory, sinks)
 
 
-def record(world: World, key: str, minutes: float = 0) -> int:
+def record(world: World, key: str, minutes: float = 0, config: AlertsConfig = CONFIG) -> int:
     with world.factory() as s, s.begin():
         m = world.mention(s, "Tre veckor utan svar om min retur", aspects={"not_resolved": 0.9})
         s.get(Mention, m).author_handle = "@real_person"
@@ -55,7 +56,7 @@ def record(world: World, key: str, minutes: float = 0) -> int:
             headline="Customer waiting three weeks for a refund",
             mention_ids=(m,),
         )
-        return Router(CONFIG).record(s, [cand], later(minutes))[0]
+        return Router(config).record(s, [cand], later(minutes))[0]
 
 
 def test_one_ticket_with_link_posted_back_to_the_slack_thread(world: World, servers) -> None:  # type: ignore[no-untyped-def]
@@ -105,3 +106,25 @@ def test_429_from_zendesk_waits(world: World, servers) -> None:  # type: ignore[
     assert stats.rate_limited == 1 and stats.delivered == 1
     assert sender(world, slack, zendesk).drain(now=T0 + (later(0.7) - T0)).delivered == 1
     assert len(zendesk.tickets) == 1
+
+
+def test_cooldown_keeps_slack_quiet_but_each_customer_gets_a_ticket(world: World, servers) -> None:  # type: ignore[no-untyped-def]
+    slack, zendesk = servers
+    config = CONFIG.model_copy(update={"cooldowns": {"default": timedelta(minutes=30)}})
+    first = record(world, "k1", config=config)
+    second = record(
+        world, "k2", minutes=5, config=config
+    )  # another customer, same brand and kind, within the cooldown
+    with world.factory() as s:
+        assert s.get(Alert, second).state == "cooldown"
+    out = sender(world, slack, zendesk)
+    for minute in range(3):
+        out.drain(now=later(5 + minute))
+    assert len(zendesk.tickets) == 2 and len({t["external_id"] for t in zendesk.tickets}) == 2
+    assert len(slack.posts("C-CS")) == 1
+    notes = [r["blocks"][0]["text"]["text"] for r in slack.posts("C-CS", top_level=False)]
+    assert any(n.startswith(":ticket:") and " for: Customer waiting" in n for n in notes)
+    assert sum(":ticket:" in n for n in notes) == 2  # both links in the one announced thread
+    with world.factory() as s:
+        owners = {t.alert_id for t in s.scalars(select(Ticket))}
+        assert owners == {first, second}
