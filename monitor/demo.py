@@ -75,7 +75,7 @@ def demo_config(db_url: str, seed: int, duration_minutes: float) -> Config:
 
 
 def _counts(daemon: Daemon) -> dict[str, int]:
-    with daemon.db() as session:
+    with daemon.db.read() as session:
         return {
             "mentions": session.scalar(select(func.count()).select_from(Mention)) or 0,
             "scored": session.scalar(select(func.count(func.distinct(Score.mention_id)))) or 0,
@@ -86,7 +86,7 @@ def _counts(daemon: Daemon) -> dict[str, int]:
 
 def _summary(daemon: Daemon, storm_at: datetime | None, out: TextIO) -> dict[str, int]:
     counts = _counts(daemon)
-    with daemon.db() as session:
+    with daemon.db.read() as session:
         alerts = session.execute(
             select(Alert.kind, Alert.severity, Alert.detected_at, Alert.headline).order_by(Alert.detected_at)
         ).all()

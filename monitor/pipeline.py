@@ -120,7 +120,7 @@ def score_pending(
     """
     stats = ScoreStats(model_version=scorer.version)
     while max_batches is None or stats.batches < max_batches:
-        with db() as session:
+        with db.read() as session:
             batch = pending_texts(session, batch_size)
         if not batch:
             break

@@ -143,7 +143,7 @@ def _rows(ctx: click.Context, brand, source, since, sentiment, limit):  # type: 
     config = _load(ctx, missing_ok=True, require_secrets=False)
     db = Database(config.database_url())
     try:
-        with db() as session:
+        with db.read() as session:
             yield from queries.mentions(
                 session, brand=brand, source=source, since=_since(since), sentiment=sentiment, limit=limit
             )
@@ -186,7 +186,7 @@ def mentions_export(ctx, brand, source, since, sentiment, output) -> None:  # ty
     out = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
     count = 0
     try:
-        with db() as session:
+        with db.read() as session:
             for row in queries.mentions(
                 session, brand=brand, source=source, since=_since(since), sentiment=sentiment, newest_first=False
             ):

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _SQLITE_WRITE_LOCK = threading.RLock()  # process-wide: every SQLite transaction is a write slot
 _LOCK_HELD = "repmon_write_lock_held"
+READ_ONLY = "repmon_read_only"
 
 SessionFactory = Callable[[], Session]
 
@@ -62,6 +63,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(READ_ONLY):  # a reader: WAL lets it run beside the writer
+            conn.exec_driver_sql("BEGIN")
+            return
         _SQLITE_WRITE_LOCK.acquire()
         conn.info[_LOCK_HELD] = conn.info.get(_LOCK_HELD, 0) + 1
         try:
@@ -93,6 +97,13 @@ class Database:
         self.url = make_url(url)
         self.engine = make_engine(self.url, **engine_kwargs)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+        # Readers see one consistent snapshot: deferred BEGIN on SQLite (WAL), REPEATABLE READ on PostgreSQL.
+        reader_options: dict[str, Any] = {READ_ONLY: True}
+        if not is_sqlite(self.url):
+            reader_options["isolation_level"] = "REPEATABLE READ"
+        self._readers: sessionmaker[Session] = sessionmaker(
+            self.engine.execution_options(**reader_options), expire_on_commit=False
+        )
 
     def __call__(self) -> Session:
         """A new session: `Database` itself is a session factory."""
@@ -102,6 +113,13 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """A session inside one transaction: committed on success, rolled back on any error."""
         with self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading only. On SQLite it neither takes nor waits for the write slot, so a long
+        export never blocks the daemon; its snapshot is consistent (one deferred transaction)."""
+        with self._readers() as session:
             yield session
 
     def dispose(self) -> None:

@@ -132,3 +132,14 @@ def test_mentions_list_and_export_filters(database, db_url, env):
     assert lines[0]["sentiment"] == "negative" and lines[3]["sentiment"] == "neutral"
     bad = CliRunner().invoke(cli, ["mentions", "list", "--since", "yesterday-ish"], env=environ)
     assert bad.exit_code == 2 and "duration" in bad.output
+
+
+def test_config_show_masks_secrets_taken_from_the_environment(env):
+    path = env / "repmon.toml"
+    run("--config", str(path), "init", "--brand", "Telia")
+    token = "tok-0123456789-secret"
+    result = run("--config", str(path), "config", "show", env={"REPMON_TELIA_MASTODON_SOCIAL_ACCESS_TOKEN": token})
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["brands"][0]["sources"][0]["settings"]["access_token"] == "**********"
+    assert token not in result.output

@@ -61,3 +61,19 @@ def test_foreign_keys_enforced_on_sqlite(tmp_path):
         raised = True
     assert raised
     db.dispose()
+
+
+def test_a_reader_never_holds_up_the_writer(db_url):
+    """An open read session (e.g. a long export) does not take the SQLite write slot."""
+    migrate.upgrade(db_url)
+    db = Database(db_url)
+    try:
+        with db.read() as reader:
+            assert reader.scalar(select(func.count()).select_from(Brand)) == 0  # snapshot taken
+            with db.transaction() as writer:
+                ensure_brand(writer, "written-while-reading")
+            assert reader.scalar(select(func.count()).select_from(Brand)) == 0  # still its own snapshot
+        with db.read() as reader:
+            assert reader.scalar(select(func.count()).select_from(Brand)) == 1
+    finally:
+        db.dispose()
