@@ -1,0 +1,137 @@
+"""Framework pieces in isolation: outcome table, Retry-After, SSRF guard, secret scrubbing, HTML text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from fake_server import FakeServer, Reply
+from platform_mastodon import TOKEN, MastodonPlatform, case
+from pydantic import BaseModel, SecretStr
+
+from connectors.http.guard import UnsafeURLError, check_url
+from connectors.http.policy import Action, classify, parse_retry_after
+from connectors.http.secrets import Scrubber
+from connectors.mastodon import MastodonConnector
+from connectors.text import html_to_text_and_links
+from monitor.types import SourceError
+
+
+@pytest.mark.parametrize(
+    ("outcome", "action"),
+    [
+        (200, Action.OK),
+        (204, Action.OK),
+        (304, Action.NOT_MODIFIED),
+        (401, Action.AUTH),
+        (403, Action.AUTH),
+        (404, Action.GONE),
+        (429, Action.RATE_LIMITED),
+        (400, Action.FATAL),
+        (422, Action.FATAL),
+        (500, Action.RETRY),
+        (503, Action.RETRY),
+        (301, Action.FATAL),
+        ("timeout", Action.RETRY),
+        ("oversize", Action.FATAL),
+        ("malformed", Action.RETRY),
+        (999, Action.FATAL),
+    ],
+)
+def test_outcome_table(outcome: int | str, action: Action) -> None:
+    assert classify(outcome) is action
+
+
+def test_overrides_win_over_the_table() -> None:
+    assert classify(403, {403: Action.RATE_LIMITED}) is Action.RATE_LIMITED
+    assert classify(502, {"5xx": Action.FATAL}) is Action.FATAL
+
+
+def test_retry_after_seconds_and_http_dates() -> None:
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after("Fri, 20 Nov 2026 12:01:30 GMT", now) == 90.0
+    assert parse_retry_after("Fri, 20 Nov 2026 11:00:00 GMT", now) == 0.0
+    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/",
+        "http://10.1.2.3/x",
+        "http://169.254.169.254/latest",
+        "http://[::1]/",
+        "http://[::ffff:192.168.0.1]/",
+        "http://0.0.0.0/",
+        "http://100.64.0.1/",
+    ],
+)
+def test_private_addresses_are_refused(url: str) -> None:
+    with pytest.raises(UnsafeURLError):
+        check_url(url)
+
+
+def test_names_resolving_to_private_addresses_are_refused() -> None:
+    def resolver(host: str) -> list[str]:
+        return {"metadata.internal": ["10.0.0.5"], "mixed.example": ["93.184.215.14", "192.168.1.1"]}.get(
+            host, ["93.184.215.14"]
+        )
+
+    with pytest.raises(UnsafeURLError, match=r"10\.0\.0\.5"):
+        check_url("https://metadata.internal/", resolver=resolver)
+    with pytest.raises(UnsafeURLError, match=r"192\.168\.1\.1"):
+        check_url("https://mixed.example/", resolver=resolver)
+    check_url("https://mastodon.example/", resolver=resolver)
+    check_url("http://127.0.0.1:8080/", allow_private=True)
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "gopher://x/", "https://user:pw@example.org/", "https:///"])
+def test_bad_url_shapes_are_refused(url: str) -> None:
+    with pytest.raises(UnsafeURLError):
+        check_url(url, allow_private=True)
+
+
+def test_scrubber_removes_settings_secrets_and_url_keys() -> None:
+    class S(BaseModel):
+        token: SecretStr
+        name: str
+
+    scrubber = Scrubber.from_settings(S(token=SecretStr("tok-123456"), name="visible"))
+    text = scrubber.scrub("bad tok-123456 at https://x/y?key=AIzaSyABC&q=1 Authorization: Bearer abcdefghijkl")
+    assert "tok-123456" not in text and "AIzaSyABC" not in text and "abcdefghijkl" not in text
+    assert "q=1" in text and "[redacted]" in text
+
+
+def test_mastodon_html_to_text_keeps_links_but_not_hashtags() -> None:
+    html = (
+        '<p>Hej <span class="h-card"><a href="https://social.example/@telia" class="u-url mention">'
+        "@telia</a></span>"
+        ' se <a href="https://example.org/a">example.org/a</a> <a href="https://social.example/tags/x" '
+        'class="mention hashtag">#x</a></p><p>Rad två &amp; tre<br>fyra</p>'
+    )
+    text, links = html_to_text_and_links(html)
+    assert text == "Hej @telia se example.org/a #x\n\nRad två & tre\nfyra"
+    assert links == ("https://example.org/a",)
+
+
+def test_pagination_link_to_another_host_is_refused() -> None:
+    platform = MastodonPlatform()
+    with FakeServer(platform) as server:
+        connector = MastodonConnector(
+            {
+                "base_url": server.url,
+                "allow_private_network": True,
+                "access_token": TOKEN,
+                "search": False,
+                "hashtags": ["telia"],
+                "initial_lookback_hours": 48,
+            },
+            clock=lambda: case()["now"],
+        )
+        page = [{**s} for s in platform.fixture("tag_telia.json")]
+        server.faults.append(
+            Reply(200, page, {"Link": '<https://evil.example/api/v1/timelines/tag/telia>; rel="next"'})
+        )
+        with pytest.raises(SourceError, match="another host refused"):
+            list(connector.fetch(case()["query"], None))
