@@ -12,7 +12,8 @@ It is what `repmon demo` and end-to-end tests run on, so it must behave like a r
 * A complaint storm at `storm_at`: one viral complaint, then many negative posts in a short window:
   reposts of it, retellings that quote it (parent = the viral post) and similar complaints.
 * Engagement grows over time as a self-exciting cascade (connectors.simulated_engagement); `repoll`
-  returns the counts at the clock's current time.
+  returns the counts at the clock's current time. With `deleted_share`, some authors delete their posts
+  later: deleted posts are no longer fetched and `repoll` reports them as deleted (the privacy path).
 
 Each mention's `raw` carries the generator's ground truth (category, aspect, storm) for evaluation.
 """
@@ -91,6 +92,9 @@ class SimulatedConnector:
             0.7, ge=0, le=1, description="Share of posts whose platform supplies a language tag."
         )
         page_size: int = Field(200, ge=1, le=10_000)
+        deleted_share: float = Field(
+            0.0, ge=0, le=1, description="Share of posts their authors delete later (mean 3 h after posting)."
+        )
 
         @field_validator("storm_at")
         @classmethod
@@ -183,7 +187,7 @@ class SimulatedConnector:
         brand = self.settings.brand or query.brand
         batch: list[FetchedMention] = []
         for minute, posts in self._posts_between(lo, hi):
-            batch += [self._mention(p, brand, now) for p in posts]
+            batch += [self._mention(p, brand, now) for p in posts if not self._deleted(p, now)]
             if len(batch) >= self.settings.page_size:
                 yield Page(tuple(batch), {"t": min(_at(minute + 1), hi).isoformat()})
                 batch = []
@@ -195,6 +199,9 @@ class SimulatedConnector:
         for external_id in external_ids:
             post = self._post_by_id(external_id)
             if post is None or post.created_at > now:
+                continue
+            if self._deleted(post, now):
+                yield EngagementUpdate(external_id, now, deleted=True)
                 continue
             likes, reposts, replies = counts_at(
                 post.key, self._engagement(post), (now - post.created_at).total_seconds()
@@ -213,6 +220,15 @@ class SimulatedConnector:
         minute, k = int(m.group(2)), int(m.group(3))
         posts = self._baseline(minute)
         return posts[k] if k < len(posts) else None
+
+    def _deleted(self, post: _Post, now: datetime) -> bool:
+        """Whether the author has deleted the post by `now` (the viral complaint is never deleted)."""
+        if not self.settings.deleted_share or post.kind == "viral":
+            return False
+        rng = np.random.default_rng([*post.key, 7])
+        if rng.random() >= self.settings.deleted_share:
+            return False
+        return post.created_at + timedelta(seconds=float(rng.exponential(3 * 3600.0))) <= now
 
     def _engagement(self, post: _Post) -> EngagementParams:
         return params_for(post.kind, np.random.default_rng([*post.key, 9]))

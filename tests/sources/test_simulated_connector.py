@@ -161,3 +161,18 @@ def test_settings_are_validated() -> None:
         SimulatedConnector({"rate_per_hour": 0})
     with pytest.raises(ValidationError):
         SimulatedConnector({"storm_at": -5})
+
+
+def test_deleted_posts_disappear_and_repoll_reports_them() -> None:
+    clock = FakeClock(START + timedelta(hours=2))
+    conn = make(clock, deleted_share=0.3, storm_at=None)
+    early, _ = fetch_all(conn)
+    clock.now = START + timedelta(hours=12)
+    updates = list(conn.repoll([m.external_id for m in early]))
+    deleted = {u.external_id for u in updates if u.deleted}
+    assert 0.1 * len(early) < len(deleted) < 0.5 * len(early)
+    assert all(u.likes is None for u in updates if u.deleted)
+    later, _ = fetch_all(make(clock, deleted_share=0.3, storm_at=None))
+    later_ids = {m.external_id for m in later}
+    assert not deleted & later_ids  # a deleted post is not fetched any more
+    assert {m.external_id for m in early} - deleted <= later_ids
