@@ -181,3 +181,17 @@ def test_quiet_hours_digest_is_one_escaped_slack_message_in_the_morning(world: W
     rendered = "".join(texts(digest["blocks"]))
     assert "Morning digest 2026-11-24" in rendered and "(3 alert(s))" in rendered
     assert "<!channel>" not in rendered and rendered.count("&lt;!channel&gt; night problem") == 3
+
+
+def test_unreachable_slack_is_a_transient_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    monkeypatch.setenv("REPMON_SLACK_BOT_TOKEN", BOT_TOKEN)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = SlackSink(SlackConfig(base_url=f"http://127.0.0.1:{port}/api/"))
+    view = {"alert_id": 1, "headline": "x", "severity": "low", "brand": "Acme", "evidence": {}}
+    result = sink.deliver(Delivery(1, 1, "slack", "post", {"alert": view, "channel": "C"}, "k", attempts=1))
+    assert not result.ok and not result.permanent and result.retry_after is None
+    assert "unreachable" in (result.error or "") and BOT_TOKEN not in (result.error or "")
