@@ -65,6 +65,9 @@ class FileConnector:
         path: Path = Field(description="The export file (JSON Lines or CSV with a header row).")
         format: Literal["auto", "jsonl", "csv"] = Field("auto", description="auto: by suffix, then content.")
         page_size: int = Field(500, ge=1, le=50_000, description="Rows per page (and per transaction).")
+        encoding: Literal["utf-8", "cp1252", "latin-1", "iso-8859-15"] = Field(
+            "utf-8", description="Text encoding (Excel on Windows often writes cp1252)."
+        )
         on_error: Literal["report", "fail"] = Field(
             "report", description="report: note bad rows and go on; fail: stop at the first bad row."
         )
@@ -164,10 +167,10 @@ class FileConnector:
                 raw = raw.removeprefix(_BOM)
             if not raw.strip():
                 continue  # blank lines carry no row
-            yield _jsonl_row(number, end, raw)
+            yield _jsonl_row(number, end, raw, self.settings.encoding)
 
     def _csv_rows(self, path: Path, offset: int, line: int) -> Iterator[_Row]:
-        header, header_end = _csv_header(path)
+        header, header_end = _csv_header(path, self.settings.encoding)
         delimiter = max(",;\t", key=header.count)
         columns = [c.strip().lower() for c in next(csv.reader([header], delimiter=delimiter))]
         missing = [c for c in REQUIRED if c not in columns]
@@ -178,7 +181,7 @@ class FileConnector:
             log.info("%s: extra CSV columns kept in raw: %s", path.name, ", ".join(unknown))
         if offset < header_end:
             offset, line = header_end, 2
-        tracker = _LineTracker(self._lines(path, offset, line), offset, line)
+        tracker = _LineTracker(self._lines(path, offset, line), offset, line, self.settings.encoding)
         reader = csv.reader(tracker, delimiter=delimiter, strict=True)
         while True:
             start = tracker.next_line
@@ -200,11 +203,11 @@ class FileConnector:
             yield _parsed(start, tracker.offset, tracker.next_line, dict(zip(columns, record, strict=True)))
 
 
-def _jsonl_row(number: int, end: int, raw: bytes) -> _Row:
+def _jsonl_row(number: int, end: int, raw: bytes, encoding: str) -> _Row:
     try:
-        value = json.loads(raw.decode("utf-8"))
+        value = json.loads(raw.decode(encoding))
     except UnicodeDecodeError as exc:
-        return _Row(number, end, number + 1, None, BadRow(number, f"not valid UTF-8 ({exc.reason})"))
+        return _Row(number, end, number + 1, None, BadRow(number, f"not valid {encoding} ({exc.reason})"))
     except json.JSONDecodeError as exc:
         return _Row(number, end, number + 1, None, BadRow(number, f"invalid JSON: {exc.msg} (column {exc.colno})"))
     if not isinstance(value, dict):
@@ -221,12 +224,12 @@ def _parsed(number: int, end: int, next_line: int, row: Mapping[str, Any]) -> _R
         return _Row(number, end, next_line, None, BadRow(number, str(exc)))
 
 
-def _csv_header(path: Path) -> tuple[str, int]:
+def _csv_header(path: Path, encoding: str) -> tuple[str, int]:
     with path.open("rb") as fh:
         raw = fh.readline()
     if not raw.strip():
         raise SourceError("config", f"{path.name}: CSV file has no header row")
-    return raw.removeprefix(_BOM).decode("utf-8", errors="replace").rstrip("\r\n"), len(raw)
+    return raw.removeprefix(_BOM).decode(encoding, errors="replace").rstrip("\r\n"), len(raw)
 
 
 class _LineTracker:
@@ -236,8 +239,9 @@ class _LineTracker:
     exactly the end of that record, even when quoted cells span several lines.
     """
 
-    def __init__(self, lines: Iterator[tuple[int, int, bytes]], offset: int, line: int) -> None:
+    def __init__(self, lines: Iterator[tuple[int, int, bytes]], offset: int, line: int, encoding: str) -> None:
         self._lines = lines
+        self._encoding = encoding
         self.offset = offset
         self.next_line = line
         self._decode_error: str | None = None
@@ -249,10 +253,10 @@ class _LineTracker:
         number, end, raw = next(self._lines)
         self.offset, self.next_line = end, number + 1
         try:
-            return raw.decode("utf-8")
+            return raw.decode(self._encoding)
         except UnicodeDecodeError as exc:
-            self._decode_error = f"not valid UTF-8 ({exc.reason})"
-            return raw.decode("utf-8", errors="replace")
+            self._decode_error = f"not valid {self._encoding} ({exc.reason})"
+            return raw.decode(self._encoding, errors="replace")
 
     def take_decode_error(self) -> str | None:
         error, self._decode_error = self._decode_error, None

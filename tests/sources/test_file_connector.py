@@ -255,3 +255,14 @@ def test_unterminated_csv_quote_is_reported_with_its_line(tmp_path: Path) -> Non
     assert ids(pages) == ["1"]
     assert len(conn.errors) == 1 and conn.errors[0].line == 3 and "malformed CSV" in conn.errors[0].message
     assert pages[-1].cursor["offset"] == path.stat().st_size
+
+
+def test_cp1252_export_and_invalid_utf8_rows(tmp_path: Path) -> None:
+    text = "id;text;created_at\n1;Telias kundtjänst är bäst;2026-03-01T09:00:00Z\n"
+    path = tmp_path / "excel.csv"
+    path.write_bytes(text.encode("cp1252"))
+    utf8 = FileConnector({"path": path})
+    assert ids(list(utf8.fetch(QUERY, None))) == []
+    assert utf8.errors[0].line == 2 and "not valid utf-8" in utf8.errors[0].message
+    pages = list(FileConnector({"path": path, "encoding": "cp1252"}).fetch(QUERY, None))
+    assert pages[0].mentions[0].text == "Telias kundtjänst är bäst"
