@@ -29,6 +29,7 @@ def register(cli: click.Group) -> None:
 
     group("sources").add_command(list_command)
     group("sources").add_command(check_command)
+    group("sources").add_command(repoll_command)
     cli.add_command(backfill_command)
 
 
@@ -44,6 +45,17 @@ def _load_config(ctx: click.Context) -> Any:
     except FileNotFoundError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
+
+
+def build_runtime(config: Any, db: Any, brand: str, source: str) -> Any:
+    """The sync runtime (connector, query, matcher, row ids) of one configured source, built the same
+    way the daemon builds them."""
+    from monitor.daemon import build_source_runtimes
+
+    for runtime in build_source_runtimes(config, db):
+        if runtime.ref.brand == brand and runtime.ref.source == source:
+            return runtime
+    raise LookupError(f"no enabled source {source!r} for brand {brand!r} in the configuration")
 
 
 def _parse_moment(value: str | None, name: str) -> datetime | None:
@@ -175,7 +187,6 @@ def backfill_command(
 ) -> None:
     """Fetch past mentions; resumable (Ctrl-C, then rerun the same command) and idempotent."""
     from connectors.backfill import backfill
-    from monitor.cluster.runtime import build_source_runtime
     from monitor.store.engine import Database
 
     start, end = _parse_moment(since, "--since"), _parse_moment(until, "--until")
@@ -199,7 +210,7 @@ def backfill_command(
     interrupted = False
     try:
         for name in chosen:
-            runtime = build_source_runtime(config, db, brand, name)
+            runtime = build_runtime(config, db, brand, name)
             span = ((end or datetime.now(UTC)) - start).total_seconds() or 1.0
             with click.progressbar(length=1000, label=f"{brand}/{name}", show_eta=False) as bar:
 
@@ -226,3 +237,40 @@ def backfill_command(
     if interrupted:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(0 if all(r.complete for r in reports) else 1)
+
+
+# --------------------------------------------------------------------------- re-poll
+
+
+@click.command("repoll")
+@click.option("--brand", default=None, help="Only this brand.")
+@click.option("--source", "sources", multiple=True, help="Only these sources (repeatable).")
+@click.option("--limit", default=500, show_default=True, help="Most mentions per source in this run.")
+@click.pass_context
+def repoll_command(ctx: click.Context, brand: str | None, sources: tuple[str, ...], limit: int) -> None:
+    """Re-read engagement of young mentions that are due (2, 5, 10, 20, 40 min … old)."""
+    from connectors.repoll import repoll_due
+    from monitor.store.engine import Database
+
+    config = _load_config(ctx)
+    db = Database(config.database_url())
+    failed = False
+    try:
+        from monitor.daemon import build_source_runtimes
+
+        for runtime in build_source_runtimes(config, db):
+            ref = runtime.ref
+            if (brand is not None and ref.brand != brand) or (sources and ref.source not in sources):
+                continue
+            if not runtime.repoll:
+                continue
+            stats = repoll_due(db, ref.source_id, runtime.connector, datetime.now(UTC), limit=limit)
+            line = (
+                f"{ref.brand} / {ref.source}: checked {stats.checked}, changed {stats.changed}, "
+                f"deleted {stats.deleted} in {stats.batches} batches"
+            )
+            click.echo(line + (f"; stopped: {stats.errors[0]}" if stats.errors else ""))
+            failed = failed or bool(stats.errors)
+    finally:
+        db.dispose()
+    sys.exit(1 if failed else 0)

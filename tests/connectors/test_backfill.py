@@ -13,8 +13,8 @@ from platform_mastodon import TOKEN, MastodonPlatform
 from sqlalchemy import Engine, select
 
 from connectors.backfill import backfill, merge_backfill_cursor
+from connectors.cli import build_runtime
 from monitor.cli import _register_plugins, cli
-from monitor.cluster.runtime import build_source_runtime
 from monitor.config import load_config
 from monitor.store.engine import Database
 from monitor.store.tables import Mention, Source
@@ -61,7 +61,7 @@ def test_interrupted_backfill_resumes_and_stores_each_mention_once(
     with FakeServer(MastodonPlatform()) as server:
         config = load_config(_config(tmp_path, db_url, server))
         db = Database(db_url)
-        runtime = build_source_runtime(config, db, "Telia", "fedi")
+        runtime = build_runtime(config, db, "Telia", "fedi")
         pages_seen = 0
 
         def ctrl_c_after_two_pages(page: Any, stored: int) -> None:
@@ -153,7 +153,7 @@ def test_disabled_source_is_explained(engine: Engine, db_url: str, tmp_path: Pat
         path = _config(tmp_path, db_url, server)
         config = load_config(path)
         db = Database(db_url)
-        build_source_runtime(config, db, "Telia", "fedi")
+        build_runtime(config, db, "Telia", "fedi")
         with db.transaction() as session:
             row = session.scalar(select(Source))
             row.health, row.health_reason = "disabled", "auth: mastodon: credentials rejected: HTTP 401"
@@ -163,3 +163,32 @@ def test_disabled_source_is_explained(engine: Engine, db_url: str, tmp_path: Pat
     assert result.exit_code == 1
     assert "disabled" in result.output and "reason: auth: mastodon: credentials rejected" in result.output
     assert "what to do: credentials were rejected" in result.output
+
+
+def test_repoll_command_updates_due_mentions(engine: Engine, db_url: str, tmp_path: Path, env: None) -> None:
+    _register_plugins()
+    runner = CliRunner()
+    with FakeServer(MastodonPlatform()) as server:
+        path = _config(tmp_path, db_url, server)
+        since = datetime.now(UTC).replace(year=2026, month=11, day=19, hour=0, minute=0, second=0, microsecond=0)
+        args = [
+            "--config",
+            str(path),
+            "backfill",
+            "--brand",
+            "Telia",
+            "--since",
+            since.isoformat(),
+            "--until",
+            "2026-11-20T12:00:00",
+        ]
+        assert runner.invoke(cli, args).exit_code == 0
+        db = Database(db_url)
+        with db.transaction() as session:
+            for mention in session.scalars(select(Mention)):
+                mention.next_repoll_at = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+                mention.likes = None
+        result = runner.invoke(cli, ["--config", str(path), "sources", "repoll", "--brand", "Telia"])
+        db.dispose()
+    assert result.exit_code == 0, result.output
+    assert "Telia / fedi: checked" in result.output and "deleted 1" in result.output
