@@ -94,3 +94,21 @@ class SlackInteractivity:
         if user.get("deleted") or user.get("is_bot"):
             raise ActionError(f"assign: {action.value} is not an active person")
         return Action(**{**action.__dict__, "user_name": user.get("real_name") or user.get("name")})
+
+
+def start_if_configured(
+    config: AlertsConfig,
+    session_factory: Callable[[], Session],
+    *,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    on_change: Callable[[], None] | None = None,
+) -> SlackInteractivity | None:
+    """For the daemon: start Socket Mode when the app-level token is set, else return None quietly."""
+    if config.slack.app_token() is None or config.slack.bot_token() is None:
+        log.info(
+            "Slack interactivity off: %s / %s not set", config.slack.app_token_env, config.slack.bot_token_env
+        )
+        return None
+    app = SlackInteractivity(config, session_factory, clock=clock, on_change=on_change)
+    app.start()
+    return app

@@ -58,6 +58,17 @@ def _num(value: object, digits: int) -> str:
         return escape(value)
 
 
+def _pct(value: object) -> str:
+    try:
+        return f"{float(value):.0%}"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return escape(value)
+
+
+def _is_high(value: object) -> bool:
+    return isinstance(value, int | float) and value >= 0.5
+
+
 def counts_line(view: dict[str, Any]) -> str:
     """Counts against the baseline, or the predicted reach: whichever the detector measured."""
     ev = view.get("evidence") or {}
@@ -69,6 +80,16 @@ def counts_line(view: dict[str, Any]) -> str:
     if "predicted_final" in ev:
         now = escape(ev.get("observed_reposts", "?"))
         return f"*{now}* reposts now, predicted reach *{_num(ev['predicted_final'], 0)}*"
+    if "needs_help_probability" in ev:  # a single complaint: how sure, and how far it can reach
+        parts = [f"needs help *{_pct(ev['needs_help_probability'])}*"]
+        if "p_negative" in ev:
+            parts.append(f"negative {_pct(ev['p_negative'])}")
+        if ev.get("author_followers") is not None:
+            parts.append(f"author reach *{escape(ev['author_followers'])}* followers")
+        aspects = [escape(a) for a, p in (ev.get("aspects") or {}).items() if _is_high(p)]
+        if aspects:
+            parts.append("aspects: " + ", ".join(aspects))
+        return " · ".join(parts)
     if ev.get("source") and ev.get("health"):
         reason = escape(ev.get("reason") or "no reason given")
         return f"source *{escape(ev['source'])}* is {escape(ev['health'])}: {reason}"

@@ -6,6 +6,7 @@ import sys
 from typing import Any, ClassVar, TextIO
 
 from alerts.config import AlertsConfig
+from alerts.slack_blocks import counts_line
 from monitor.types import Delivery, DeliveryResult
 
 SEVERITY_MARK = {"low": "·", "medium": "!", "high": "!!", "critical": "!!!"}
@@ -29,11 +30,7 @@ def format_alert(view: dict[str, Any]) -> str:
             if part
         ),
     ]
-    evidence = view.get("evidence") or {}
-    if "count" in evidence and "baseline" in evidence:
-        lines.append(f"  {evidence['count']} vs baseline {evidence['baseline']}")
-    if "predicted_reach" in evidence:
-        lines.append(f"  predicted reach {evidence['predicted_reach']}")
+    lines.append("  " + counts_line(view).replace("*", ""))
     top = view.get("top_post")
     if top:
         lines.append(f"  > {top.get('text', '')}")

@@ -148,3 +148,17 @@ def test_mute_folds_the_next_alerts_silently(world: World, slack: SlackServer) -
         replies = s.scalars(select(OutboxMessage.payload).where(OutboxMessage.action == "thread_reply")).all()
     assert states == {"k1": "muted", "k2": "cooldown", "k3": "open"}
     assert [r["text"] for r in replies] == ["<@U777> muted this for 1 h: related alerts are folded in silently"]
+
+
+def test_start_if_configured(world: World, slack: SlackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alerts.slack_app import start_if_configured
+
+    monkeypatch.delenv("REPMON_SLACK_APP_TOKEN")
+    assert start_if_configured(config_for(slack), world.factory) is None
+    monkeypatch.setenv("REPMON_SLACK_APP_TOKEN", APP_TOKEN)
+    app = start_if_configured(config_for(slack), world.factory)
+    assert app is not None
+    try:
+        assert wait_for(lambda: bool(slack.sockets))
+    finally:
+        app.close()
