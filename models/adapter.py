@@ -142,6 +142,10 @@ def save(directory: Path, tensors: dict[str, torch.Tensor], meta: AdapterMeta) -
     (directory / META_FILE).write_text(json.dumps(asdict(meta), indent=2, sort_keys=True) + "\n")
 
 
+def save_meta(directory: Path, meta: AdapterMeta) -> None:
+    (directory / META_FILE).write_text(json.dumps(asdict(meta), indent=2, sort_keys=True) + "\n")
+
+
 def load(directory: Path) -> tuple[dict[str, torch.Tensor], AdapterMeta]:
     from safetensors.torch import load_file
 

@@ -48,6 +48,11 @@ def prepare(source: str | None, model_dir: str | None, force: bool) -> None:
 @click.option("--rank", type=int, default=32, show_default=True)
 @click.option("--limit", type=int, help="Use at most this many training rows (smoke runs).")
 @click.option("--heads-only", is_flag=True, help="Refit language/needs_help/aspect heads from saved features.")
+@click.option(
+    "--recompute-features",
+    is_flag=True,
+    help="Recompute features (and temperatures) from the trained weights first.",
+)
 def train_command(
     data_dir: str,
     out_dir: str | None,
@@ -58,10 +63,10 @@ def train_command(
     rank: int,
     limit: int | None,
     heads_only: bool,
+    recompute_features: bool,
 ) -> None:
     """Fine-tune the encoder's top layers (LoRA) and fit the heads; prints validation figures."""
-    from models import heads
-    from models.train import WEIGHTS_DIR, TrainConfig, train
+    from models.train import WEIGHTS_DIR, TrainConfig, run
 
     cfg = TrainConfig(
         data_dir=Path(data_dir),
@@ -73,8 +78,7 @@ def train_command(
         rank=rank,
         limit=limit,
     )
-    result = {} if heads_only else train(cfg)
-    result["heads"] = heads.fit_from_features(cfg.work_dir / "features.npz", cfg.out_dir)
+    result = run(cfg, heads_only=heads_only, recompute_features=recompute_features)
     click.echo(json.dumps(result, indent=2, sort_keys=True))
 
 

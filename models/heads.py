@@ -16,6 +16,7 @@ Vectors are centred per language before the needs_help/aspect heads, which remov
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Sequence
@@ -204,10 +205,15 @@ def fit_from_features(features: Path, out_dir: Path, probe_vectors: np.ndarray |
     a_tr, a_va = tr & known, va & known & (source == "en_airline") & (label == 0)
     weights, biases, per_aspect = [], [], {}
     for k, aspect in enumerate(ASPECTS):
-        clf = _fit_lr(x[a_tr], ya[a_tr, k])
-        weights.append(clf.coef_[0])
-        biases.append(clf.intercept_[0])
-        p = clf.predict_proba(x[a_va])[:, 1]
+        if len(set(ya[a_tr, k].tolist())) < 2:  # no examples of this aspect: a head that never fires
+            weights.append(np.zeros(x.shape[1]))
+            biases.append(-6.0)
+            p = np.full(int(a_va.sum()), _sigmoid(np.array(-6.0)))
+        else:
+            clf = _fit_lr(x[a_tr], ya[a_tr, k])
+            weights.append(clf.coef_[0])
+            biases.append(clf.intercept_[0])
+            p = clf.predict_proba(x[a_va])[:, 1]
         pos = int(ya[a_va, k].sum())
         per_aspect[aspect] = {
             "n_train_positive": int(ya[a_tr, k].sum()),
@@ -249,3 +255,43 @@ def probe_report(heads: Heads, vectors: np.ndarray) -> dict:
             "n": len(idx),
         }
     return out
+
+
+def measure_probes(weights_dir: Path, checkpoint: Path | None = None) -> dict:
+    """Embed the probe sentences with the trained encoder and report the heads' behaviour on them."""
+    from models.config import ModelConfig
+    from models.scorer import E5Scorer
+    from models.seeds import PROBES
+
+    scorer = E5Scorer(ModelConfig(scorer="e5", weights_dir=str(weights_dir)), checkpoint=checkpoint)
+    vectors = scorer.prepare().pooled([p[1] for p in PROBES])
+    return probe_report(Heads.load(weights_dir), vectors)
+
+
+def calibration_report(features: Path, temperatures: dict[str, float]) -> dict:
+    """Expected calibration error (15 bins) per language on our validation split, before/after scaling."""
+    d = np.load(features)
+    logits, label, lang, is_val = d["logits"], d["label"], d["lang"].astype(str), d["is_val"]
+    out = {}
+    for lg in sorted(set(lang[is_val])):
+        sel = is_val & (lang == lg)
+        out[lg] = {
+            "ece_raw": round(_ece(logits[sel], label[sel], 1.0), 4),
+            "ece_calibrated": round(_ece(logits[sel], label[sel], temperatures.get(lg, 1.0)), 4),
+            "temperature": round(temperatures.get(lg, 1.0), 3),
+        }
+    return out
+
+
+def _ece(logits: np.ndarray, y: np.ndarray, t: float, bins: int = 15) -> float:
+    z = logits / t
+    z = z - z.max(1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    conf, pred = p.max(1), p.argmax(1)
+    edges = np.linspace(0, 1, bins + 1)
+    ece = 0.0
+    for lo, hi in itertools.pairwise(edges):
+        m = (conf > lo) & (conf <= hi)
+        if m.any():
+            ece += m.mean() * abs(float((pred[m] == y[m]).mean()) - float(conf[m].mean()))
+    return float(ece)

@@ -46,7 +46,7 @@ class E5Runtime:
         adapter.merge_adapter(self.model, tensors)
         self.sentiment_w = tensors["head.sentiment.weight"]
         self.sentiment_b = tensors["head.sentiment.bias"]
-        self.max_length = max_length
+        self.max_length = min(max_length, self.model.config.max_position_embeddings)
         self.max_tokens = max_tokens
         self.quantized = False
         if quantize:

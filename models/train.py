@@ -59,6 +59,7 @@ class TrainConfig:
     out_dir: Path = WEIGHTS_DIR
     work_dir: Path = Path("/tmp/repmon-train")
     model_dir: Path | None = None
+    checkpoint: Path | None = None  # a converted encoder directory; default: convert/reuse under model_dir
     top_layers: int = 3
     rank: int = 32
     alpha: float = 32.0
@@ -211,7 +212,7 @@ def train(cfg: TrainConfig) -> dict:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(encoder.available_cores())
     cfg.work_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = ensure_checkpoint(cfg.model_dir)
+    checkpoint = cfg.checkpoint or ensure_checkpoint(cfg.model_dir)
     tokenizer, model = encoder.load_encoder(checkpoint)
     n_layers = model.config.num_hidden_layers
     upto = n_layers - cfg.top_layers
@@ -331,3 +332,70 @@ def _save(cfg: TrainConfig, best: dict, temperatures: dict[str, float]) -> adapt
     )
     adapter.save(cfg.out_dir, tensors, meta)
     return meta
+
+
+def featurise(cfg: TrainConfig, per_file: int = 400, airline: int = 1200) -> dict:
+    """Recompute features.npz with already trained weights (as scoring computes them: merged, int8).
+
+    WHY: lets the heads and the per-language temperatures be refitted without retraining, e.g. when a
+    training run had to stop after its first saved epoch. Uses the whole validation split and a
+    per-file sample of the training split (more airline rows: they carry the aspect labels).
+    """
+    from models.scorer import E5Runtime
+
+    rng = random.Random(cfg.seed)
+    train_ex, val_ex = select_examples(cfg)
+    by_file: dict[str, list[Example]] = defaultdict(list)
+    for e in train_ex:
+        by_file[e.source_file].append(e)
+    sample: list[Example] = []
+    for name, rows in sorted(by_file.items()):
+        rng.shuffle(rows)
+        sample += rows[: airline if name == "en_airline" else per_file]
+    examples = sample + val_ex
+    checkpoint = cfg.checkpoint or ensure_checkpoint(cfg.model_dir)
+    runtime = E5Runtime(checkpoint, cfg.out_dir, max_length=cfg.max_length, quantize=True)
+    start = time.time()
+    pooled = runtime.pooled([e.text for e in examples])
+    log.info("featurised %d texts in %.0fs", len(examples), time.time() - start)
+    logits = runtime.sentiment_logits(pooled)
+    y = np.array([LABEL_INDEX[e.label] for e in examples])
+    is_val = np.array([i >= len(sample) for i in range(len(examples))])
+    temps = {}
+    for lang in sorted({e.lang for e in val_ex}):
+        sel = is_val & np.array([e.lang == lang for e in examples])
+        temps[lang] = fit_temperature(logits[sel], y[sel])
+    cfg.work_dir.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        cfg.work_dir / "features.npz",
+        pooled=pooled,
+        logits=logits,
+        label=y,
+        is_val=is_val,
+        lang=np.array([e.lang for e in examples]),
+        source=np.array([e.source_file for e in examples]),
+        reason=np.array([e.reason or "" for e in examples]),
+        text=np.array([e.text for e in examples]),
+    )
+    _, meta = adapter.load(cfg.out_dir)
+    meta.temperatures = temps
+    meta.metrics["validation_macro_f1_int8"] = per_file_scores(val_ex, logits[is_val])
+    adapter.save_meta(cfg.out_dir, meta)
+    return {"temperatures": temps, "validation_macro_f1_int8": meta.metrics["validation_macro_f1_int8"]}
+
+
+def run(cfg: TrainConfig, heads_only: bool = False, recompute_features: bool = False) -> dict:
+    """Train (unless heads_only), then fit and measure the auxiliary heads; returns all figures."""
+    from models import heads
+
+    result = {} if heads_only else train(cfg)
+    if recompute_features:
+        result |= featurise(cfg)
+    features = cfg.work_dir / "features.npz"
+    result["heads"] = heads.fit_from_features(features, cfg.out_dir)
+    _, meta = adapter.load(cfg.out_dir)
+    result["calibration"] = heads.calibration_report(features, meta.temperatures)
+    result["probes"] = heads.measure_probes(cfg.out_dir, cfg.checkpoint or ensure_checkpoint(cfg.model_dir))
+    meta.metrics |= {"heads": result["heads"], "calibration": result["calibration"], "probes": result["probes"]}
+    adapter.save_meta(cfg.out_dir, meta)
+    return result

@@ -1,0 +1,91 @@
+"""Scoring speed: encoder forward only vs the full e5 scoring path, on the same 2,000 mentions.
+
+    nice -n 10 .venv/bin/python bench/scoring.py [--n 2000] [--repeats 3] [--no-quantize]
+        [--data ../shared/data/sentiment/train] [--weights models/weights]
+
+Forward-only = the encoder on pre-tokenised, length-bucketed batches (the floor any scorer pays).
+Full path = `E5Scorer.score()` on TextToScore items: tokenising, the same forward pass, py3langid,
+all heads, calibration and result objects. Prints medians over repeats, their ratio, and peak RSS.
+Texts: an even mix of the four languages from the shared training files (read in place), or the
+hand-written probe sentences repeated when the shared data is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from models import encoder
+from models.config import ModelConfig
+from models.scorer import E5Scorer
+from monitor.types import TextToScore
+
+FILES = ("da_angrytweets", "sv_emoji", "no_norec", "en_airline")
+
+
+def sample_texts(data_dir: Path, n: int) -> list[str]:
+    rng = random.Random(7)
+    if not data_dir.is_dir():
+        from models.seeds import PROBES
+
+        return [PROBES[i % len(PROBES)][1] for i in range(n)]
+    texts: list[str] = []
+    for name in FILES:
+        rows = [json.loads(line)["text"] for line in (data_dir / f"{name}.jsonl").open(encoding="utf-8")]
+        texts += rng.sample(rows, n // len(FILES))
+    rng.shuffle(texts)
+    return texts[:n]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-quantize", action="store_true")
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/sentiment/train"))
+    ap.add_argument("--weights", type=str, default=None)
+    args = ap.parse_args()
+
+    texts = sample_texts(args.data, args.n)
+    config = ModelConfig(scorer="e5", quantize=not args.no_quantize, weights_dir=args.weights)
+    scorer = E5Scorer(config)
+    t0 = time.perf_counter()
+    runtime = scorer.prepare()
+    print(f"prepare (load, merge, quantise): {time.perf_counter() - t0:.1f}s; threads={runtime.threads}")
+    ids = encoder.tokenize(runtime.tokenizer, texts, runtime.max_length)
+    batches = [
+        encoder.pad_batch([ids[i] for i in b], runtime.tokenizer.pad_token_id)
+        for b in encoder.length_buckets([len(x) for x in ids], runtime.max_tokens, 256)
+    ]
+    print(f"{len(texts)} texts, mean {sum(map(len, ids)) / len(ids):.1f} tokens, {len(batches)} batches")
+    scorer.score([TextToScore(i, t) for i, t in enumerate(texts[:32])])  # warm-up
+
+    forward, full = [], []
+    items = [TextToScore(i, t) for i, t in enumerate(texts)]
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for input_ids, mask in batches:
+                runtime.model(input_ids=input_ids, attention_mask=mask)
+        forward.append(len(texts) / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        scorer.score(items)
+        full.append(len(texts) / (time.perf_counter() - t0))
+    f, s = statistics.median(forward), statistics.median(full)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"model {scorer.version}")
+    print(f"encoder forward only : {f:8.1f} texts/s (median of {args.repeats}: {[round(x, 1) for x in forward]})")
+    print(f"full scoring path    : {s:8.1f} texts/s (median of {args.repeats}: {[round(x, 1) for x in full]})")
+    print(f"full / forward       : {s / f:8.1%}")
+    print(f"peak RSS             : {rss_mb:8.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
