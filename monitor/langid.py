@@ -31,7 +31,7 @@ STOPWORDS: dict[str, frozenset[str]] = {
         detta dessa denna hos mer an utan just ju mot sina sitt annan annat hittar ut upp lite kanske
         genom mellan sadan nagra hela valdigt riktigt bli tycker lika nog val sjalv ganska egentligen
         langre hittills darfor eftersom medan sager tog mannen vecka gatan kvall gillar suttit
-        nastan tyvarr redan annu"""
+        nastan tyvarr redan annu tillbaka anda fick bakom plats basta"""
     ),
     "da": _wordset(
         """og at det som en et er ikke jeg du vi i de den har havde for pa med til af om men sa
@@ -41,7 +41,8 @@ STOPWORDS: dict[str, frozenset[str]] = {
         denne disse dette hos mere end uden lige mod sine sit hvis ogsa anden andet finder ud op lidt
         maske gennem mellem sadan nogle hele rigtig blive synes nok vel jo selv ganske egentlig
         langere derfor fordi mens hvilket ogsa siger tage tager taget manden uge gade aften
-        endnu nasten sjov flot desvarre kun blevet haft gik kom gaet jeres ikk"""
+        endnu nasten sjov flot desvarre kun blevet haft gik kom gaet jeres ikk ind alligevel tilbage ret
+        tillag plads bedste fik"""
     ),
     "no": _wordset(
         """og at det som en et er ikke jeg du vi dere i de den har hadde for pa med til av om men sa
@@ -51,7 +52,8 @@ STOPWORDS: dict[str, frozenset[str]] = {
         mer enn uten bare mot sine sitt hvis ikkje eg kva korleis annen annet finner ut opp litt
         kanskje gjennom mellom slik sann noen hele veldig bli synes nok vel jo selv ganske egentlig
         lenger derfor fordi mens hvilket sier tatt mannen uke kveld enna enda nesten
-        morsom flott dessverre blitt hatt gikk kom gatt liker synes dessuten ganske ifolge"""
+        morsom flott dessverre blitt hatt gikk kom gatt liker synes dessuten ganske ifolge inn likevel
+        tilbake rett sett tillegg fremdeles fikk bak plass beste tatt"""
     ),
     "en": _wordset(
         """the and to of a in is it that this for on with my your you i me we they he she not no
