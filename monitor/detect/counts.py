@@ -45,6 +45,9 @@ class SpikeParams:
     rearm: float = 2.0  # surprise below which a finished event re-arms the detector
     cooldown: int = 288  # bins of silence after an alert
     min_excess: float = 3.0  # an alert needs at least this many counts above expectation
+    cusum_k: float = 1.0  # CUSUM drift allowance, in robust sd of one bin
+    cusum_cap: float = 4.0  # largest contribution of one bin to the CUSUM
+    cusum_h: float = 3.0  # CUSUM level an alert needs (0 = no sustain requirement)
     quantile_step: float = 0.05  # step of the running 95th-percentile tracker, in units of the tail scale
     tail_rate: float = 0.02  # EW rate of the mean excess, per exceedance
 
@@ -121,6 +124,7 @@ class SpikeDetector:
     season_seen: list[int] = field(default_factory=list)
     rel_sd: list[float] = field(default_factory=list)  # per scale: EW mean |log residual| * 1.25
     bin_sd: float = 0.5  # robust sd of one bin's log count around the baseline
+    cusum: float = 0.0  # one-sided CUSUM of standardised per-bin residuals
     tail_u: list[float] = field(default_factory=list)  # per scale: running 95th percentile of residuals
     tail_beta: list[float] = field(default_factory=list)  # per scale: mean excess over tail_u
     tail_seen: list[int] = field(default_factory=list)  # per scale: exceedances seen (warm-up rate)
@@ -150,6 +154,7 @@ class SpikeDetector:
             "season_seen": self.season_seen,
             "rel_sd": self.rel_sd,
             "bin_sd": self.bin_sd,
+            "cusum": self.cusum,
             "tail_u": self.tail_u,
             "tail_beta": self.tail_beta,
             "tail_seen": self.tail_seen,
@@ -171,6 +176,7 @@ class SpikeDetector:
             season_seen=[int(x) for x in state["season_seen"]],
             rel_sd=[float(x) for x in state["rel_sd"]][: len(params.scales)] or [0.5] * len(params.scales),
             bin_sd=float(state.get("bin_sd", 0.5)),
+            cusum=float(state.get("cusum", 0.0)),
             tail_u=[float(x) for x in state["tail_u"]],
             tail_beta=[float(x) for x in state["tail_beta"]],
             tail_seen=[int(x) for x in state["tail_seen"]],
@@ -218,6 +224,12 @@ class SpikeDetector:
                 best = (surprise, k, obs, exp_)
         surprise, k, obs, exp_ = best
 
+        # CUSUM of standardised one-bin residuals (each capped, so one freak bin cannot carry it):
+        # evidence that the rise is sustained rather than a single burst.
+        z = (y - self.level - self.season[slot]) / max(self.bin_sd, p.min_rel_sd)
+        self.cusum = max(0.0, self.cusum + min(z, p.cusum_cap) - p.cusum_k)
+        sustained = p.cusum_h <= 0 or self.cusum >= p.cusum_h
+
         fired = False
         severity: Severity | None = None
         self.since_alert += 1
@@ -229,6 +241,7 @@ class SpikeDetector:
             and self.armed
             and self.since_alert > p.cooldown
             and surprise >= p.fire
+            and sustained
             and obs - exp_ >= p.min_excess
         ):
             fired = True

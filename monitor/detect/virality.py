@@ -128,6 +128,9 @@ def features(
         math.log1p(sum(max(float(n), 0.0) for n in followers[: len(seen)])),  # exposure so far
         math.log1p(first_latency),
         math.log1p(final),
+        # Expected direct reposts still to come (SEISMIC's numerator): finite even when the cascade
+        # looks supercritical early on, so big cascades extrapolate instead of hitting the cap.
+        math.log1p(est.reposts + est.infectiousness * est.future_exposures),
         math.log(max(est.infectiousness * n_star, 1e-4)),
         math.log1p(max(float(followers[0]), 0.0)) if followers else 0.0,
         mean_log_reposter,

@@ -90,7 +90,7 @@ def _event(session: Session, brand: Brand, source: Source, start: datetime, bins
 def test_rise_in_negative_share_pages_support(engine: Engine) -> None:
     with Session(engine) as s:
         brand, source = _brand(s)
-        end = _history(s, brand, source, 2 * 288)
+        end = _history(s, brand, source, 360)
         _event(s, brand, source, end, 6, neg=5, pos=2)  # same volume, mostly negative
         s.commit()
         found = detect(s, _config(), end + 6 * BIN + timedelta(minutes=15))
@@ -106,7 +106,7 @@ def test_rise_in_negative_share_pages_support(engine: Engine) -> None:
 def test_positive_launch_buzz_does_not_page(engine: Engine) -> None:
     with Session(engine) as s:
         brand, source = _brand(s)
-        end = _history(s, brand, source, 2 * 288)
+        end = _history(s, brand, source, 360)
         _event(s, brand, source, end, 12, neg=4, pos=40)  # 8x volume, usual negative share
         s.commit()
         found = detect(s, _config(), end + 12 * BIN + timedelta(minutes=15))
@@ -119,7 +119,7 @@ def test_positive_launch_buzz_does_not_page(engine: Engine) -> None:
 def test_quiet_history_raises_nothing(engine: Engine) -> None:
     with Session(engine) as s:
         brand, source = _brand(s)
-        end = _history(s, brand, source, 3 * 288, seed=7)
+        end = _history(s, brand, source, 2 * 288, seed=7)
         s.commit()
         assert detect(s, _config(), end + timedelta(minutes=15)) == []
 
@@ -128,12 +128,12 @@ def test_restart_neither_rewarms_nor_realerts(engine: Engine) -> None:
     """Running in many small steps (fresh session each: a restarted daemon) equals one long run."""
     with Session(engine) as s:
         brand, source = _brand(s)
-        end = _history(s, brand, source, 2 * 288)
+        end = _history(s, brand, source, 360)
         _event(s, brand, source, end, 6, neg=6, pos=1)
         s.commit()
     final = end + 6 * BIN + timedelta(minutes=15)
     keys: list[str] = []
-    step = T0 + timedelta(hours=30)
+    step = T0 + timedelta(hours=20)
     while step <= final:
         with Session(engine) as s:
             keys += [c.key for c in detect(s, _config(), step)]
@@ -157,7 +157,7 @@ def test_bins_wait_for_the_scorer(engine: Engine) -> None:
     """Unscored mentions hold their bin back (up to score_wait) instead of being counted as not negative."""
     with Session(engine) as s:
         brand, source = _brand(s)
-        end = _history(s, brand, source, 2 * 288)
+        end = _history(s, brand, source, 360)
         m = Mention(source_id=source.id, brand_id=brand.id, external_id="u", text="x", created_at=end + BIN)
         s.add(m)
         s.commit()
