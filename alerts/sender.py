@@ -143,7 +143,7 @@ class OutboxSender:
 
     def _prepare(self, session: Session, row: OutboxMessage) -> tuple[Delivery, str | None]:
         """The Delivery to hand the sink; replies/updates get their parent message's result (e.g. ts)."""
-        payload: dict[str, Any] = dict(row.payload)
+        payload: dict[str, Any] = {**row.payload, "enqueued_at": row.created_at.isoformat()}
         wait = None
         parent_key = payload.get("parent_key")
         if parent_key:

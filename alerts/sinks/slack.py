@@ -9,6 +9,7 @@ again. Errors are classified for the sender: 429 -> retry_after, configuration e
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any, ClassVar
 
 from slack_sdk import WebClient
@@ -21,6 +22,7 @@ from monitor.types import Delivery, DeliveryResult
 
 log = logging.getLogger(__name__)
 METADATA_EVENT = "repmon_delivery"
+MAX_LOOKUP_PAGES = 20
 PERMANENT_ERRORS = frozenset(
     {
         "channel_not_found",
@@ -99,7 +101,7 @@ class SlackSink:
         self, delivery: Delivery, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None
     ) -> dict[str, Any]:
         if delivery.attempts > 1:  # an earlier attempt may have posted before failing or crashing
-            found = self._find_posted(channel, delivery.idempotency_key, thread_ts)
+            found = self._find_posted(channel, delivery.idempotency_key, thread_ts, _oldest(delivery))
             if found is not None:
                 log.info("outbox %s already posted as %s; not posting again", delivery.outbox_id, found)
                 return {"channel": channel, "ts": found, "deduplicated": True}
@@ -114,18 +116,37 @@ class SlackSink:
         )
         return {"channel": resp["channel"], "ts": resp["ts"]}
 
-    def _find_posted(self, channel: str, key: str, thread_ts: str | None) -> str | None:
-        if thread_ts:
-            resp = self.client.conversations_replies(
-                channel=channel, ts=thread_ts, include_all_metadata=True, limit=200
-            )
-        else:
-            resp = self.client.conversations_history(channel=channel, include_all_metadata=True, limit=200)
-        for message in resp.get("messages") or []:
-            meta = message.get("metadata") or {}
-            if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == key:
-                return str(message["ts"])
+    def _find_posted(self, channel: str, key: str, thread_ts: str | None, oldest: str | None) -> str | None:
+        """Our message with this key, searching every page since the row was enqueued."""
+        cursor = None
+        for _ in range(MAX_LOOKUP_PAGES):
+            args: dict[str, Any] = {"channel": channel, "include_all_metadata": True, "limit": 200}
+            if cursor:
+                args["cursor"] = cursor
+            if thread_ts:
+                resp = self.client.conversations_replies(ts=thread_ts, **args)
+            else:
+                resp = self.client.conversations_history(oldest=oldest, **args)
+            for message in resp.get("messages") or []:
+                meta = message.get("metadata") or {}
+                if (
+                    meta.get("event_type") == METADATA_EVENT
+                    and (meta.get("event_payload") or {}).get("key") == key
+                ):
+                    return str(message["ts"])
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        log.warning("dedupe lookup for %s stopped after %d pages", key, MAX_LOOKUP_PAGES)
         return None
+
+
+def _oldest(delivery: Delivery) -> str | None:
+    """Slack `oldest` bound: a minute before the row was enqueued (clock skew margin)."""
+    enqueued = delivery.payload.get("enqueued_at")
+    if not enqueued:
+        return None
+    return f"{datetime.fromisoformat(enqueued).timestamp() - 60:.6f}"
 
 
 def classify(exc: SlackApiError) -> DeliveryResult:

@@ -17,6 +17,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,10 +79,17 @@ class SlackServer(LocalServer):
         self.calls: list[str] = []
         self.on_post: Callable[[dict[str, Any]], None] | None = None  # hook after a message is stored
         self._ts = itertools.count(1)
+        self._last_ts = 0.0
         self.sockets: list[_WebSocket] = []
         self.acks: dict[str, threading.Event] = {}
 
     # ------------------------------------------------------------------ Web API
+
+    def next_ts(self) -> str:
+        """Slack message timestamps: the server's epoch time in microseconds, unique per message."""
+        with self.lock:
+            self._last_ts = max(time.time(), self._last_ts + 1e-6)
+            return f"{self._last_ts:.6f}"
 
     def rate_limit(self, times: int = 1, retry_after: int = 3) -> None:
         body = {"ok": False, "error": "ratelimited"}
@@ -135,7 +143,7 @@ class SlackServer(LocalServer):
         metadata = args.get("metadata")
         message = {
             "type": "message",
-            "ts": f"1700000000.{next(self._ts):06d}",
+            "ts": self.next_ts(),
             "text": args.get("text", ""),
             "blocks": _maybe_json(args.get("blocks")),
             "thread_ts": args.get("thread_ts"),
@@ -164,8 +172,21 @@ class SlackServer(LocalServer):
         return {"ok": False, "error": "message_not_found"}
 
     def api_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
-        msgs = [m for m in self.messages.get(args["channel"], []) if not m["thread_ts"]]
-        return {"ok": True, "messages": [_visible(m, args) for m in reversed(msgs)], "has_more": False}
+        """Newest first, `oldest` bound, cursor pagination (the cursor is an offset here)."""
+        oldest = float(args.get("oldest") or 0)
+        msgs = [
+            m for m in self.messages.get(args["channel"], []) if not m["thread_ts"] and float(m["ts"]) > oldest
+        ]
+        msgs.reverse()
+        start, limit = int(args.get("cursor") or 0), int(args.get("limit") or 100)
+        page = msgs[start : start + limit]
+        more = start + limit < len(msgs)
+        return {
+            "ok": True,
+            "messages": [_visible(m, args) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def api_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
         ts = args["ts"]

@@ -195,3 +195,27 @@ def test_unreachable_slack_is_a_transient_failure(monkeypatch: pytest.MonkeyPatc
     result = sink.deliver(Delivery(1, 1, "slack", "post", {"alert": view, "channel": "C"}, "k", attempts=1))
     assert not result.ok and not result.permanent and result.retry_after is None
     assert "unreachable" in (result.error or "") and BOT_TOKEN not in (result.error or "")
+
+
+def test_dedupe_lookup_pages_through_a_busy_channel(slack: SlackServer) -> None:
+    from datetime import UTC, datetime
+
+    sink = sink_for(slack)
+    view = {"alert_id": 1, "headline": "x", "severity": "low", "brand": "Acme", "evidence": {}}
+    payload = {"alert": view, "channel": "C-CS", "enqueued_at": datetime.now(UTC).isoformat()}
+    first = sink.deliver(Delivery(1, 1, "slack", "post", payload, "key-1", attempts=1))
+    for i in range(450):  # other people keep talking: our message is now three pages back
+        slack.messages["C-CS"].append(
+            {
+                "type": "message",
+                "ts": slack.next_ts(),
+                "text": f"chat {i}",
+                "thread_ts": None,
+                "blocks": None,
+                "metadata": None,
+            }
+        )
+    again = sink.deliver(Delivery(1, 1, "slack", "post", payload, "key-1", attempts=2))
+    assert again.ok and again.result["ts"] == first.result["ts"] and again.result["deduplicated"]
+    assert len([m for m in slack.posts("C-CS") if m.get("bot_id")]) == 1
+    assert slack.calls.count("conversations.history") == 3
