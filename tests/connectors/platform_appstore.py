@@ -69,5 +69,6 @@ def case() -> dict[str, Any]:
         "expected_ids": ids,
         "texts": ("Kraschar vid inloggning 😡", "Ventede 40 minutter i telefonkø. Æv! 😤", "日本語 works too ✨"),
         "sparse_id": "11893400004",
+        "sparse_expect": {"likes": None, "url": None, "rating": 3},
         "now": datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
     }

@@ -85,6 +85,7 @@ def case() -> dict[str, Any]:
             "роуминг — дорого 💸",
         ),
         "sparse_id": "at://did:plc:4k7kq3uq5ckvqr5xqm2kz7ya/app.bsky.feed.post/3lbx1p2o4fc2e",
+        "sparse_expect": {"language": None, "likes": None, "reposts": None, "replies": None},
         "repoll_ids": [posts[0]["uri"], posts[1]["uri"]],
         "deleted_id": BlueskyPlatform.deleted_uri,
         "now": datetime(2026, 11, 20, 12, 0, tzinfo=UTC),

@@ -86,6 +86,7 @@ def case() -> dict[str, Any]:
             "sa det var <planlagt vedlikehold>.",
         ),
         "sparse_id": "42170044",
+        "sparse_expect": {"likes": None, "title": None, "parent_external_id": "42170001"},
         "repoll_ids": ["42170001", "42169900"],
         "deleted_id": HackerNewsPlatform.deleted_id,
         "now": datetime(2026, 11, 20, 12, 0, tzinfo=UTC),

@@ -72,6 +72,7 @@ def case() -> dict[str, Any]:
         "expected_ids": {s["id"] for s in search + tag},
         "texts": ("kö i 45 minuter nu 😡", "Ærlig talt", "Teliaのローミング", "Телиа: роуминг", "🎉 takk!"),
         "sparse_id": "117648398745600006",  # status without language, url, card, application …
+        "sparse_expect": {"language": None, "quotes": None, "parent_external_id": None, "links": ()},
         "repoll_ids": ["117648615014400001", "117648575692800002"],
         "deleted_id": MastodonPlatform.deleted_id,
         "now": datetime(2026, 11, 20, 12, 0, tzinfo=UTC),

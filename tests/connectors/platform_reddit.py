@@ -123,6 +123,7 @@ def case() -> dict[str, Any]:
             "Телиа и 5G",
         ),
         "sparse_id": "t3_1gx78k2",
+        "sparse_expect": {"text": "Telia vs Telenor dekning på hytta?", "links": ()},
         "repoll_ids": ["t3_1gx7a1b", "t1_lyk3a01"],
         "deleted_id": RedditPlatform.deleted,
         "now": datetime(2026, 11, 20, 12, 0, tzinfo=UTC),

@@ -76,5 +76,10 @@ def case() -> dict[str, Any]:
             "Tre dager uten nett 📵 & ingen svar.",
         ),
         "sparse_id": "https://forum.example.se/t/roaming/8790",
+        "sparse_expect": {
+            "author": None,
+            "created_at": datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
+            "language": None,
+        },
         "now": datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
     }

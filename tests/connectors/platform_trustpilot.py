@@ -70,6 +70,7 @@ def case() -> dict[str, Any]:
             "поддержка медленная 🐢",
         ),
         "sparse_id": "673d8e70f3c1e40a1b2c3d04",
+        "sparse_expect": {"title": None, "language": None, "likes": None},
         "repoll_ids": ["673db1a2f3c1e40a1b2c3d01", "673da9c8f3c1e40a1b2c3d02"],
         "deleted_id": TrustpilotPlatform.deleted,
         "now": datetime(2026, 11, 20, 12, 0, tzinfo=UTC),

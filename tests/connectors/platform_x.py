@@ -107,6 +107,7 @@ def case() -> dict[str, Any]:
             "Телиа снова подняла цены 💸",
         ),
         "sparse_id": "1859227654321000004",
+        "sparse_expect": {"likes": None, "language": None, "reposts": None},
         "repoll_ids": ["1859231234567890001", "1859229876543210002"],
         "deleted_id": XPlatform.deleted,
         "now": datetime(2026, 11, 20, 12, 0, tzinfo=UTC),

@@ -89,6 +89,7 @@ def case() -> dict[str, Any]:
             "Телиа — лучший",
         ),
         "sparse_id": "UgzX1telia0004AaBbCc4AaABAg",
+        "sparse_expect": {"likes": 0, "replies": 0, "author": "@tokyo"},
         "repoll_ids": ["UgzX1telia0001AaBbCc4AaABAg", "UgzX1telia0002AaBbCc4AaABAg"],
         "deleted_id": YouTubePlatform.deleted,
         "now": datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
