@@ -55,8 +55,15 @@ def current_revision(engine: Engine) -> str | None:
 def schema_differences(engine: Engine) -> list[Any]:
     """Differences between the live schema and `tables.py` (empty when migrations are complete)."""
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": _ours})
         return list(compare_metadata(context, Base.metadata))
+
+
+def _ours(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Only our tables: the same database may hold others' (procrastinate's queue, alembic_version)."""
+    if type_ == "table":
+        return name in Base.metadata.tables
+    return True
 
 
 def revision(url: str | URL, message: str) -> None:

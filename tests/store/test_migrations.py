@@ -1,6 +1,6 @@
 """The packaged Alembic migrations build exactly the schema that tables.py declares, on both backends."""
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from monitor.store import migrate
 from monitor.store.engine import make_engine
@@ -35,5 +35,19 @@ def test_differences_are_detected_on_an_incomplete_schema(db_url):
         Base.metadata.create_all(engine, tables=[Base.metadata.tables["brands"]])
         diffs = migrate.schema_differences(engine)
         assert any(d[0] == "add_table" and d[1].name == "mentions" for d in diffs)
+    finally:
+        engine.dispose()
+
+
+def test_tables_of_other_software_in_the_same_database_are_not_differences(db_url):
+    """Cluster mode keeps procrastinate's queue tables in our database; they are not ours to compare."""
+    migrate.upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE other_software_jobs (id INTEGER PRIMARY KEY, payload TEXT)"))
+        assert migrate.schema_differences(engine) == []
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE other_software_jobs"))
     finally:
         engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from monitor.store.engine import make_engine
+from monitor.store.migrate import _ours
 from monitor.store.tables import Base
 
 config = context.config
@@ -17,6 +18,7 @@ def _configure(connection) -> None:  # type: ignore[no-untyped-def]
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
         compare_type=True,
+        include_name=_ours,  # autogenerate must never drop tables that other software keeps here
     )
 
 
