@@ -53,6 +53,7 @@ class ScoreStats:
     scored: int = 0
     mention_ids: list[int] = field(default_factory=list)
     model_version: str | None = None
+    unscorable: list[int] = field(default_factory=list)  # the scorer failed on these (logged)
 
 
 def pending_texts(session: Session, limit: int) -> list[TextToScore]:
@@ -124,21 +125,53 @@ def score_pending(
             batch = pending_texts(session, batch_size)
         if not batch:
             break
-        results = scorer.score(batch)
-        unknown = {r.mention_id for r in results} - {t.mention_id for t in batch}
-        if unknown or len(results) != len(batch):
-            raise RuntimeError(f"scorer {scorer.version!r} returned {len(results)} results for {len(batch)} texts")
+        results, unscorable = _score_isolating_failures(scorer, batch)
         moment = now()
         with db.transaction() as session:
             ids = write_scores(session, results, moment)
-            if on_scored is not None:
+            if unscorable:  # marked done WITHOUT a score: never a made-up result, never a stuck queue
+                session.execute(update(Mention).where(Mention.id.in_(unscorable)).values(scored_at=moment))
+            if on_scored is not None and ids:
                 on_scored(session, ids, moment)
         stats.batches += 1
+        stats.unscorable += unscorable
         stats.scored += len(ids)
         stats.mention_ids += ids
         if stop is not None and stop.is_set():
             break
     return stats
+
+
+def _checked(scorer: Scorer, batch: Sequence[TextToScore]) -> list[ScoreResult]:
+    results = scorer.score(batch)
+    if len(results) != len(batch) or {r.mention_id for r in results} != {t.mention_id for t in batch}:
+        raise RuntimeError(f"scorer {scorer.version!r} returned {len(results)} results for {len(batch)} texts")
+    return results
+
+
+def _score_isolating_failures(scorer: Scorer, batch: Sequence[TextToScore]) -> tuple[list[ScoreResult], list[int]]:
+    """Score a batch; if it fails, score its texts one by one so one bad text cannot block the queue.
+
+    Returns the results and the ids of mentions the scorer failed on (logged with the error). If every
+    text fails alone too, the scorer itself is broken: that is raised, not papered over.
+    """
+    try:
+        return _checked(scorer, batch), []
+    except Exception:
+        if len(batch) == 1:
+            raise
+        log.exception("scoring a batch of %d failed; retrying one by one", len(batch))
+    results: list[ScoreResult] = []
+    failed: list[int] = []
+    for item in batch:
+        try:
+            results += _checked(scorer, [item])
+        except Exception as exc:
+            log.error("mention %d cannot be scored by %s: %s", item.mention_id, scorer.version, exc)
+            failed.append(item.mention_id)
+    if not results:
+        raise RuntimeError(f"scorer {scorer.version!r} failed on every text of a batch of {len(batch)}")
+    return results, failed
 
 
 # --------------------------------------------------------------------------- detect + route
