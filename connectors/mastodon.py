@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from connectors.http.base import HttpConnector, HttpSettings, parse_time
 from connectors.http.client import Request, Response
@@ -26,9 +26,23 @@ from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, SourceEr
 class MastodonSettings(HttpSettings):
     base_url: str = "https://mastodon.social"
     access_token: SecretStr | None = None
-    search: bool = Field(True, description="full-text search for each brand term (needs access_token)")
+    search: bool | None = Field(
+        None, description="full-text search for each brand term; default: on when access_token is set"
+    )
     hashtags: list[str] = Field(default_factory=list, description="hashtag timelines to follow, without #")
     page_size: int = Field(40, gt=0, le=40)
+
+    @model_validator(mode="after")
+    def _search_needs_token(self) -> MastodonSettings:
+        if self.search and self.access_token is None:
+            raise ValueError("search = true needs access_token (instances refuse status search without one)")
+        if not self.hashtags and not self.searching:
+            raise ValueError("nothing to read: set hashtags, or access_token for full-text search")
+        return self
+
+    @property
+    def searching(self) -> bool:
+        return self.search if self.search is not None else self.access_token is not None
 
 
 def snowflake_for(moment: datetime) -> str:
@@ -64,7 +78,7 @@ class MastodonConnector(HttpConnector):
         return {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
 
     def streams(self, query: BrandQuery) -> Sequence[str]:
-        found = [f"search:{term}" for term in query.terms] if self.settings.search else []
+        found = [f"search:{term}" for term in query.terms] if self.settings.searching else []
         return [*found, *(f"tag:{tag.lstrip('#')}" for tag in self.settings.hashtags)]
 
     def build_request(

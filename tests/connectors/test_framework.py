@@ -135,3 +135,13 @@ def test_pagination_link_to_another_host_is_refused() -> None:
         )
         with pytest.raises(SourceError, match="another host refused"):
             list(connector.fetch(case()["query"], None))
+
+
+def test_mastodon_settings_explain_what_is_missing() -> None:
+    with pytest.raises(SourceError, match="search = true needs access_token"):
+        MastodonConnector({"search": True, "hashtags": ["telia"]})
+    with pytest.raises(SourceError, match="nothing to read"):
+        MastodonConnector({"access_token": "t" * 10, "search": False})
+    tags_only = MastodonConnector({"hashtags": ["telia"]})
+    assert not tags_only.settings.searching
+    assert MastodonConnector({"access_token": "t" * 10}).settings.searching
