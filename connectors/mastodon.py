@@ -9,6 +9,7 @@ opted-in (`indexable`) posts on 4.2+), `GET /api/v1/timelines/tag/:hashtag` (pub
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,8 @@ from connectors.http.client import Request, Response
 from connectors.http.paging import LinkHeaderPaginator
 from connectors.text import html_to_text_and_links
 from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
+
+log = logging.getLogger(__name__)
 
 
 class MastodonSettings(HttpSettings):
@@ -110,9 +113,10 @@ class MastodonConnector(HttpConnector):
         statuses = body.get("statuses") if isinstance(body, dict) else body
         if not isinstance(statuses, list):
             raise self.client.error("fatal", f"unexpected response shape from {response.url}")
-        return [self.to_mention(status) for status in statuses if isinstance(status, dict)]
+        found = [self.to_mention(status) for status in statuses if isinstance(status, dict)]
+        return [m for m in found if m is not None]
 
-    def to_mention(self, status: dict[str, Any]) -> FetchedMention:
+    def to_mention(self, status: dict[str, Any]) -> FetchedMention | None:
         text, links = html_to_text_and_links(status.get("content") or "")
         if spoiler := (status.get("spoiler_text") or "").strip():
             text = f"{spoiler}\n\n{text}" if text else spoiler
@@ -122,8 +126,9 @@ class MastodonConnector(HttpConnector):
             acct = f"{acct}@{urlsplit(self.settings.base_url).hostname}"
         card_url = (status.get("card") or {}).get("url")
         created = parse_time(status.get("created_at"))
-        if created is None:
-            raise self.client.error("fatal", f"status {status.get('id')} has no created_at")
+        if created is None or not status.get("id"):
+            log.warning("mastodon: status without id or created_at skipped (%s)", status.get("uri"))
+            return None
         return FetchedMention(
             external_id=str(status["id"]),
             text=text,
