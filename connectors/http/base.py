@@ -65,13 +65,16 @@ class HttpSettings(BaseModel):
 
 
 def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 (with `Z`), epoch seconds, or None; always timezone-aware UTC."""
-    if value is None or value == "":
+    """ISO 8601 (with `Z`), epoch seconds, or None (also for an unreadable value: one post with a
+    broken date is skipped instead of failing the whole page); always timezone-aware UTC."""
+    if value is None or value == "" or isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
-    text = str(value).strip().replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(text)
+    try:
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value, UTC)
+        parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 

@@ -145,3 +145,13 @@ def test_mastodon_settings_explain_what_is_missing() -> None:
     tags_only = MastodonConnector({"hashtags": ["telia"]})
     assert not tags_only.settings.searching
     assert MastodonConnector({"access_token": "t" * 10}).settings.searching
+
+
+def test_parse_time_forms() -> None:
+    from connectors.http.base import parse_time
+
+    assert parse_time("2026-11-20T11:52:10.000Z") == datetime(2026, 11, 20, 11, 52, 10, tzinfo=UTC)
+    assert parse_time("2026-11-20T12:30:00+01:00") == datetime(2026, 11, 20, 11, 30, tzinfo=UTC)
+    assert parse_time(1763639530) == datetime.fromtimestamp(1763639530, UTC)
+    assert parse_time("2026-11-20") == datetime(2026, 11, 20, tzinfo=UTC)
+    assert parse_time("yesterday") is None and parse_time("") is None and parse_time(True) is None
