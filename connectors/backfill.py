@@ -23,6 +23,7 @@ from monitor.sync import SourceRuntime
 from monitor.types import BrandQuery, Page, SourceError
 
 Progress = Callable[[Page, int], None]  # (page, stored so far)
+MAX_NOTES = 8  # a long Algolia backfill slides its window hundreds of times: show the first few
 
 
 @dataclass
@@ -66,7 +67,10 @@ class Coverage:
         if self.unreachable:
             out.append(f"  not reachable: {self.unreachable}")
         out += [f"  limit: {limit}" for limit in self.limits]
-        out += [f"  left out: {note}" for note in dict.fromkeys(self.notes)]
+        notes = list(dict.fromkeys(self.notes))
+        out += [f"  left out: {note}" for note in notes[:MAX_NOTES]]
+        if len(notes) > MAX_NOTES:
+            out.append(f"  … and {len(notes) - MAX_NOTES} more notes of the same kinds")
         return out
 
 
