@@ -4,12 +4,14 @@ Why this shape: mention counts are over-dispersed, strongly daily-seasonal and b
 counts either pages on every lunchtime peak or misses quiet-hour spikes, and a Gaussian tail is wrong for
 the small counts of a small brand. So each bin is compared with a robust seasonal baseline (level x
 time-of-day profile, learnt with clipped updates so a spike cannot drag its own baseline up), and the
-surprise is a negative-binomial tail probability of the counts summed over several time scales (a scan
-statistic: short scales catch sharp bursts, long scales catch slower rises). One alert per event comes
-from a warm-up, hysteresis (re-arm only after the surprise falls back) and a cooldown.
+counts summed over several time scales (a scan statistic: short scales catch sharp bursts, long scales
+slower rises) must beat two tails at once: Poisson (sampling noise, decisive for small counts) and the
+series' own peaks-over-threshold tail of log ratios (multiplicative wobble, decisive for busy series).
+A CUSUM asks for a sustained rise; one alert per event comes from a warm-up, hysteresis (re-arm only
+after the surprise falls back) and a cooldown. Parameters: docs/detection.md (measured on NAB).
 
-The detector is strictly causal: `update(count, slot)` for row i only sees rows <= i, and its whole
-state is a small JSON-able dict so the daemon can persist it between runs.
+The detector is strictly causal: `update(count, bin_in_day)` for row i only sees rows <= i, and its
+whole state is a small JSON-able dict so the daemon can persist it between runs.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scipy.special import gammainc, log_ndtr
+from scipy.special import gammainc
 
 from monitor.types import Severity
 
@@ -74,27 +76,6 @@ def poisson_tail(observed: float, mean: float) -> float:
     return math.log10(tail) if tail > 0 else -300.0
 
 
-def lognormal_tail(observed: float, mean: float, rel_sd: float) -> float:
-    """log10 P(log1p X >= log1p observed) when log1p X wobbles normally around log1p mean.
-
-    Busy series wobble multiplicatively (a lunchtime doubles the rate), far more than Poisson allows,
-    and that wobble is heavier-tailed than a negative binomial's, so it is modelled on the log scale.
-    """
-    z = (math.log1p(observed) - math.log1p(max(mean, 0.0))) / rel_sd
-    if z <= 0:
-        return 0.0
-    return max(float(log_ndtr(-z)) / LOG10, -300.0)
-
-
-def count_surprise(observed: float, mean: float, rel_sd: float) -> float:
-    """-log10 of the tail probability under *both* noise sources: a count must beat each to surprise.
-
-    Small counts are dominated by Poisson noise (3 mentions where 0.5 were expected is not news), big
-    counts by the multiplicative wobble. Taking the larger tail probability is the conservative union.
-    """
-    return -max(poisson_tail(observed, mean), lognormal_tail(observed, mean, rel_sd))
-
-
 def severity_for(surprise: float, ratio: float) -> Severity:
     """Severity from how far above the baseline: both the evidence and the size of the jump count."""
     if ratio >= 8 and surprise >= 12:
@@ -122,7 +103,6 @@ class SpikeDetector:
     level: float | None = None
     season: list[float] = field(default_factory=list)
     season_seen: list[int] = field(default_factory=list)
-    rel_sd: list[float] = field(default_factory=list)  # per scale: EW mean |log residual| * 1.25
     bin_sd: float = 0.5  # robust sd of one bin's log count around the baseline
     cusum: float = 0.0  # one-sided CUSUM of standardised per-bin residuals
     tail_u: list[float] = field(default_factory=list)  # per scale: running 95th percentile of residuals
@@ -137,8 +117,6 @@ class SpikeDetector:
         if not self.season:
             self.season = [0.0] * p.season_slots
             self.season_seen = [0] * p.season_slots
-        if not self.rel_sd:
-            self.rel_sd = [0.5] * len(p.scales)
         if not self.tail_u:
             self.tail_u = [0.3] * len(p.scales)
             self.tail_beta = [0.2] * len(p.scales)
@@ -147,12 +125,11 @@ class SpikeDetector:
     # ------------------------------------------------------------------ persistence
     def state(self) -> dict[str, Any]:
         return {
-            "v": 1,
+            "v": 2,
             "n": self.n,
             "level": self.level,
             "season": self.season,
             "season_seen": self.season_seen,
-            "rel_sd": self.rel_sd,
             "bin_sd": self.bin_sd,
             "cusum": self.cusum,
             "tail_u": self.tail_u,
@@ -166,7 +143,7 @@ class SpikeDetector:
     @classmethod
     def from_state(cls, state: Mapping[str, Any] | None, params: SpikeParams | None = None) -> SpikeDetector:
         params = params or SpikeParams()
-        if not state or state.get("v") != 1 or len(state.get("season", [])) != params.season_slots:
+        if not state or state.get("v") != 2 or len(state.get("season", [])) != params.season_slots:
             return cls(params)
         return cls(
             params,
@@ -174,7 +151,6 @@ class SpikeDetector:
             level=state["level"],
             season=[float(x) for x in state["season"]],
             season_seen=[int(x) for x in state["season_seen"]],
-            rel_sd=[float(x) for x in state["rel_sd"]][: len(params.scales)] or [0.5] * len(params.scales),
             bin_sd=float(state.get("bin_sd", 0.5)),
             cusum=float(state.get("cusum", 0.0)),
             tail_u=[float(x) for x in state["tail_u"]],
@@ -286,6 +262,7 @@ class SpikeDetector:
         resid = y - self.level - self.season[slot]
         clipped = max(-p.clip * sd0, min(p.clip * sd0, resid))
         warm_rate = max(p.level_rate, 1.0 / (self.n + 2))
+        # Robust sd from the mean absolute clipped residual (mean |r| of a normal is 0.798 sd).
         self.bin_sd += max(p.scale_rate, 1.0 / (self.n + 2)) * (abs(clipped) * 1.2533 - self.bin_sd)
         self.level += warm_rate * clipped
         seen = self.season_seen[slot]
@@ -297,11 +274,7 @@ class SpikeDetector:
         if abs(mean_season) > 1e-9:
             self.season = [s - mean_season for s in self.season]
             self.level += mean_season
-        sc_rate = max(p.scale_rate, 1.0 / (self.n + 2))
         for i, r in enumerate(residuals):
-            sd = max(self.rel_sd[i], p.min_rel_sd)
-            a = min(abs(r), p.clip * sd) * 1.2533  # mean |r| of a normal is sd * 0.798
-            self.rel_sd[i] += sc_rate * (a - self.rel_sd[i])
             # Running 95th percentile (stochastic quantile step) and mean excess above it.
             beta = max(self.tail_beta[i], p.min_rel_sd)
             u = self.tail_u[i]
