@@ -34,7 +34,13 @@ def _database_url(ctx: click.Context) -> str:
 
 
 @click.command("worker")
-@click.option("--queues", default=",".join(QUEUES), show_default=True, help="Comma-separated queues to serve.")
+@click.option(
+    "--queues",
+    default=",".join(QUEUES),
+    show_default=True,
+    callback=lambda _ctx, _param, value: _queues(value),
+    help="Comma-separated queues to serve.",
+)
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 256),
@@ -61,7 +67,7 @@ def _database_url(ctx: click.Context) -> str:
 @click.pass_context
 def worker(
     ctx: click.Context,
-    queues: str,
+    queues: tuple[str, ...],
     concurrency: int | None,
     metrics_host: str,
     metrics_port: int | None,
@@ -93,7 +99,7 @@ def worker(
     config_path = ctx.obj.get("config_path") if ctx.obj else None
     options = WorkerOptions(
         config_path=config_path,
-        queues=_queues(queues),
+        queues=queues,
         heartbeat_seconds=heartbeat,
         stalled_after_seconds=stalled_after,
         stalled_sweep_cron=interval_cron(timedelta(seconds=max(1.0, stalled_after / 4))),
@@ -135,7 +141,7 @@ def queue_schema(ctx: click.Context, check: bool) -> None:
 
 
 def register(cli: click.Group) -> None:
+    from monitor.cli import group
+
     cli.add_command(worker)
-    db = cli.commands["db"]
-    assert isinstance(db, click.Group)
-    db.add_command(queue_schema)
+    group("db").add_command(queue_schema)

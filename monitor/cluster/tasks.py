@@ -41,6 +41,7 @@ DELIVER_LOCK = "deliver"
 # our rows; the periodic sweep (daemon.pipeline_interval) picks them up, the embedded daemon's latency.
 DETECT_WAITING = "detect-waiting"
 DELIVER_WAITING = "deliver-waiting"
+MAX_DRAIN_PASSES = 10
 
 # Transient failures (a lost connection, a PostgreSQL restart) are retried with backoff; a job that keeps
 # failing ends as `failed` and is kept for inspection (repmon_queue_jobs{status="failed"}).
@@ -78,6 +79,20 @@ def fetch_source(timestamp: int | None = None, *, brand: str, source: str) -> di
         "skipped": result.skipped,
         "error": result.error,
     }
+
+
+@app.task(name="repoll_source", queue="fetch", retry=_RETRY)
+def repoll_source(timestamp: int | None = None, *, brand: str, source: str) -> dict[str, Any]:
+    """Re-read engagement of this source's due mentions (virality needs the growth curve)."""
+    from monitor.sync import HealthPolicy
+    from monitor.sync import repoll_source as stage
+
+    state = runtime.current()
+    policy = HealthPolicy(
+        failing_after=state.config.daemon.failing_after, max_backoff=state.config.daemon.max_backoff
+    )
+    result = stage(state.db, state.source(brand, source), state.now(), policy=policy)
+    return {"checked": result.checked, "changed": result.changed, "deleted": result.deleted, "error": result.error}
 
 
 def defer_scoring(session: Session, mention_ids: Sequence[int]) -> list[int]:
@@ -178,11 +193,28 @@ def detect_and_route(timestamp: int | None = None) -> dict[str, Any]:
 def deliver_outbox(timestamp: int | None = None) -> dict[str, Any]:
     """Drain due outbox rows to the sinks (claims use SKIP LOCKED; sinks dedupe by idempotency key)."""
     state = runtime.current()
-    stats = state.sender.drain(now=state.now(), limit=state.config.daemon.drain_limit)
-    return {"claimed": stats.claimed, "delivered": stats.delivered, "retried": stats.retried, "dead": stats.dead}
+    limit = state.config.daemon.drain_limit
+    totals = {"claimed": 0, "delivered": 0, "retried": 0, "dead": 0}
+    for _ in range(MAX_DRAIN_PASSES):  # a full pass means more may be due; bounded so the job stays short
+        stats = state.sender.drain(now=state.now(), limit=limit)
+        for key in totals:
+            totals[key] += getattr(stats, key)
+        if stats.claimed < limit:
+            break
+    return totals
 
 
 # --------------------------------------------------------------------------- housekeeping
+
+
+@app.task(name="apply_retention", queue=MAINTENANCE_QUEUE, retry=_RETRY)
+def apply_retention(timestamp: int | None = None) -> None:
+    """Strip personal data from mentions older than the retention period (same purge as the daemon)."""
+    from monitor.privacy.retention import purge
+
+    state = runtime.current()
+    with state.db.transaction() as session:
+        purge(session, state.now(), state.config.retention.days)
 
 
 @app.task(name="retry_stalled_jobs", queue=MAINTENANCE_QUEUE, pass_context=True)
@@ -221,7 +253,8 @@ _REGISTERED = False
 
 
 def register_periodic(config: Any, options: Any) -> None:
-    """One periodic fetch per enabled source, plus detection, delivery and housekeeping sweeps.
+    """One periodic fetch (and engagement re-poll) per enabled source, plus detection, delivery,
+    retention and housekeeping sweeps.
 
     Every worker registers the same schedule; procrastinate defers each (task, periodic id, tick) once
     for the whole cluster (a unique row in procrastinate_periodic_defers), and the queueing lock per
@@ -244,6 +277,20 @@ def register_periodic(config: Any, options: Any) -> None:
                 queueing_lock=lock,
                 lock=lock,
             )(fetch_source)
+            if source.repoll:
+                app.periodic(
+                    cron=interval_cron(config.daemon.repoll_interval),
+                    periodic_id=f"repoll:{brand.name}/{name}",
+                    task_kwargs={"brand": brand.name, "source": name},
+                    queueing_lock=f"repoll:{brand.name}:{name}",
+                    lock=lock,  # never alongside a fetch of the same source: one client, one rate limit
+                )(repoll_source)
+    app.periodic(
+        cron=interval_cron(config.daemon.retention_interval),
+        periodic_id="retention",
+        queueing_lock="retention",
+        lock="retention",
+    )(apply_retention)
     sweep = interval_cron(config.daemon.pipeline_interval)
     app.periodic(cron=sweep, periodic_id="sweep", queueing_lock=DETECT_WAITING, lock=DETECT_LOCK)(detect_and_route)
     app.periodic(cron=sweep, periodic_id="sweep", queueing_lock=DELIVER_WAITING, lock=DELIVER_LOCK)(deliver_outbox)

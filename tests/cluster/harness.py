@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -164,14 +165,29 @@ class WorkerNode:
 
 
 def start_worker(
-    url: str, config: Path, logdir: Path, name: str, *, processes: int, queues: str = "fetch,score,detect,alert"
+    url: str,
+    config: Path,
+    logdir: Path,
+    name: str,
+    *,
+    processes: int,
+    queues: str = "fetch,score,detect,alert",
+    metrics_port: int | None = None,
 ) -> WorkerNode:
     stdout, stderr = logdir / f"{name}.out", logdir / f"{name}.err"
     out, err = stdout.open("wb"), stderr.open("wb")
     args = [*REPMON, "worker", "--queues", queues, "--concurrency", str(processes)]
     args += ["--heartbeat", "1", "--stalled-after", "4", "--grace", "20"]
+    if metrics_port is not None:
+        args += ["--metrics-port", str(metrics_port)]
     process = subprocess.Popen(args, env=env(url, config), stdout=out, stderr=err, start_new_session=True)
     return WorkerNode(process, stdout, stderr, [out, err])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:

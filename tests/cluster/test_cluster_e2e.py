@@ -5,10 +5,13 @@ fetch -> score -> detect -> alert, each exactly once, through a SIGKILL and a Po
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import pytest
 
 from tests.cluster.harness import (
     WorkerNode,
+    free_port,
     libpq,
     pipeline_done,
     query,
@@ -104,9 +108,17 @@ def fetches_never_overlapped(url: str) -> bool:
 def test_mentions_flow_through_several_worker_processes_exactly_once(cluster, pg_url: str) -> None:
     migrate_and_export, start, nodes = cluster
     ids = migrate_and_export(400)
-    start("node-a", processes=2)
+    port = free_port()
+    start("node-a", processes=2, metrics_port=port)
     start("node-b", processes=2)
     wait_for(lambda: pipeline_done(pg_url, len(ids)), 240, "the pipeline to drain", nodes)
+    health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).read())
+    assert health["worker_processes"] == 2 and len(health["pids"]) == 2
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    assert "repmon_worker_processes 2.0" in metrics
+    assert "repmon_mentions_unscored 0.0" in metrics and "repmon_database_up 1.0" in metrics
+    assert re.search(r'repmon_queue_jobs\{queue="score",status="succeeded"\} [1-9]', metrics)
+    assert float(re.search(r"^repmon_cluster_workers (\S+)$", metrics, re.MULTILINE).group(1)) == 4
     assert_each_processed_once(pg_url, ids, nodes)
     assert fetches_never_overlapped(pg_url)
     # four processes scheduled the periodic fetch; the database deferred each tick once

@@ -208,4 +208,4 @@ def test_worker_command_lines_in_every_deployment_parse_with_the_real_cli() -> N
     for argv in (compose, k8s, unit):
         assert argv[0] == "worker"
         context = worker.make_context("worker", list(argv[1:]))
-        assert set(context.params["queues"].split(",")) == {"fetch", "score", "detect", "alert"}
+        assert set(context.params["queues"]) == {"fetch", "score", "detect", "alert"}

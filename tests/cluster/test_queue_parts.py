@@ -136,3 +136,55 @@ def test_poll_interval_becomes_a_cron_that_never_polls_less_often(interval: time
 def test_chunks() -> None:
     assert [len(c) for c in chunks(range(130), SCORE_BATCH)] == [64, 64, 2]
     assert list(chunks([], 64)) == []
+
+
+def test_purge_removes_finished_jobs_after_their_window_and_keeps_failed_ones_longer(
+    db: Database, pg_url: str
+) -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from monitor.cluster.app import app
+    from monitor.cluster.tasks import purge_finished_jobs
+
+    with db.transaction() as session:
+        ok, failed, waiting = defer_scoring(session, list(range(1, 3 * SCORE_BATCH + 1)))
+    with psycopg_connection(pg_url) as conn:
+        for job_id, status in ((ok, "succeeded"), (failed, "failed")):
+            conn.execute("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", (job_id,))
+            conn.execute("SELECT procrastinate_finish_job_v1(%s, %s, false)", (job_id, status))
+        conn.execute("UPDATE procrastinate_events SET at = now() - interval '30 hours'")
+
+    async def purge() -> None:
+        async with app.open_async():
+            await purge_finished_jobs.func(SimpleNamespace(app=app), succeeded_hours=24, failed_hours=336)
+
+    asyncio.run(purge())
+    remaining = {job_id for (job_id,) in query(pg_url, "SELECT id FROM procrastinate_jobs")}
+    assert remaining == {failed, waiting}  # succeeded > 24 h: gone; failed kept for inspection; todo untouched
+    with psycopg_connection(pg_url) as conn:
+        conn.execute("UPDATE procrastinate_events SET at = now() - interval '15 days'")
+    asyncio.run(purge())
+    assert {job_id for (job_id,) in query(pg_url, "SELECT id FROM procrastinate_jobs")} == {waiting}
+
+
+def psycopg_connection(url: str):
+    import psycopg
+
+    from tests.cluster.harness import libpq
+
+    return psycopg.connect(libpq(url), autocommit=True)
+
+
+def test_worker_refuses_sqlite_and_a_database_without_the_job_schema(pg_url: str, tmp_path) -> None:
+    from tests.cluster.harness import repmon, write_config
+
+    config = write_config(tmp_path / "repmon.toml", tmp_path / "export.jsonl")
+    (tmp_path / "export.jsonl").write_text("")
+    done = repmon(["worker", "--concurrency", "1"], f"sqlite:///{tmp_path / 'x.db'}", config)
+    assert done.returncode == 1 and "cluster mode runs on PostgreSQL" in done.stderr
+    reset_database(pg_url)
+    done = repmon(["worker", "--concurrency", "1"], pg_url, config)
+    assert done.returncode == 1 and "repmon db queue-schema" in done.stderr
+    done = repmon(["worker", "--queues", "fetch,nope"], pg_url, config)
+    assert done.returncode == 2 and "unknown queue(s) nope" in done.stderr
