@@ -37,10 +37,11 @@ from monitor.sync import (
     HealthPolicy,
     SourceRuntime,
     config_fingerprint,
+    record_failure,
     refresh_fingerprint,
     sync_source,
 )
-from monitor.types import BrandQuery, Sink
+from monitor.types import BrandQuery, Sink, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,18 @@ def build_source_runtimes(config: Config, db: Database, clock: Clock | None = No
         for source in brand.sources:
             if not source.enabled:
                 continue
-            factory = plugins.load("connectors", source.connector)
-            connector = make_connector(factory, source.connector_settings, clock)
             fingerprint = config_fingerprint(source.connector, source.connector_settings, expression)
             with db.transaction() as session:
                 ref = ensure_source(session, brand.name, source.name, source.connector)
                 refresh_fingerprint(session, ref.source_id, fingerprint, now)
+            try:
+                factory = plugins.load("connectors", source.connector)
+                connector = make_connector(factory, source.connector_settings, clock)
+            except Exception as exc:  # one unusable source must not keep the others from running
+                error = SourceError("config", f"connector could not be started: {type(exc).__name__}: {exc}")
+                with db.transaction() as session:
+                    record_failure(session, ref.source_id, error, now, source.interval, HealthPolicy())
+                continue
             runtimes.append(
                 SourceRuntime(
                     ref=ref,

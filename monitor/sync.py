@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connectors.http.secrets import Scrubber
 from monitor.matching import BrandMatcher
 from monitor.store.catalog import SourceRef
 from monitor.store.engine import Database
@@ -150,10 +151,16 @@ def record_failure(
     return health, changed
 
 
-def _as_source_error(exc: Exception) -> SourceError:
+def _as_source_error(exc: Exception, connector: Any = None) -> SourceError:
+    """Any failure as a SourceError; an unexpected one is transient, and its message is scrubbed of the
+    connector's secrets (a library's error text may quote a URL or header that carries a token)."""
     if isinstance(exc, SourceError):
         return exc
-    return SourceError("transient", f"{type(exc).__name__}: {exc}")
+    message = f"{type(exc).__name__}: {exc}"
+    settings = getattr(connector, "settings", None)
+    if isinstance(settings, BaseModel):
+        message = Scrubber.from_settings(settings).scrub(message)
+    return SourceError("transient", message)
 
 
 def sync_source(
@@ -201,9 +208,9 @@ def sync_source(
                 result.interrupted = True
                 break
     except Exception as exc:
-        error = _as_source_error(exc)
+        error = _as_source_error(exc, runtime.connector)
         if not isinstance(exc, SourceError):
-            log.exception("source %s: unexpected error in connector", runtime.ref.source)
+            log.warning("source %s: unexpected %s in connector", runtime.ref.source, type(exc).__name__)
         result.error = f"{error.kind}: {error}"
         with db.transaction() as session:
             result.health, _ = record_failure(session, source_id, error, now, runtime.interval, policy)

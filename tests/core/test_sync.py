@@ -170,3 +170,12 @@ def test_auth_failure_disables_and_secret_never_stored(database, mastodon):
     assert result.health == "disabled"
     row = source_row(database, rt)
     assert row.last_error_kind == "auth" and "wrong-token-xyz" not in (row.health_reason or "")
+
+
+def test_unexpected_errors_become_transient_and_lose_the_connectors_secrets(mastodon):
+    from monitor.sync import _as_source_error
+
+    connector = mastodon_connector(mastodon, search=True, access_token="tok-very-secret-123")
+    error = _as_source_error(RuntimeError("GET /api?x=1 with Bearer tok-very-secret-123 failed"), connector)
+    assert error.kind == "transient"
+    assert "tok-very-secret-123" not in str(error) and "RuntimeError" in str(error)
