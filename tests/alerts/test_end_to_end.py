@@ -39,7 +39,7 @@ def test_complaint_storm_reaches_slack_threads_and_one_ticket_per_story(
         config.alerts = AlertsConfig(
             routes=[
                 Route(name="cs", slack_channel="C-CS"),
-                Route(name="storm", kinds=["negative_spike"], min_severity="high", helpdesk_group="98738"),
+                Route(name="storm", kinds=["negative_spike"], helpdesk_group="98738"),
             ],
             daily_cap=20,
             slack=SlackConfig(base_url=slack.base + "/api/"),
