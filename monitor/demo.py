@@ -70,7 +70,9 @@ def demo_config(db_url: str, seed: int, duration_minutes: float) -> Config:
     }
     config = validate(data, require_secrets=False)
     # A throwaway key: the demo database is deleted afterwards, nothing needs to be linkable later.
-    config._secrets = Secrets(pseudonym_key=SecretStr(secrets.token_hex(32)))
+    # model_construct, not Secrets(): the environment (e.g. REPMON_DATABASE_URL) must not leak into the
+    # demo and point it at a real database.
+    config._secrets = Secrets.model_construct(pseudonym_key=SecretStr(secrets.token_hex(32)))
     return config
 
 

@@ -65,7 +65,7 @@ def config_for(db_url: str, path: Path):
         },
         require_secrets=False,
     )
-    config._secrets = Secrets(pseudonym_key=SecretStr(KEY))
+    config._secrets = Secrets.model_construct(pseudonym_key=SecretStr(KEY))
     return config
 
 

@@ -25,14 +25,17 @@ def test_demo_raises_a_spike_alert_for_the_storm(tmp_path):
     assert kinds & {"negative_spike", "volume_spike", "virality"}, kinds
 
 
-def test_demo_cli_prints_json_as_its_last_line(tmp_path):
+def test_demo_cli_prints_json_as_its_last_line(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from monitor.cli import _register_plugins, cli
 
     _register_plugins()
+    elsewhere = tmp_path / "production.db"
+    monkeypatch.setenv("REPMON_DATABASE_URL", f"sqlite:///{elsewhere}")  # must not be used by the demo
     result = CliRunner().invoke(cli, ["demo", "--duration", "10", "--speed", "600"], catch_exceptions=False)
     assert result.exit_code == 0
     last = json.loads(result.output.strip().splitlines()[-1])
     assert set(last) == {"mentions", "scored", "alerts", "stories"}
     assert last["mentions"] > 0 and last["scored"] == last["mentions"]
+    assert not elsewhere.exists()
