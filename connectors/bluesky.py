@@ -73,6 +73,15 @@ class BlueskyConnector(HttpConnector):
             self.scrubber.add(str(body.get("refreshJwt") or ""))
         return {"Authorization": f"Bearer {self._access_jwt}"}
 
+    def inspect_failure(self, response: Response) -> SourceError | None:
+        """403 on a read while the session is valid is the AppView refusing search (it has done so for
+        whole periods and IP ranges), not bad credentials: back off and retry instead of disabling."""
+        if response.status == 403 and "createSession" not in response.url and self._access_jwt is not None:
+            return SourceError(
+                "transient", f"bluesky: the AppView refused the request (403) although logged in: {response.url}"
+            )
+        return None
+
     def send(self, request: Request, *, decode: Decoder | None = Response.json) -> tuple[Response, Any]:
         """Access tokens live ~2 hours; on `ExpiredToken` (HTTP 400) log in again once."""
         try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from fake_server import FakeServer, Reply
 from platform_bluesky import IDENTIFIER, PASSWORD, BlueskyPlatform, case
 
 from connectors.bluesky import BlueskyConnector, web_url
+from monitor.types import SourceError
 
 
 def _connector(server: FakeServer) -> BlueskyConnector:
@@ -60,3 +62,28 @@ def test_repoll_batches_at_most_25_uris() -> None:
         updates = list(_connector(server).repoll(uris))
         batches = [len(c.query["uris"]) for c in server.calls if c.path.endswith("getPosts")]
     assert batches == [25, 25, 10] and all(u.deleted for u in updates)
+
+
+def test_search_refused_while_logged_in_is_transient_not_auth() -> None:
+    with FakeServer(BlueskyPlatform()) as server:
+        connector = _connector(server)
+        server.faults.append(Reply(403, {"error": "Forbidden", "message": "search is unavailable"}))
+        with pytest.raises(SourceError) as err:
+            list(connector.fetch(case()["query"], None))
+    assert err.value.kind == "transient" and "refused" in str(err.value)
+
+
+def test_wrong_app_password_is_auth() -> None:
+    with FakeServer(BlueskyPlatform()) as server:
+        connector = BlueskyConnector(
+            {
+                "base_url": server.url,
+                "allow_private_network": True,
+                "identifier": IDENTIFIER,
+                "app_password": "wrong-pass-word-0000",
+            },
+            sleep=lambda s: None,
+        )
+        with pytest.raises(SourceError) as err:
+            list(connector.fetch(case()["query"], None))
+    assert err.value.kind == "auth" and "wrong-pass-word-0000" not in str(err.value)
