@@ -318,7 +318,7 @@ def _complaints(session: Session, config: DetectConfig, brand: Brand, now: datet
     stmt = (
         select(Score, Mention)
         .join(Mention, Mention.id == Score.mention_id)
-        .where(Mention.brand_id == brand.id, Score.id > last_score_id)
+        .where(Mention.brand_id == brand.id, Score.id > last_score_id, Mention.created_at >= since)
         .order_by(Score.id)
     )
     if config.model_version:
@@ -327,12 +327,7 @@ def _complaints(session: Session, config: DetectConfig, brand: Brand, now: datet
     max_id = last_score_id
     for score, mention in session.execute(stmt).all():
         max_id = max(max_id, score.id)
-        if (
-            score.label != "negative"
-            or not score.needs_help
-            or score.needs_help_probability < cc.min_probability
-            or mention.created_at < since
-        ):
+        if score.label != "negative" or not score.needs_help or score.needs_help_probability < cc.min_probability:
             continue
         key = f"complaint:story:{mention.story_id}" if mention.story_id else f"complaint:mention:{mention.id}"
         groups.setdefault(key, []).append((score, mention))

@@ -181,6 +181,10 @@ def test_complaint_one_candidate_per_story_and_no_repeat(engine: Engine) -> None
         for score in s.scalars(select(Score)):
             score.needs_help, score.needs_help_probability = True, 0.9
         _add(s, brand, source, T0, "positive", 2, "p")
+        _add(s, brand, source, T0 - timedelta(days=3), "negative", 1, "old")  # before the lookback
+        for score in s.scalars(select(Score).where(Score.needs_help.is_(False))):
+            if score.label == "positive" or score.mention_id > ids[-1]:
+                score.needs_help, score.needs_help_probability = True, 0.9  # not negative / too old
         s.commit()
         found = detect(s, cfg, now)
         s.commit()
