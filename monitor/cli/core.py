@@ -205,10 +205,13 @@ def mentions_export(ctx, brand, source, since, sentiment, output) -> None:  # ty
 @click.pass_context
 def run_command(ctx: click.Context, once: bool) -> None:
     """Run the daemon: poll sources on their schedules, score, detect, alert (SIGTERM stops cleanly)."""
-    from monitor.daemon import Daemon
+    from monitor.daemon import Daemon, SchemaOutOfDate
 
     config = _load(ctx)
-    daemon = Daemon(config)
+    try:
+        daemon = Daemon(config)
+    except SchemaOutOfDate as exc:
+        raise click.ClickException(str(exc)) from None
     if once:
         daemon.run_once()
     else:
