@@ -237,7 +237,10 @@ class Daemon:
                     setattr(total, name, getattr(total, name) + getattr(tick, name))
                 total.seconds += tick.seconds
                 if self.stop.is_set() or not self._dirty.is_set():
-                    return total
+                    break
+        if self._dirty.is_set() and not self.stop.is_set():  # mentions stored while we were finishing
+            self._wake_pipeline()
+        return total
 
     def _tick(self) -> PipelineTick:
         from alerts.stories import assign_stories
