@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -262,8 +262,3 @@ def store_page(
         stats.cursor_advanced = True
     session.flush()
     return stats
-
-
-def stored_count(session: Session, source_id: int, external_ids: Sequence[str]) -> int:
-    """How many of these external ids are stored for the source (used by tests and checks)."""
-    return len(existing_mentions(session, source_id, external_ids))
