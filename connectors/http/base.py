@@ -281,11 +281,9 @@ class HttpConnector:
             kept = [m for m in mentions if lower <= self._position(m) <= upper and m.external_id not in yielded]
             yielded.update(m.external_id for m in kept)
             reached_floor = any(self._position(m) < lower for m in mentions)
-            step = (
-                None
-                if (reached_floor or not mentions)
-                else self.paginator.next_token(response, body, mentions, walk["token"])
-            )
+            # An empty page ends the walk only if the paginator says so: some APIs (Bluesky search)
+            # return pages emptied by moderation filtering that still carry a cursor onwards.
+            step = None if reached_floor else self.paginator.next_token(response, body, mentions, walk["token"])
             if isinstance(step, Exhausted):
                 notes.append(f"{stream}: {step.note}")
                 step = None

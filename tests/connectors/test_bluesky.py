@@ -87,3 +87,22 @@ def test_wrong_app_password_is_auth() -> None:
         with pytest.raises(SourceError) as err:
             list(connector.fetch(case()["query"], None))
     assert err.value.kind == "auth" and "wrong-pass-word-0000" not in str(err.value)
+
+
+def test_empty_page_with_a_cursor_does_not_end_the_walk() -> None:
+    with FakeServer(BlueskyPlatform()) as server:
+        server.faults.append(Reply(200, {"posts": [], "cursor": "2"}))
+        connector = BlueskyConnector(
+            {
+                "base_url": server.url,
+                "allow_private_network": True,
+                "identifier": IDENTIFIER,
+                "app_password": PASSWORD,
+                "initial_lookback_hours": 48,
+                "page_size": 2,
+            },
+            clock=lambda: case()["now"],
+        )
+        found = [m.external_id for p in connector.fetch(case()["query"], None) for m in p.mentions]
+    everything = sorted(p["uri"] for p in BlueskyPlatform().fixture("search_telia.json")["posts"])
+    assert len(found) == len(everything) - 2  # the filtered first page is gone, the rest arrives
