@@ -13,13 +13,12 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.http.secrets import Scrubber
@@ -247,11 +246,3 @@ def _store(
     result.matched += len(matched)
     result.stored += stats
     result.notes.extend(page.notes)
-
-
-def due_sources(session: Session, source_ids: Sequence[int], now: datetime) -> list[int]:
-    """Which of these sources may be polled now (not disabled, not backing off)."""
-    rows = session.execute(
-        select(Source.id, Source.health, Source.next_attempt_at).where(Source.id.in_(list(source_ids)))
-    ).all()
-    return [i for i, health, nxt in rows if health != "disabled" and (nxt is None or nxt <= now)]
