@@ -40,6 +40,7 @@ class HttpSettings(BaseModel):
 
     base_url: str
     timeout_s: float = Field(20.0, gt=0)
+    deadline_s: float = Field(80.0, gt=0, description="whole-response limit (timeouts reset per chunk)")
     max_response_bytes: int = Field(5_000_000, gt=0)
     page_size: int = Field(40, gt=0)
     max_pages: int = Field(20, gt=0, description="pages per stream per run; a longer walk resumes next run")
@@ -131,6 +132,7 @@ class HttpConnector:
         self.client = SafeClient(
             source=self.name,
             timeout_s=settings.timeout_s,
+            deadline_s=settings.deadline_s,
             max_response_bytes=settings.max_response_bytes,
             user_agent=settings.user_agent,
             retry=retry,

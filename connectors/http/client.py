@@ -79,6 +79,7 @@ class SafeClient:
         *,
         source: str,
         timeout_s: float,
+        deadline_s: float | None = None,
         max_response_bytes: int,
         user_agent: str,
         retry: RetryPolicy,
@@ -91,6 +92,8 @@ class SafeClient:
     ) -> None:
         self.source = source
         self.max_response_bytes = max_response_bytes
+        # Per-phase timeouts reset with every chunk: a server dripping bytes would hold a worker forever.
+        self.deadline_s = deadline_s if deadline_s is not None else 4 * timeout_s
         self.retry = retry
         self.scrubber = scrubber
         self.allow_private_network = allow_private_network
@@ -152,7 +155,10 @@ class SafeClient:
                 raise _Oversize(f"Content-Length {declared}")
             chunks: list[bytes] = []
             size = 0
+            started = time.monotonic()
             for chunk in r.iter_bytes():
+                if time.monotonic() - started > self.deadline_s:
+                    raise httpx.ReadTimeout(f"body not complete within {self.deadline_s:g}s")
                 size += len(chunk)
                 if size > self.max_response_bytes:
                     raise _Oversize(f"more than {self.max_response_bytes} bytes streamed")
@@ -175,7 +181,8 @@ class SafeClient:
             except _Oversize as exc:
                 action, last_reason = classify("oversize", self.overrides), f"response too large ({exc})"
             except httpx.TimeoutException as exc:
-                action, last_reason = classify("timeout", self.overrides), f"timed out ({type(exc).__name__})"
+                detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                action, last_reason = classify("timeout", self.overrides), f"timed out ({detail})"
             except httpx.TransportError as exc:
                 action, last_reason = classify("network", self.overrides), f"network error: {exc}"
             else:

@@ -41,6 +41,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False  # never answer (until the server stops): the client must time out
     chunked: bool = False  # no Content-Length: the client must cap the streamed size itself
+    drip: bool = False  # one byte at a time, slowly, until the server stops: only a total deadline helps
 
     def encoded(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -110,6 +111,13 @@ class FakeServer:
                 headers: Mapping[str, str] = {"Content-Type": "application/json; charset=utf-8", **reply.headers}
                 for key, value in headers.items():
                     self.send_header(key, value)
+                if reply.drip:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    while not server._release.wait(0.02):
+                        self.wfile.write(b"1\r\n \r\n")
+                        self.wfile.flush()
+                    return
                 if reply.chunked:
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()

@@ -212,6 +212,13 @@ def test_timeout_is_retried_then_transient(h: Harness) -> None:
     assert err.value.kind == "transient" and "timed out" in str(err.value)
 
 
+def test_dripping_body_hits_the_deadline(h: Harness) -> None:
+    h.server.faults += [Reply(drip=True)]
+    with pytest.raises(SourceError) as err:
+        h.run(h.connector(timeout_s=0.5, deadline_s=0.2, max_attempts=1))
+    assert err.value.kind == "transient" and "not complete within 0.2s" in str(err.value)
+
+
 def test_malformed_json_is_retried(h: Harness) -> None:
     h.server.faults.append(Reply(200, b"<html>502 Bad Gateway</html>", {"Content-Type": "text/html"}))
     assert set(ids(h.run(h.connector()))) == h.case["expected_ids"]
