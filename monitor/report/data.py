@@ -12,6 +12,7 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -143,15 +144,51 @@ def _floor(value: datetime, bucket: timedelta) -> datetime:
     return value.replace(hour=0) if bucket == DAY else value
 
 
-def _latest_scores(brand_id: int, since: datetime, until: datetime):  # type: ignore[no-untyped-def]
-    """The newest score of each mention in the period (a rescoring with a new model wins)."""
-    return (
-        select(Score.mention_id, func.max(Score.id).label("score_id"))
+def _mentions_with_latest_score(session: Session, brand_id: int, since: datetime, until: datetime) -> list[Any]:
+    """One row per mention in the period with its newest score (a rescoring with a new model wins).
+
+    Two plain scans joined in Python instead of a GROUP BY subquery joined back in SQL: on tables
+    the planner has no statistics for yet (right after a backfill) PostgreSQL chose a nested loop over
+    that subquery, which took minutes for 20,000 mentions.
+    """
+    in_period = (Mention.brand_id == brand_id, Mention.created_at >= since, Mention.created_at < until)
+    mentions = session.execute(
+        select(Mention.id, Mention.created_at, Mention.source_id, Mention.story_id).where(*in_period)
+    ).all()
+    latest: dict[int, Any] = {}
+    for score in session.execute(
+        select(Score.mention_id, Score.id, Score.label, Score.language, Score.aspects)
         .join(Mention, Mention.id == Score.mention_id)
-        .where(Mention.brand_id == brand_id, Mention.created_at >= since, Mention.created_at < until)
-        .group_by(Score.mention_id)
-        .subquery()
-    )
+        .where(*in_period)
+    ):
+        if score.mention_id not in latest or score.id > latest[score.mention_id].id:
+            latest[score.mention_id] = score
+    rows = []
+    for m in mentions:
+        score = latest.get(m.id)
+        rows.append(
+            _Row(
+                id=m.id,
+                created_at=m.created_at,
+                source_id=m.source_id,
+                story_id=m.story_id,
+                label=score.label if score else None,
+                language=score.language if score else None,
+                aspects=score.aspects if score else None,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    id: int
+    created_at: datetime
+    source_id: int
+    story_id: int | None
+    label: str | None
+    language: str | None
+    aspects: dict[str, Any] | None
 
 
 def build_report(session: Session, brand: str, since: datetime, until: datetime) -> ReportData:
@@ -170,15 +207,7 @@ def build_report(session: Session, brand: str, since: datetime, until: datetime)
         start += bucket
     index = {b: i for i, b in enumerate(buckets)}
 
-    latest = _latest_scores(brand_row.id, since, until)
-    rows = session.execute(
-        select(Mention.id, Mention.created_at, Mention.source_id, Mention.story_id, Score.label, Score.language)
-        .add_columns(Score.aspects)
-        .outerjoin(latest, latest.c.mention_id == Mention.id)
-        .outerjoin(Score, Score.id == latest.c.score_id)
-        .where(Mention.brand_id == brand_row.id, Mention.created_at >= since, Mention.created_at < until)
-    ).all()
-    per_mention = {row.id: row for row in rows}  # the subquery already leaves one score per mention
+    per_mention = {row.id: row for row in _mentions_with_latest_score(session, brand_row.id, since, until)}
 
     volume: dict[str, list[int]] = {s: [0] * len(buckets) for s in (*SENTIMENTS, UNSCORED)}
     source_counts: dict[int, Counter[str]] = defaultdict(Counter)
