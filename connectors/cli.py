@@ -111,7 +111,11 @@ def _probe(connector: Any, query: Any) -> tuple[str, str]:
 
 
 @click.command("check")
-@click.option("--probe/--no-probe", default=False, help="Also call each source once now (stores nothing).")
+@click.option(
+    "--probe/--no-probe",
+    default=False,
+    help="Also call each source once now (stores nothing; on X the posts read are billed).",
+)
 @click.pass_context
 def check_command(ctx: click.Context, probe: bool) -> None:
     """Health of every configured source, with a readable reason; exit 1 if any is failing or disabled."""
