@@ -7,6 +7,7 @@ Queues: fetch (I/O bound), score (CPU bound), detect, alert (deliveries) — a n
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import timedelta
 
@@ -40,20 +41,28 @@ def bind(url: str | URL, *, pool_size: int = 4) -> App:
     return app
 
 
-def interval_cron(interval: timedelta) -> str:
-    """A cron expression firing every `interval`, aligned to the clock (6th field = seconds, croniter style).
+def interval_cron(interval: timedelta, offset: int = 0) -> str:
+    """A cron expression firing every `interval` (6th field = seconds, croniter style).
 
     Cron can only express intervals that divide the next larger unit; others are rounded down to the
-    nearest one that does (7 min -> 6 min), which polls slightly more often, never less.
+    nearest one that does (7 min -> 6 min), which polls slightly more often, never less. `offset`
+    (seconds) shifts the phase, so sources with the same interval do not all fire on the same second:
+    the cluster-mode counterpart of the embedded scheduler's jitter.
     """
     seconds = max(1, int(interval.total_seconds()))
+    offset = abs(int(offset))
     if seconds < 60:
         step = max(d for d in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30) if d <= seconds)
-        return f"* * * * * */{step}"
+        return f"* * * * * {offset % step}-59/{step}"
     if seconds < 3600:
         step = max(d for d in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30) if d <= seconds // 60)
-        return f"*/{step} * * * * 0"
+        return f"{(offset // 60) % step}-59/{step} * * * * {offset % 60}"
     if seconds < 86400:
         step = max(d for d in (1, 2, 3, 4, 6, 8, 12) if d <= seconds // 3600)
-        return f"0 */{step} * * * 0"
-    return "0 0 * * * 0"
+        return f"{(offset // 60) % 60} {(offset // 3600) % step}-23/{step} * * * 0"
+    return f"{(offset // 60) % 60} {(offset // 3600) % 24} * * * 0"
+
+
+def phase(*parts: str) -> int:
+    """A stable pseudo-random offset in seconds (0..86399) for a schedule's name."""
+    return int(hashlib.sha256("/".join(parts).encode()).hexdigest()[:12], 16) % 86400

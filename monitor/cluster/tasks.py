@@ -19,14 +19,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
+from datetime import datetime, timedelta
 from typing import Any
 
 from procrastinate import RetryStrategy, exceptions, jobs
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from monitor.cluster import runtime
-from monitor.cluster.app import MAINTENANCE_QUEUE, app, interval_cron
+from monitor.cluster.app import MAINTENANCE_QUEUE, app, interval_cron, phase
 from monitor.cluster.defer import build_job, chunks, defer_in_session, defer_once_in_session
 from monitor.store.tables import Mention, OutboxMessage
 from monitor.types import TextToScore
@@ -102,6 +103,33 @@ def defer_scoring(session: Session, mention_ids: Sequence[int]) -> list[int]:
 
 
 # --------------------------------------------------------------------------- score
+
+STRAGGLER_AGE = timedelta(minutes=15)
+_STRAGGLERS = text(
+    "SELECT m.id FROM mentions m WHERE m.scored_at IS NULL AND m.anonymised_at IS NULL AND m.fetched_at < :cutoff "
+    "AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j WHERE j.task_name = 'score_mentions' "
+    "AND j.status IN ('todo', 'doing') AND j.args -> 'mention_ids' @> to_jsonb(m.id)) ORDER BY m.id LIMIT :limit"
+)
+
+
+def defer_stragglers(session: Session, now: datetime, older_than: timedelta = STRAGGLER_AGE) -> list[int]:
+    """Score jobs for old unscored mentions that no waiting or running job covers.
+
+    WHY: a score job that failed on all its attempts (a broken model, fixed by a redeploy) leaves its
+    mentions unscored with no job; this sweep gives them a new one. Re-deferring is safe: a score job
+    writes only rows that are still unscored.
+    """
+    ids = list(session.scalars(_STRAGGLERS, {"cutoff": now - older_than, "limit": SCORE_BATCH * 50}))
+    if ids:
+        log.warning("re-deferring scoring for %d mention(s) whose score jobs were lost or failed", len(ids))
+    return defer_scoring(session, ids)
+
+
+@app.task(name="rescore_stragglers", queue=MAINTENANCE_QUEUE, retry=_RETRY)
+def rescore_stragglers(timestamp: int | None = None) -> int:
+    state = runtime.current()
+    with state.db.transaction() as session:
+        return len(defer_stragglers(session, state.now()))
 
 
 def _texts(session: Session, mention_ids: Sequence[int]) -> list[TextToScore]:
@@ -271,7 +299,7 @@ def register_periodic(config: Any, options: Any) -> None:
             name = source.name or source.connector
             lock = fetch_lock(brand.name, name)
             app.periodic(
-                cron=interval_cron(source.interval),
+                cron=interval_cron(source.interval, phase(brand.name, name)),
                 periodic_id=f"{brand.name}/{name}",
                 task_kwargs={"brand": brand.name, "source": name},
                 queueing_lock=lock,
@@ -279,12 +307,18 @@ def register_periodic(config: Any, options: Any) -> None:
             )(fetch_source)
             if source.repoll:
                 app.periodic(
-                    cron=interval_cron(config.daemon.repoll_interval),
+                    cron=interval_cron(config.daemon.repoll_interval, phase("repoll", brand.name, name)),
                     periodic_id=f"repoll:{brand.name}/{name}",
                     task_kwargs={"brand": brand.name, "source": name},
                     queueing_lock=f"repoll:{brand.name}:{name}",
                     lock=lock,  # never alongside a fetch of the same source: one client, one rate limit
                 )(repoll_source)
+    app.periodic(
+        cron=interval_cron(timedelta(minutes=10), phase("stragglers")),
+        periodic_id="stragglers",
+        queueing_lock="rescore-stragglers",
+        lock="rescore-stragglers",
+    )(rescore_stragglers)
     app.periodic(
         cron=interval_cron(config.daemon.retention_interval),
         periodic_id="retention",

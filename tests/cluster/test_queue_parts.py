@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import insert, select
 
-from monitor.cluster.app import bind, conninfo, interval_cron
+from monitor.cluster.app import bind, conninfo, interval_cron, phase
 from monitor.cluster.defer import build_job, chunks, defer_in_session, defer_once_in_session
 from monitor.cluster.metrics import DatabaseCollector
 from monitor.cluster.schema import ensure_queue_schema, queue_schema_present
@@ -128,9 +128,15 @@ def test_metrics_survive_an_unreachable_database() -> None:
     ],
 )
 def test_poll_interval_becomes_a_cron_that_never_polls_less_often(interval: timedelta, step: int) -> None:
-    cron = croniter.croniter(interval_cron(interval), datetime(2026, 1, 1, tzinfo=UTC))
-    first, second = cron.get_next(float), cron.get_next(float)
-    assert second - first == step <= interval.total_seconds()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    firsts = set()
+    for offset in (0, phase("Acme", "export"), phase("Acme", "mastodon"), 86399):
+        cron = croniter.croniter(interval_cron(interval, offset), start)
+        first, second, third = cron.get_next(float), cron.get_next(float), cron.get_next(float)
+        assert second - first == third - second == step <= interval.total_seconds()
+        firsts.add(first)
+    if step > 1:
+        assert len(firsts) > 1  # sources with the same interval are spread, not fired together
 
 
 def test_chunks() -> None:
@@ -188,3 +194,38 @@ def test_worker_refuses_sqlite_and_a_database_without_the_job_schema(pg_url: str
     assert done.returncode == 1 and "repmon db queue-schema" in done.stderr
     done = repmon(["worker", "--queues", "fetch,nope"], pg_url, config)
     assert done.returncode == 2 and "unknown queue(s) nope" in done.stderr
+
+
+def test_straggler_sweep_rescues_unscored_mentions_that_no_live_job_covers(db: Database, pg_url: str) -> None:
+    from monitor.cluster.tasks import defer_stragglers
+    from monitor.store.tables import Mention
+
+    now = datetime.now(UTC)
+    with db.transaction() as session:
+        brand = Brand(name="Acme")
+        session.add(brand)
+        session.flush()
+        source = Source(brand_id=brand.id, name="export", connector="file")
+        session.add(source)
+        session.flush()
+        ages = {"old-lost": 60, "old-lost-2": 30, "old-covered": 60, "fresh": 1, "old-scored": 60}
+        rows = {}
+        for external_id, minutes in ages.items():
+            rows[external_id] = Mention(
+                source_id=source.id,
+                brand_id=brand.id,
+                external_id=external_id,
+                text="Acme help",
+                created_at=now,
+                fetched_at=now - timedelta(minutes=minutes),
+                scored_at=now if external_id == "old-scored" else None,
+            )
+            session.add(rows[external_id])
+        session.flush()
+        defer_scoring(session, [rows["old-covered"].id])  # its job is still waiting
+    with db.transaction() as session:
+        defer_stragglers(session, now)
+    batches = [args["mention_ids"] for args, _, _ in jobs(pg_url, "score_mentions")]
+    assert batches == [[rows["old-covered"].id], sorted([rows["old-lost"].id, rows["old-lost-2"].id])]
+    with db.transaction() as session:
+        assert defer_stragglers(session, now) == []  # now covered: nothing deferred twice
