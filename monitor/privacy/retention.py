@@ -121,17 +121,20 @@ def purge(session: Session, now: datetime, retention: timedelta | int) -> PurgeS
         raise ValueError(f"retention must be positive, got {retention}")
     cutoff = now - retention
     stats = PurgeStats()
+    last_id = 0
     while True:
         ids = list(
             session.scalars(
                 select(Mention.id)
-                .where(Mention.created_at < cutoff, Mention.anonymised_at.is_(None))
+                # Walking the primary key keeps each batch's scan short on a large table.
+                .where(Mention.id > last_id, Mention.created_at < cutoff, Mention.anonymised_at.is_(None))
                 .order_by(Mention.id)
                 .limit(BATCH)
             )
         )
         if not ids:
             break
+        last_id = ids[-1]
         stats.copies.add(anonymise_mentions(session, ids, now))
         stats.mentions += len(ids)
         session.flush()

@@ -6,10 +6,11 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from monitor.privacy import purge
+from monitor.privacy.copies import BATCH
 from monitor.privacy.redact import REDACTED
 from monitor.privacy.retention import PURGED_PAYLOAD
 from monitor.store.tables import Alert, EngagementSnapshot, Mention, OutboxMessage, Score, Story
@@ -87,3 +88,30 @@ def test_purge_keeps_pending_deliveries_deliverable(engine, world, data):
 def test_purge_rejects_non_positive_retention(engine, world, data, retention):
     with Session(engine) as session, pytest.raises(ValueError, match="retention must be positive"):
         purge(session, data.NOW, retention)
+
+
+def test_purge_walks_a_backlog_larger_than_one_batch(engine, world, data):
+    with Session(engine) as session, session.begin():
+        source_id = session.get(Mention, world.old_id).source_id
+        session.execute(
+            insert(Mention),
+            [
+                {
+                    "source_id": source_id,
+                    "brand_id": world.brand_id,
+                    "external_id": f"bulk-{i}",
+                    "text": f"bulk post {i} about Telia",
+                    "author_handle": f"user{i}",
+                    "created_at": data.OLD,
+                }
+                for i in range(2 * BATCH + 7)
+            ],
+        )
+    with Session(engine) as session, session.begin():
+        stats = purge(session, data.NOW, 90)
+    assert stats.mentions == 2 * BATCH + 7 + 2
+    with Session(engine) as session:
+        left = session.scalar(
+            select(func.count()).where(Mention.created_at < data.NOW - timedelta(days=90), Mention.text != "")
+        )
+        assert left == 0
