@@ -36,6 +36,11 @@ def _transaction(url: str) -> AbstractContextManager[Session]:
     return Database(url).transaction()
 
 
+def _require_handle(handle: str) -> None:
+    if not handle.strip().lstrip("@").strip():
+        raise click.BadParameter("give the author's handle, e.g. @anna@mastodon.social", param_hint="--author")
+
+
 def register(cli: click.Group) -> None:
     from monitor.cli import group
 
@@ -78,6 +83,7 @@ def export_command(ctx: click.Context, handle: str, output: str | None) -> None:
     """Answer an access request: everything held about an author, as JSON."""
     from monitor.privacy import export_author
 
+    _require_handle(handle)
     config = _config(ctx, require_key=True)
     with _transaction(config.database_url()) as session:
         document = export_author(session, handle, config.pseudonymiser())
@@ -101,6 +107,7 @@ def erase_command(ctx: click.Context, handle: str, yes: bool) -> None:
     from monitor.privacy import erase_author, export_author
     from monitor.privacy.erasure import author_mention_ids
 
+    _require_handle(handle)
     config = _config(ctx, require_key=True)
     pseudonymiser = config.pseudonymiser()
     url = config.database_url()

@@ -70,3 +70,9 @@ def test_missing_key_is_a_clear_error(run, monkeypatch, tmp_path):
     result = run("privacy", "export", "--author", "someone")
     assert result.exit_code == 2
     assert "no pseudonymisation key" in result.output
+
+
+@pytest.mark.parametrize("command", ["export", "erase"])
+def test_an_empty_handle_is_refused(run, command):
+    result = run("privacy", command, "--author", " @ ", *(["--yes"] if command == "erase" else []))
+    assert result.exit_code == 2 and "give the author's handle" in result.output
