@@ -140,8 +140,48 @@ def queue_schema(ctx: click.Context, check: bool) -> None:
     click.echo("job queue schema created" if created else "job queue schema already present")
 
 
+@click.group("queue")
+def queue() -> None:
+    """Cluster-mode job queue: status, and re-running failed jobs."""
+
+
+@queue.command("status")
+@click.pass_context
+def queue_status(ctx: click.Context) -> None:
+    """Jobs by queue and status, live workers, and the oldest waiting job per queue."""
+    from monitor.cluster.jobs import queue_report
+
+    try:
+        report = queue_report(_database_url(ctx))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{'queue':<8} " + " ".join(f"{s:>9}" for s in report.statuses) + "  oldest waiting")
+    for name, counts in report.counts.items():
+        age = report.oldest_waiting.get(name)
+        line = f"{name:<8} " + " ".join(f"{counts.get(s, 0):>9}" for s in report.statuses)
+        click.echo(line + (f"  {age:.0f}s" if age is not None else "  -"))
+    click.echo(f"live workers: {report.live_workers}")
+
+
+@queue.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all-failed", is_flag=True, help="Every failed job.")
+@click.pass_context
+def queue_retry(ctx: click.Context, ids: tuple[int, ...], all_failed: bool) -> None:
+    """Put failed jobs back in their queue (after fixing what made them fail)."""
+    from monitor.cluster.jobs import retry_failed
+
+    if not ids and not all_failed:
+        raise click.UsageError("name job ids, or --all-failed")
+    retried, skipped = retry_failed(_database_url(ctx), list(ids) or None)
+    click.echo(f"{len(retried)} job(s) queued again")
+    if skipped:
+        click.echo(f"not failed, left alone: {', '.join(map(str, skipped))}", err=True)
+
+
 def register(cli: click.Group) -> None:
     from monitor.cli import group
 
     cli.add_command(worker)
+    cli.add_command(queue)
     group("db").add_command(queue_schema)

@@ -25,13 +25,15 @@ HEALTH_STATES = ("ok", "degraded", "failing", "disabled")
 JOB_STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 LIVE_WORKER_SECONDS = 60  # a worker whose heartbeat is older is not counted as live
 
-_QUEUE_JOBS = text("SELECT queue_name, status::text, count(*) FROM procrastinate_jobs GROUP BY 1, 2")
+QUEUE_JOBS_SQL = "SELECT queue_name, status::text, count(*) FROM procrastinate_jobs GROUP BY 1, 2"
 # Waiting since deferral, or since the retry time for a retried job; future scheduled jobs are not late.
-_QUEUE_AGE = text(
+QUEUE_AGE_SQL = (
     "SELECT j.queue_name, EXTRACT(EPOCH FROM now() - min(GREATEST(e.at, COALESCE(j.scheduled_at, e.at)))) "
     "FROM procrastinate_jobs j JOIN procrastinate_events e ON e.job_id = j.id AND e.type = 'deferred' "
     "WHERE j.status = 'todo' AND (j.scheduled_at IS NULL OR j.scheduled_at <= now()) GROUP BY 1"
 )
+_QUEUE_JOBS = text(QUEUE_JOBS_SQL)
+_QUEUE_AGE = text(QUEUE_AGE_SQL)
 _LIVE_WORKERS = text(
     "SELECT count(*) FROM procrastinate_workers "
     f"WHERE last_heartbeat > now() - interval '{LIVE_WORKER_SECONDS} seconds'"

@@ -229,3 +229,25 @@ def test_straggler_sweep_rescues_unscored_mentions_that_no_live_job_covers(db: D
     assert batches == [[rows["old-covered"].id], sorted([rows["old-lost"].id, rows["old-lost-2"].id])]
     with db.transaction() as session:
         assert defer_stragglers(session, now) == []  # now covered: nothing deferred twice
+
+
+def test_queue_status_and_retry_of_failed_jobs_from_the_command_line(db: Database, pg_url: str, tmp_path) -> None:
+    from tests.cluster.harness import repmon, write_config
+
+    config = write_config(tmp_path / "repmon.toml", tmp_path / "export.jsonl")
+    with db.transaction() as session:
+        failed, kept = defer_scoring(session, list(range(1, SCORE_BATCH + 3)))
+    with psycopg_connection(pg_url) as conn:
+        conn.execute("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", (failed,))
+        conn.execute("SELECT procrastinate_finish_job_v1(%s, 'failed', false)", (failed,))
+    status = repmon(["queue", "status"], pg_url, config)
+    assert status.returncode == 0, status.stderr
+    score_row = next(line.split() for line in status.stdout.splitlines() if line.startswith("score "))
+    assert score_row[1:5] == ["1", "0", "0", "1"]  # todo, doing, succeeded, failed
+    usage = repmon(["queue", "retry"], pg_url, config)
+    assert usage.returncode == 2 and "--all-failed" in usage.stderr
+    retried = repmon(["queue", "retry", str(failed), str(kept)], pg_url, config)
+    assert retried.returncode == 0 and "1 job(s) queued again" in retried.stdout
+    assert f"left alone: {kept}" in retried.stderr
+    statuses = dict(query(pg_url, "SELECT id, status::text FROM procrastinate_jobs"))
+    assert statuses == {failed: "todo", kept: "todo"}
