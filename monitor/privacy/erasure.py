@@ -85,7 +85,7 @@ def erase_mentions(
         )
         if not ids:
             continue
-        stats.copies.add(anonymise_mentions(session, ids, now))
+        stats.copies.add(anonymise_mentions(session, ids, now, author_keys=True))
         _tombstone(session, ids)
         result = session.execute(delete(Feedback).where(Feedback.mention_id.in_(ids)))
         stats.feedback += result.rowcount or 0
@@ -122,10 +122,12 @@ def author_mention_ids(session: Session, handle: str, key: KeyLike) -> list[int]
 
 def erase_author(session: Session, handle: str, key: KeyLike, now: datetime | None = None) -> ErasureStats:
     """Answer an erasure request: the author's mentions, plus their handle wherever it was copied."""
-    ids = author_mention_ids(session, handle, key)
+    pseudonymiser = as_pseudonymiser(key)
+    ids = author_mention_ids(session, handle, pseudonymiser)
     stats = erase_mentions(session, ids, "data_subject_request", now)
     needles = Needles()
     needles.add_handle(handle)
+    needles.add_author_key(pseudonymiser.author_key(handle))
     stats.copies.add(redact_everywhere(session, needles.compile()))
     session.flush()
     return stats

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from monitor.privacy.copies import alert_ids_for, chunks, outbox_ids_for
 from monitor.privacy.erasure import KeyLike, as_pseudonymiser, author_mention_ids
 from monitor.privacy.redact import Needles
+from monitor.store.pseudonym import Pseudonymiser
 from monitor.store.tables import (
     Alert,
     AlertMention,
@@ -108,7 +109,7 @@ def export_author(session: Session, handle: str, key: KeyLike) -> dict[str, Any]
         for batch in chunks(sorted(alert_ids))
         for t in session.scalars(select(Ticket).where(Ticket.alert_id.in_(batch)))
     ]
-    outbox_ids = outbox_ids_for(session, alert_ids) | _outbox_quoting(session, handle)
+    outbox_ids = outbox_ids_for(session, alert_ids) | _outbox_quoting(session, handle, pseudonymiser)
     outbox = [
         {
             "id": o.id,
@@ -154,10 +155,11 @@ def _alert(a: Alert) -> dict[str, Any]:
     }
 
 
-def _outbox_quoting(session: Session, handle: str) -> set[int]:
-    """Outbox rows that name the handle even though no link ties them to the author's mentions."""
+def _outbox_quoting(session: Session, handle: str, pseudonymiser: Pseudonymiser) -> set[int]:
+    """Outbox rows that name the handle or the pseudonym though no link ties them to the author's posts."""
     needles = Needles()
     needles.add_handle(handle)
+    needles.add_author_key(pseudonymiser.author_key(handle))
     redactor = needles.compile()
     found: set[int] = set()
     all_ids = session.scalars(select(OutboxMessage.id)).all()

@@ -21,6 +21,7 @@ REDACTED = "[removed]"
 MIN_PREFIX = 24
 # Texts shorter than this are only replaced as whole words: "ok" must not be cut out of "broken".
 SHORT_TEXT = 12
+AUTHOR_KEY_PREFIX = 12  # hex digits of the keyed hash that sinks print as a short pseudonym
 
 
 def slack_escape(text: str) -> str:
@@ -43,6 +44,12 @@ class Needles:
         if value and len(value.strip()) >= 4:
             self.literals.add(value.strip())
 
+    def add_author_key(self, author_key: str | None) -> None:
+        """The keyed hash and the short form sinks show (e.g. Zendesk's "Social user 1a2b3c4d5e6f")."""
+        if author_key:
+            self.literals.add(author_key)
+            self.literals.add(author_key[:AUTHOR_KEY_PREFIX])
+
     def add_handle(self, handle: str | None) -> None:
         if handle and normalise_handle(handle):
             self.handles.add(normalise_handle(handle))
@@ -55,7 +62,11 @@ class Needles:
 
 
 def _variants(value: str) -> set[str]:
-    return {value, slack_escape(value), html.escape(value, quote=False), html.escape(value)}
+    """The forms a copy takes: as is or with whitespace collapsed (excerpts), each raw or escaped."""
+    out: set[str] = set()
+    for base in {value, " ".join(value.split())}:
+        out |= {base, slack_escape(base), html.escape(base, quote=False), html.escape(base)}
+    return out
 
 
 def _word(value: str) -> re.Pattern[str]:

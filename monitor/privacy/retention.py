@@ -67,13 +67,19 @@ def expire_loaded(session: Session, ids: Collection[int]) -> None:
             session.expire(obj)
 
 
-def anonymise_mentions(session: Session, ids: Sequence[int], now: datetime) -> CopyStats:
+def anonymise_mentions(
+    session: Session, ids: Sequence[int], now: datetime, *, author_keys: bool = False
+) -> CopyStats:
     """Blank a batch (at most BATCH ids) of mentions and every copy of their content, in the caller's transaction.
 
     One bulk UPDATE per batch rather than per-row ORM writes: retention runs over whole backlogs.
+    `author_keys`: also blank copies of the authors' keyed hashes (erasure; retention keeps them).
     """
-    rows = session.execute(select(*CONTENT).where(Mention.id.in_(ids))).all()
+    rows = session.execute(select(*CONTENT, Mention.author_key).where(Mention.id.in_(ids))).all()
     needles = needles_of(rows)
+    if author_keys:  # erasure: the pseudonym goes too (sinks copy it, e.g. a ticket's requester name)
+        for row in rows:
+            needles.add_author_key(row.author_key)
     alert_ids = alert_ids_for(session, ids)
     copies = CopyStats()
     if needles:

@@ -32,7 +32,7 @@ OLD = NOW - timedelta(days=120)
 RECENT = NOW - timedelta(days=2)
 ANNA = "@Anna_K@mastodon.social"
 BO = "bo.bsky.social"
-OLD_TEXT = "Tre timmar i kö hos Telia & ingen svarar <fortfarande>, helt oacceptabelt!!"
+OLD_TEXT = "Tre timmar i kö hos Telia & ingen svarar <fortfarande>,\n\nhelt  oacceptabelt!!"
 RECENT_TEXT = "Telia-appen kraschar igen när jag försöker betala räkningen, någon mer?"
 BO_TEXT = "Telia support was actually quick today, thanks for the help with my router"
 OLD_URL = "https://mastodon.social/@Anna_K/111"
@@ -47,6 +47,7 @@ class World:
     story_id: int
     alert_id: int
     outbox_linked: int
+    outbox_ticket: int
     outbox_unlinked: int
     outbox_old_delivered: int
     feedback_id: int
@@ -129,6 +130,21 @@ def seed(session: Session) -> World:
         status="pending",
         created_at=RECENT,
     )
+    ticket = OutboxMessage(
+        alert_id=alert.id,
+        sink="zendesk",
+        action="create_ticket",
+        payload={
+            "ticket": {
+                "comment": {"body": f"Post:\n{' '.join(OLD_TEXT.split())[:60]}…\n{OLD_URL}"},
+                "requester": {"name": f"Social user {KEY(ANNA)[:12]}"},
+            },
+            "view": {"top_post": {"author_key": KEY(ANNA), "engagement": 3}},
+        },
+        idempotency_key="zendesk:ticket:1",
+        status="delivered",
+        created_at=RECENT,
+    )
     unlinked = OutboxMessage(
         alert_id=None,
         sink="slack",
@@ -148,7 +164,7 @@ def seed(session: Session) -> World:
         created_at=OLD,
         result={"ticket_id": "42"},
     )
-    session.add_all([linked, unlinked, old_delivered])
+    session.add_all([linked, ticket, unlinked, old_delivered])
     session.add(
         Ticket(
             system="zendesk",
@@ -169,6 +185,7 @@ def seed(session: Session) -> World:
         story_id=story.id,
         alert_id=alert.id,
         outbox_linked=linked.id,
+        outbox_ticket=ticket.id,
         outbox_unlinked=unlinked.id,
         outbox_old_delivered=old_delivered.id,
         feedback_id=feedback.id,

@@ -41,6 +41,8 @@ def test_erase_by_platform_ids_from_a_delete_event(engine, world, data):
         assert session.get(Mention, world.old_id).external_id == f"erased:{world.old_id}"
         alert = session.get(Alert, world.alert_id)
         assert data.OLD_URL not in json.dumps(alert.evidence) and alert.evidence["mentions"] == [world.old_id]
+        ticket = json.dumps(session.get(OutboxMessage, world.outbox_ticket).payload)
+        assert data.KEY(data.ANNA)[:12] not in ticket  # a deleted post's author is no longer named
         assert session.get(Mention, world.recent_id).author_handle == data.ANNA
     with Session(engine) as session, session.begin():
         assert erase_external(session, source_id + 1, ["222"]).mentions == 0  # ids are per source
@@ -67,7 +69,7 @@ def test_export_author_finds_posts_after_retention_removed_the_handle(engine, wo
     assert by_id[world.recent_id]["feedback"][0]["corrected_label"] == "neutral"
     assert by_id[world.old_id]["scores"][0]["label"] == "negative"
     assert [a["id"] for a in export["alerts"]] == [world.alert_id]
-    assert {o["id"] for o in export["outbox"]} == {world.outbox_linked, world.outbox_unlinked}
+    assert {o["id"] for o in export["outbox"]} == {world.outbox_linked, world.outbox_ticket, world.outbox_unlinked}
     assert export["external_copies"]["slack_messages"] == [{"channel": "C123", "ts": "1700000000.000100"}]
     assert export["external_copies"]["tickets"][0]["ticket_id"] == "42"
 
@@ -86,6 +88,7 @@ def test_erase_author_removes_every_post_and_copy(engine, world, data):
             ensure_ascii=False,
         ).lower()
         assert "anna_k" not in everything and "kö hos telia" not in everything
+        assert data.KEY(data.ANNA)[:12] not in everything  # the pseudonym too, even in its short form
         assert "@someone_else (1)" in everything  # other people's names survive
         assert session.scalar(select(func.count()).select_from(Mention)) == 3  # tombstones keep counts
         export = export_author(session, data.ANNA, data.KEY)

@@ -51,6 +51,11 @@ def test_purge_anonymises_old_mentions_and_their_copies(engine, world, data):
 
         linked = json.dumps(session.get(OutboxMessage, world.outbox_linked).payload, ensure_ascii=False)
         assert "kö hos Telia" not in linked and data.OLD_URL not in linked and "Anna_K" not in linked
+        ticket = session.get(OutboxMessage, world.outbox_ticket).payload
+        # A whitespace-collapsed, truncated excerpt is still recognised as a copy, to its last character.
+        assert ticket["ticket"]["comment"]["body"] == f"Post:\n{REDACTED}…\n{REDACTED}"
+        assert data.OLD_URL not in json.dumps(ticket)
+        assert ticket["view"]["top_post"]["author_key"] == data.KEY(data.ANNA)  # retention keeps pseudonyms
         assert session.get(OutboxMessage, world.outbox_old_delivered).payload == PURGED_PAYLOAD
         assert session.get(OutboxMessage, world.outbox_old_delivered).result == {"ticket_id": "42"}
 
