@@ -257,13 +257,14 @@ def probe_report(heads: Heads, vectors: np.ndarray) -> dict:
     return out
 
 
-def measure_probes(weights_dir: Path, checkpoint: Path | None = None) -> dict:
+def measure_probes(weights_dir: Path, checkpoint: Path | None = None, threads: int | None = None) -> dict:
     """Embed the probe sentences with the trained encoder and report the heads' behaviour on them."""
     from models.config import ModelConfig
     from models.scorer import E5Scorer
     from models.seeds import PROBES
 
-    scorer = E5Scorer(ModelConfig(scorer="e5", weights_dir=str(weights_dir)), checkpoint=checkpoint)
+    config = ModelConfig(scorer="e5", weights_dir=str(weights_dir), threads=threads)
+    scorer = E5Scorer(config, checkpoint=checkpoint)
     vectors = scorer.prepare().pooled([p[1] for p in PROBES])
     return probe_report(Heads.load(weights_dir), vectors)
 

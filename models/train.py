@@ -73,6 +73,7 @@ class TrainConfig:
     file_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FILE_WEIGHTS))
     min_confidence: float = 0.6
     limit: int | None = None  # total rows cap, for smoke runs
+    threads: int | None = None  # torch intra-op threads (default: cores available)
 
 
 def select_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
@@ -210,7 +211,7 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
 
 def train(cfg: TrainConfig) -> dict:
     torch.manual_seed(cfg.seed)
-    torch.set_num_threads(encoder.available_cores())
+    torch.set_num_threads(cfg.threads or encoder.available_cores())
     cfg.work_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = cfg.checkpoint or ensure_checkpoint(cfg.model_dir)
     tokenizer, model = encoder.load_encoder(checkpoint)
@@ -354,7 +355,7 @@ def featurise(cfg: TrainConfig, per_file: int = 400, airline: int = 1200) -> dic
         sample += rows[: airline if name == "en_airline" else per_file]
     examples = sample + val_ex
     checkpoint = cfg.checkpoint or ensure_checkpoint(cfg.model_dir)
-    runtime = E5Runtime(checkpoint, cfg.out_dir, max_length=cfg.max_length, quantize=True)
+    runtime = E5Runtime(checkpoint, cfg.out_dir, max_length=cfg.max_length, quantize=True, threads=cfg.threads)
     start = time.time()
     pooled = runtime.pooled([e.text for e in examples])
     log.info("featurised %d texts in %.0fs", len(examples), time.time() - start)
@@ -395,7 +396,8 @@ def run(cfg: TrainConfig, heads_only: bool = False, recompute_features: bool = F
     result["heads"] = heads.fit_from_features(features, cfg.out_dir)
     _, meta = adapter.load(cfg.out_dir)
     result["calibration"] = heads.calibration_report(features, meta.temperatures)
-    result["probes"] = heads.measure_probes(cfg.out_dir, cfg.checkpoint or ensure_checkpoint(cfg.model_dir))
+    checkpoint = cfg.checkpoint or ensure_checkpoint(cfg.model_dir)
+    result["probes"] = heads.measure_probes(cfg.out_dir, checkpoint, cfg.threads)
     meta.metrics |= {"heads": result["heads"], "calibration": result["calibration"], "probes": result["probes"]}
     adapter.save_meta(cfg.out_dir, meta)
     return result

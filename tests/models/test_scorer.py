@@ -16,7 +16,7 @@ from monitor.types import ASPECTS, SENTIMENTS, Scorer, TextToScore
 
 @pytest.fixture
 def scorer(tiny_checkpoint, tiny_weights) -> E5Scorer:
-    config = ModelConfig(scorer="e5", weights_dir=str(tiny_weights), quantize=False, max_length=32)
+    config = ModelConfig(scorer="e5", weights_dir=str(tiny_weights), quantize=False, max_length=32, threads=1)
     return E5Scorer(config, checkpoint=tiny_checkpoint)
 
 

@@ -69,7 +69,14 @@ def test_training_learns_and_writes_loadable_weights(tmp_path, tiny_checkpoint) 
     assert set(meta.temperatures) == {"sv", "da", "no", "en"} and "probes" in meta.metrics
     assert set(heads.Heads.load(out).meta["aspects"]) == set(ASPECTS)
 
-    scorer = E5Scorer(ModelConfig(scorer="e5", weights_dir=str(out), quantize=False), checkpoint=tiny_checkpoint)
+    refit = run(cfg, heads_only=True, recompute_features=True)  # heads + temperatures from the saved weights
+    assert set(refit["validation_macro_f1_int8"]) == set(files) and set(refit["temperatures"]) == set(
+        meta.temperatures
+    )
+
+    scorer = E5Scorer(
+        ModelConfig(scorer="e5", weights_dir=str(out), quantize=False, threads=1), checkpoint=tiny_checkpoint
+    )
     good, bad = scorer.score([TextToScore(1, "good good hello good"), TextToScore(2, "bad slow wait bad")])
     assert good.probabilities["positive"] > bad.probabilities["positive"]
     assert bad.probabilities["negative"] > good.probabilities["negative"]
