@@ -7,6 +7,7 @@ Prints medians over repeated runs (no assertions; figures for docs and regressio
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import statistics
 import sys
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from alerts.config import AlertsConfig, Route, SlackConfig
 from alerts.router import Router
 from alerts.sender import OutboxSender
+from alerts.sinks.console import ConsoleSink
 from alerts.sinks.slack import SlackSink
 from monitor.store.tables import Base, Brand, Mention, Source
 from monitor.types import AlertCandidate
@@ -48,7 +50,18 @@ def database(kind: str, tmp: Path) -> tuple[str, callable]:
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
 
 
-def one_run(kind: str, n_alerts: int, slack: SlackServer, tmp: Path) -> tuple[float, float]:
+def drain_rate(sender: OutboxSender, expected: int) -> float:
+    started = time.perf_counter()
+    delivered = 0
+    while delivered < expected:
+        stats = sender.drain(now=NOW, limit=100)
+        if not stats.claimed:
+            break
+        delivered += stats.delivered
+    return delivered / (time.perf_counter() - started)
+
+
+def one_run(kind: str, n_alerts: int, slack: SlackServer, tmp: Path) -> tuple[float, float, float]:
     url, drop = database(kind, tmp)
     engine = create_engine(url)
     Base.metadata.create_all(engine)
@@ -95,16 +108,11 @@ def one_run(kind: str, n_alerts: int, slack: SlackServer, tmp: Path) -> tuple[fl
             with factory() as s, s.begin():
                 router.record(s, [cand], NOW)
         record_ms = (time.perf_counter() - started) * 1000 / n_alerts
-        sender = OutboxSender(factory, {"slack": SlackSink(config.slack)})
-        started = time.perf_counter()
-        delivered = 0
-        while delivered < n_alerts:
-            stats = sender.drain(now=NOW, limit=100)
-            if not stats.claimed:
-                break
-            delivered += stats.delivered
-        per_s = delivered / (time.perf_counter() - started)
-        return record_ms, per_s
+        slack_rate = drain_rate(OutboxSender(factory, {"slack": SlackSink(config.slack)}), n_alerts)
+        with factory() as s, s.begin():  # the same messages again, to an in-memory console
+            s.execute(text("UPDATE outbox SET status = 'pending', sink = 'console', attempts = 0"))
+        console_rate = drain_rate(OutboxSender(factory, {"console": ConsoleSink(io.StringIO())}), n_alerts)
+        return record_ms, slack_rate, console_rate
     finally:
         engine.dispose()
         drop()
@@ -117,15 +125,18 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
     os.environ["REPMON_SLACK_BOT_TOKEN"] = BOT_TOKEN
-    records, rates = [], []
+    records, rates, console = [], [], []
     with tempfile.TemporaryDirectory() as tmp, SlackServer(SPECS) as slack:
         for _ in range(args.runs):
-            record_ms, per_s = one_run(args.db, args.alerts, slack, Path(tmp))
+            record_ms, per_s, console_per_s = one_run(args.db, args.alerts, slack, Path(tmp))
             records.append(record_ms)
             rates.append(per_s)
+            console.append(console_per_s)
     print(f"db={args.db} alerts/run={args.alerts} runs={args.runs}")
     print(f"Router.record: median {statistics.median(records):.2f} ms per candidate (one transaction each)")
     print(f"Slack delivery (loopback, spec-validating server): median {statistics.median(rates):.0f} messages/s")
+    print(f"Console delivery (sender overhead only): median {statistics.median(console):.0f} messages/s")
+    print(f"ratio console/slack: {statistics.median(console) / statistics.median(rates):.1f}x")
 
 
 if __name__ == "__main__":
