@@ -44,8 +44,10 @@ DETECT_WAITING = "detect-waiting"
 DELIVER_WAITING = "deliver-waiting"
 MAX_DRAIN_PASSES = 10
 
-# Transient failures (a lost connection, a PostgreSQL restart) are retried with backoff; a job that keeps
-# failing ends as `failed` and is kept for inspection (repmon_queue_jobs{status="failed"}).
+# Score jobs retry transient failures (a lost connection, a PostgreSQL restart) with backoff; one that
+# keeps failing ends as `failed`, kept for inspection and covered by the straggler sweep. Every other
+# task is periodic and does NOT retry: its next run is the retry (a fetch resumes from its committed
+# cursor), and a retried job would clash with the queueing lock of the run already waiting.
 _RETRY = RetryStrategy(max_attempts=8, exponential_wait=2)
 
 
@@ -56,7 +58,7 @@ def fetch_lock(brand: str, source: str) -> str:
     return f"fetch:{brand}:{source}"
 
 
-@app.task(name="fetch_source", queue="fetch", retry=_RETRY)
+@app.task(name="fetch_source", queue="fetch")
 def fetch_source(timestamp: int | None = None, *, brand: str, source: str) -> dict[str, Any]:
     """One poll of one source; deferred by the periodic schedule (timestamp) or by hand."""
     state = runtime.current()
@@ -82,7 +84,7 @@ def fetch_source(timestamp: int | None = None, *, brand: str, source: str) -> di
     }
 
 
-@app.task(name="repoll_source", queue="fetch", retry=_RETRY)
+@app.task(name="repoll_source", queue="fetch")
 def repoll_source(timestamp: int | None = None, *, brand: str, source: str) -> dict[str, Any]:
     """Re-read engagement of this source's due mentions (virality needs the growth curve)."""
     from monitor.sync import HealthPolicy
@@ -125,7 +127,7 @@ def defer_stragglers(session: Session, now: datetime, older_than: timedelta = ST
     return defer_scoring(session, ids)
 
 
-@app.task(name="rescore_stragglers", queue=MAINTENANCE_QUEUE, retry=_RETRY)
+@app.task(name="rescore_stragglers", queue=MAINTENANCE_QUEUE)
 def rescore_stragglers(timestamp: int | None = None) -> int:
     state = runtime.current()
     with state.db.transaction() as session:
@@ -197,7 +199,7 @@ class _CallerTransaction:
         return nullcontext(self._session)
 
 
-@app.task(name="detect_and_route", queue="detect", retry=_RETRY)
+@app.task(name="detect_and_route", queue="detect")
 def detect_and_route(timestamp: int | None = None) -> dict[str, Any]:
     """Run the detectors and record alerts + outbox rows; defer a delivery when there is mail."""
     from monitor.detect.stage import detect
@@ -217,7 +219,7 @@ def detect_and_route(timestamp: int | None = None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- deliver
 
 
-@app.task(name="deliver_outbox", queue="alert", retry=_RETRY)
+@app.task(name="deliver_outbox", queue="alert")
 def deliver_outbox(timestamp: int | None = None) -> dict[str, Any]:
     """Drain due outbox rows to the sinks (claims use SKIP LOCKED; sinks dedupe by idempotency key)."""
     state = runtime.current()
@@ -235,7 +237,7 @@ def deliver_outbox(timestamp: int | None = None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- housekeeping
 
 
-@app.task(name="apply_retention", queue=MAINTENANCE_QUEUE, retry=_RETRY)
+@app.task(name="apply_retention", queue=MAINTENANCE_QUEUE)
 def apply_retention(timestamp: int | None = None) -> None:
     """Strip personal data from mentions older than the retention period (same purge as the daemon)."""
     from monitor.privacy.retention import purge
