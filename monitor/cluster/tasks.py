@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from procrastinate import RetryStrategy, exceptions, jobs
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from monitor.cluster import runtime
@@ -147,18 +147,16 @@ def _texts(session: Session, mention_ids: Sequence[int]) -> list[TextToScore]:
 def score_mentions(mention_ids: list[int]) -> dict[str, Any]:
     """Score one batch; write the still-unscored part, group stories and defer detection atomically."""
     from alerts.stories import assign_stories
-    from monitor.pipeline import write_scores
+    from monitor.pipeline import _score_isolating_failures, write_scores
 
     state = runtime.current()
     with state.db() as session:
         batch = _texts(session, mention_ids)
     if not batch:
         return {"scored": 0}
-    results = state.scorer.score(batch)  # the slow part, outside any transaction
-    if len(results) != len(batch) or {r.mention_id for r in results} != {t.mention_id for t in batch}:
-        raise RuntimeError(
-            f"scorer {state.scorer.version!r} returned {len(results)} results for {len(batch)} texts"
-        )
+    # The slow part, outside any transaction; a text the scorer fails on is isolated exactly as the
+    # embedded pipeline does (marked done without a score), so one bad text cannot fail the batch forever.
+    results, unscorable = _score_isolating_failures(state.scorer, batch)
     now = state.now()
     with state.db.transaction() as session:
         # Lock the batch: a concurrent re-run of this job (stalled-job retry) waits here, then sees the
@@ -173,12 +171,14 @@ def score_mentions(mention_ids: list[int]) -> dict[str, Any]:
         )
         fresh = [r for r in results if r.mention_id in still_pending]
         ids = write_scores(session, fresh, now)
+        if failed := sorted(still_pending & set(unscorable)):
+            session.execute(update(Mention).where(Mention.id.in_(failed)).values(scored_at=now))
         if ids:
             assign_stories(session, ids, now, state.config.alerts.stories)
             defer_once_in_session(
                 session, build_job(detect_and_route, lock=DETECT_LOCK, queueing_lock=DETECT_WAITING)
             )
-    return {"scored": len(ids), "model_version": state.scorer.version}
+    return {"scored": len(ids), "unscorable": len(unscorable), "model_version": state.scorer.version}
 
 
 # --------------------------------------------------------------------------- detect + route
