@@ -125,7 +125,7 @@ def score_pending(
             batch = pending_texts(session, batch_size)
         if not batch:
             break
-        results, unscorable = _score_isolating_failures(scorer, batch)
+        results, unscorable = score_batch(scorer, batch)
         moment = now()
         with db.transaction() as session:
             ids = write_scores(session, results, moment)
@@ -149,7 +149,7 @@ def _checked(scorer: Scorer, batch: Sequence[TextToScore]) -> list[ScoreResult]:
     return results
 
 
-def _score_isolating_failures(scorer: Scorer, batch: Sequence[TextToScore]) -> tuple[list[ScoreResult], list[int]]:
+def score_batch(scorer: Scorer, batch: Sequence[TextToScore]) -> tuple[list[ScoreResult], list[int]]:
     """Score a batch; if it fails, score its texts one by one so one bad text cannot block the queue.
 
     Returns the results and the ids of mentions the scorer failed on (logged with the error). If every
@@ -172,6 +172,9 @@ def _score_isolating_failures(scorer: Scorer, batch: Sequence[TextToScore]) -> t
     if not results:
         raise RuntimeError(f"scorer {scorer.version!r} failed on every text of a batch of {len(batch)}")
     return results, failed
+
+
+_score_isolating_failures = score_batch  # the name monitor.cluster.tasks imports
 
 
 # --------------------------------------------------------------------------- detect + route
