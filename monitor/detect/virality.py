@@ -11,6 +11,12 @@ Two layers, because neither alone is enough:
   ridge regression of log final size on log features (observed reposts, SEISMIC estimate,
   infectiousness, the author's followers, recent velocity), with its residual spread, per observation
   horizon. P(final >= N) comes from that log-normal predictive distribution, so any threshold works.
+* Who will cross a *given* size (the alert question) is ranked better by logistic models fitted
+  directly for a ladder of thresholds (`exceed_features`: the author's followers, reposts so far, the
+  reposters' reach, first-repost latency, acceleration) than by the regression mean, whose fit is
+  dominated by the many cascades that stay tiny (repeated 5-fold CV on auspol: AUC 0.82 vs 0.79 at
+  10 min for >= 20 reposts). P(final >= N) interpolates the ladder's logits in log N; outside the
+  ladder (thresholds with too few positives to fit) the log-normal regression answers.
 * When follower counts are unknown (many sources do not give them), the Szabo-Huberman log-linear
   model (log final = a + b log observed, per horizon) takes over.
 
@@ -139,6 +145,53 @@ def features(
     return base + extra, est
 
 
+def exceed_features(times: Sequence[float], followers: Sequence[float], horizon: float) -> list[float]:
+    """Raw (unstandardised) features of the exceedance models; needs follower counts.
+
+    Why these: early on most cascades have no repost at all, so the author's audience carries most of
+    the signal; the reposters' combined and largest audience say how far the post already reaches, the
+    first-repost latency and the late-vs-early repost ratio say whether it is still accelerating.
+    """
+    seen = sum(1 for t in times if t <= horizon)
+    reposts = max(seen - 1, 0)
+    reposter = [max(float(n), 1.0) for n in followers[1:seen]]
+    early = sum(1 for t in times[1:seen] if t <= horizon / 2)
+    first = times[1] if reposts else 2.0 * horizon
+    return [
+        math.log1p(max(float(followers[0]), 0.0)) if followers else 0.0,
+        math.log1p(reposts),
+        math.log1p(sum(reposter)),
+        math.log1p(max(reposter)) if reposter else 0.0,
+        math.log1p(first),
+        math.log1p(reposts - early) - math.log1p(early),
+        1.0 if reposts else 0.0,
+    ]
+
+
+def exceed_probability(model: dict[str, Any], raw: Sequence[float], threshold: float) -> float | None:
+    """P(final >= threshold) from the ladder of logistic models; None outside the ladder.
+
+    The logit is interpolated linearly in log threshold between the two nearest fitted thresholds, and
+    the ladder's probabilities are made non-increasing in the threshold first (a bigger size can never
+    be more likely than a smaller one, whatever the separately fitted models say).
+    """
+    ladder = model["thresholds"]
+    if not ladder or not ladder[0] <= threshold <= ladder[-1]:
+        return None
+    x = [1.0] + [(v - m) / s for v, m, s in zip(raw, model["mean"], model["sd"], strict=True)]
+    logits = [sum(c * v for c, v in zip(coef, x, strict=True)) for coef in model["coef"]]
+    for i in range(1, len(logits)):
+        logits[i] = min(logits[i], logits[i - 1])
+    i = bisect.bisect_left(ladder, threshold)
+    if ladder[i] == threshold:
+        z = logits[i]
+    else:
+        lo, hi = ladder[i - 1], ladder[i]
+        w = math.log(threshold / lo) / math.log(hi / lo)
+        z = (1.0 - w) * logits[i - 1] + w * logits[i]
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
 def predict(
     times: Sequence[float],
     followers: Sequence[float] | None,
@@ -157,7 +210,14 @@ def predict(
     mu = sum(c * v for c, v in zip(model["coef"], x, strict=True))  # log1p(final reposts)
     sigma = model["sigma"]
     predicted = max(math.expm1(mu), float(observed))
-    p_exceed = 1.0 if observed >= threshold else _normal_sf((math.log1p(threshold - 0.5) - mu) / sigma)
+    p_exceed = _normal_sf((math.log1p(threshold - 0.5) - mu) / sigma)
+    if followers is not None and params.get("exceed"):
+        laddered = exceed_probability(
+            _nearest(params["exceed"], horizon), exceed_features(times, followers, horizon), threshold
+        )
+        p_exceed = p_exceed if laddered is None else laddered
+    if observed >= threshold:
+        p_exceed = 1.0
     return Prediction(
         observed=observed,
         predicted_final=predicted,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 
 from monitor.cli import cli
 from monitor.detect.cli import register
-from monitor.detect.virality import kernel_cdf, predict, predict_from_counts, seismic
+from monitor.detect.virality import exceed_features, kernel_cdf, predict, predict_from_counts, seismic
 
 register(cli)
 
@@ -83,3 +84,35 @@ def test_eval_virality_on_held_out_auspol(shared_data: Path) -> None:
     assert payload["holdout_only"] and payload["positives"] >= 5
     assert payload["auc"] > 0.75  # measured 0.84 on the held-out ids (docs/detection.md)
     assert payload["median_relative_error"] < 0.6
+
+
+def test_exceedance_ladder_is_monotone_in_threshold_and_defers_outside_it() -> None:
+    from monitor.detect.virality import exceed_probability, load_params
+
+    params = load_params()
+    model = params["exceed"][1]  # the 600 s models
+    assert model["horizon"] == 600.0 and 20.0 in model["thresholds"]
+    loud = exceed_features([0.0, 30.0, 60.0, 90.0, 200.0], [50_000.0, 800.0, 2_000.0, 300.0, 900.0], 600)
+    quiet = exceed_features([0.0], [40.0], 600)
+    ladder = [exceed_probability(model, loud, n) for n in (2, 4, 7, 12, 20)]
+    assert all(a >= b for a, b in itertools.pairwise(ladder))  # interpolated points included
+    assert exceed_probability(model, loud, 20) > exceed_probability(model, quiet, 20)
+    assert exceed_probability(model, loud, 10_000) is None  # beyond the ladder: the regression answers
+    fast = predict([0.0, 30.0, 60.0, 90.0, 200.0], [50_000.0, 800.0, 2_000.0, 300.0, 900.0], 600, 10_000)
+    assert 0.0 <= fast.p_exceed < 0.5
+
+
+def test_cross_validation_reports_both_variants() -> None:
+    from monitor.detect.cascades import Cascade
+    from monitor.detect.virality_fit import cross_validate
+
+    cascades = []
+    for i in range(180):  # every 6th cascade: a big author, 3 quick reposts, 30 in all (after 10 min)
+        big = i % 6 == 0
+        n = 30 if big else i % 4
+        times = tuple([0.0] + [20.0 * (j + 1) if big and j < 3 else 700.0 + j for j in range(n)])
+        followers = tuple([20_000.0 if big else 200.0 + i] + [500.0] * n)
+        cascades.append(Cascade(str(i), times, followers))
+    result = cross_validate(cascades, 600.0, 20.0, folds=3, repeats=1)
+    assert result["positives"] == 30
+    assert result["auc_shipped"] > 0.9 and result["auc_ridge_only"] > 0.5
