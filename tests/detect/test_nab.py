@@ -104,3 +104,7 @@ def test_leave_one_file_out_uses_thresholds_from_other_files() -> None:
     fp = nab.row_weights(a.timestamps, a.windows, nab.PROFILES["standard"])
     fp_w = fp.weights[fp.rows.index(2500)]
     assert loo == pytest.approx(nab.normalise(1.0 + fp_w - 1.0, 2, nab.PROFILES["standard"]))
+    # At the alert level 0.5: a hits and pays its FP, b misses (0.4 < 0.5).
+    hit_w = fp.weights[fp.rows.index(1000)]
+    fixed = nab.at_fixed_threshold([a, b], scores)
+    assert fixed == pytest.approx(nab.normalise(hit_w + fp_w - 1.0, 2, nab.PROFILES["standard"]))

@@ -104,4 +104,6 @@ def test_eval_spikes_json_on_realtweets(shared_data: Path) -> None:
     standard = payload["profiles"]["standard"]
     # Measured 2026-11-22 (docs/detection.md); a regression below the causal robust z-score fails.
     assert standard["score"] > 60.0
+    # Nothing fitted at the alert level, so it can only be at or below the optimised threshold's score.
+    assert 60.0 < payload["standard_at_alert_level"] <= standard["score"]
     assert all(0 <= p["score"] <= 100 for p in payload["profiles"].values())
