@@ -1,6 +1,6 @@
 """Scoring speed: encoder forward only vs the full e5 scoring path, on the same 2,000 mentions.
 
-    nice -n 10 .venv/bin/python bench/scoring.py [--n 2000] [--repeats 3] [--no-quantize]
+    nice -n 10 .venv/bin/python bench/scoring.py [--n 2000] [--repeats 3] [--quantize]
         [--data ../shared/data/sentiment/train] [--weights models/weights]
 
 Forward-only = the encoder on pre-tokenised, length-bucketed batches (the floor any scorer pays).
@@ -48,13 +48,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--no-quantize", action="store_true")
+    ap.add_argument("--quantize", action="store_true", help="dynamic int8 Linear layers (not the default)")
     ap.add_argument("--data", type=Path, default=Path("../shared/data/sentiment/train"))
     ap.add_argument("--weights", type=str, default=None)
     args = ap.parse_args()
 
     texts = sample_texts(args.data, args.n)
-    config = ModelConfig(scorer="e5", quantize=not args.no_quantize, weights_dir=args.weights)
+    config = ModelConfig(scorer="e5", quantize=args.quantize, weights_dir=args.weights)
     scorer = E5Scorer(config)
     t0 = time.perf_counter()
     runtime = scorer.prepare()

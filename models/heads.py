@@ -82,7 +82,10 @@ class Heads:
         from safetensors.numpy import save_file
 
         directory.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.astype(np.float16) for k, v in self.t.items()}, str(directory / HEADS_FILE))
+        # C order and float32 on purpose: sklearn's coef_ can be Fortran-ordered, and a raw buffer in that
+        # order is silently read back transposed; fp16 would save 16 KB and cost the standardisation precision.
+        tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in self.t.items()}
+        save_file(tensors, str(directory / HEADS_FILE))
         (directory / HEADS_META).write_text(json.dumps(self.meta, indent=2, sort_keys=True) + "\n")
 
     def language_probs(self, pooled: np.ndarray, lid: np.ndarray) -> np.ndarray:

@@ -336,7 +336,7 @@ def _save(cfg: TrainConfig, best: dict, temperatures: dict[str, float]) -> adapt
 
 
 def featurise(cfg: TrainConfig, per_file: int = 400, airline: int = 1200) -> dict:
-    """Recompute features.npz with already trained weights (as scoring computes them: merged, int8).
+    """Recompute features.npz with already trained weights (as scoring computes them: merged, fp32).
 
     WHY: lets the heads and the per-language temperatures be refitted without retraining, e.g. when a
     training run had to stop after its first saved epoch. Uses the whole validation split and a
@@ -355,7 +355,7 @@ def featurise(cfg: TrainConfig, per_file: int = 400, airline: int = 1200) -> dic
         sample += rows[: airline if name == "en_airline" else per_file]
     examples = sample + val_ex
     checkpoint = cfg.checkpoint or ensure_checkpoint(cfg.model_dir)
-    runtime = E5Runtime(checkpoint, cfg.out_dir, max_length=cfg.max_length, quantize=True, threads=cfg.threads)
+    runtime = E5Runtime(checkpoint, cfg.out_dir, max_length=cfg.max_length, quantize=False, threads=cfg.threads)
     start = time.time()
     pooled = runtime.pooled([e.text for e in examples])
     log.info("featurised %d texts in %.0fs", len(examples), time.time() - start)
@@ -380,9 +380,9 @@ def featurise(cfg: TrainConfig, per_file: int = 400, airline: int = 1200) -> dic
     )
     _, meta = adapter.load(cfg.out_dir)
     meta.temperatures = temps
-    meta.metrics["validation_macro_f1_int8"] = per_file_scores(val_ex, logits[is_val])
+    meta.metrics["validation_macro_f1_scoring"] = per_file_scores(val_ex, logits[is_val])
     adapter.save_meta(cfg.out_dir, meta)
-    return {"temperatures": temps, "validation_macro_f1_int8": meta.metrics["validation_macro_f1_int8"]}
+    return {"temperatures": temps, "validation_macro_f1_scoring": meta.metrics["validation_macro_f1_scoring"]}
 
 
 def run(cfg: TrainConfig, heads_only: bool = False, recompute_features: bool = False) -> dict:

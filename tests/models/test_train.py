@@ -70,7 +70,7 @@ def test_training_learns_and_writes_loadable_weights(tmp_path, tiny_checkpoint) 
     assert set(heads.Heads.load(out).meta["aspects"]) == set(ASPECTS)
 
     refit = run(cfg, heads_only=True, recompute_features=True)  # heads + temperatures from the saved weights
-    assert set(refit["validation_macro_f1_int8"]) == set(files) and set(refit["temperatures"]) == set(
+    assert set(refit["validation_macro_f1_scoring"]) == set(files) and set(refit["temperatures"]) == set(
         meta.temperatures
     )
 
