@@ -36,14 +36,26 @@ def _cgroup_cpu_quota() -> int | None:
     return None
 
 
-def load_encoder(path: str | Path, *, dtype: torch.dtype = torch.float32):
-    """(tokenizer, BertModel) from a checkpoint directory, strictly offline."""
+def load_encoder(path: str | Path):
+    """(tokenizer, BertModel) from a checkpoint directory, strictly offline.
+
+    Computation is float32, except the word-embedding table, which stays in the checkpoint's bf16: it
+    is a lookup (no arithmetic in bf16; the sum with the fp32 position embeddings promotes to fp32), it
+    is 250k x 384, and keeping it bf16 saves ~190 MB of resident memory at no change in the output.
+    """
     from transformers import AutoModel, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     model = AutoModel.from_pretrained(
-        str(path), local_files_only=True, dtype=dtype, add_pooling_layer=False, attn_implementation="sdpa"
+        str(path),
+        local_files_only=True,
+        dtype=torch.bfloat16,
+        add_pooling_layer=False,
+        attn_implementation="sdpa",
     )
+    for name, param in model.named_parameters():
+        if "word_embeddings" not in name:
+            param.data = param.data.float()
     model.eval()
     return tokenizer, model
 
