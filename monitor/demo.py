@@ -62,7 +62,7 @@ def demo_config(db_url: str, seed: int, duration_minutes: float) -> Config:
                 ],
             }
         ],
-        "model": {"scorer": "lexicon", "batch_size": 128},
+        "model": {"batch_size": 64},  # the default scorer: what a new installation runs
         # Detectors warm up on the backfilled hours instead of a day of history.
         "detect": {"volume": {"warmup_bins": 36, "cooldown_bins": 36}, "negative_share": {"warmup_mentions": 60}},
         "alerts": {"daily_cap": 20},
@@ -96,7 +96,10 @@ def _summary(daemon: Daemon, storm_at: datetime | None, out: TextIO) -> dict[str
     out.write("\n=== repmon demo summary ===\n")
     out.write(f"simulated time  {DEMO_START - BACKFILL:%Y-%m-%d %H:%M} .. {daemon.clock.now():%H:%M} UTC ")
     out.write(f"(x{daemon.clock.speed:g}; first {BACKFILL} backfilled)\n")
-    out.write(f"mentions stored {counts['mentions']}, scored {counts['scored']} ({negative} negative)\n")
+    out.write(
+        f"mentions stored {counts['mentions']}, scored {counts['scored']} ({negative} negative) "
+        f"by {daemon.scorer.version}\n"
+    )
     out.write(f"stories         {counts['stories']}\n")
     if storm_at is not None:
         out.write(f"storm injected  {storm_at:%H:%M} UTC\n")

@@ -47,7 +47,7 @@ settings = {{ base_url = "https://mastodon.social", search = false, hashtags = [
 # settings = {{ path = "/var/lib/repmon/import/mentions.jsonl" }}
 
 [model]
-scorer = "lexicon"        # "e5" for the transformer model once prepared (`repmon model --help`)
+scorer = "e5"             # the shipped transformer model (converted on first use); "lexicon": word lists
 batch_size = 64
 
 [detect]
