@@ -63,9 +63,23 @@ def story_ids_for(session: Session, mention_ids: Collection[int]) -> set[int]:
 
 
 def outbox_ids_for(session: Session, alert_ids: Collection[int]) -> set[int]:
+    """Outbox rows of the alerts, including digest/overflow summaries that list them in `items`.
+
+    Summaries cover several alerts, so they carry no `alert_id` of their own; their items quote the
+    alerts' headlines (and so possibly the post) and must be found through the payload.
+    """
     found: set[int] = set()
     for batch in chunks(alert_ids):
         found.update(session.scalars(select(OutboxMessage.id).where(OutboxMessage.alert_id.in_(batch))).all())
+    wanted = set(alert_ids)
+    if wanted:
+        summaries = session.execute(
+            select(OutboxMessage.id, OutboxMessage.payload).where(OutboxMessage.alert_id.is_(None))
+        ).all()
+        for row_id, payload in summaries:
+            items = (payload or {}).get("items") or []
+            if any(isinstance(i, dict) and i.get("alert_id") in wanted for i in items):
+                found.add(row_id)
     return found
 
 

@@ -109,3 +109,34 @@ def test_erase_author_after_retention_removed_the_handle(engine, world, data):
     with Session(engine) as session:
         assert session.get(Mention, world.old_id).author_key is None
         assert session.get(Mention, world.old_id).anonymised_at == data.NOW  # the first anonymisation
+
+
+def test_erasure_reaches_digest_items_that_quote_the_alert(engine, world, data):
+    """A morning digest lists several alerts (no outbox.alert_id); its items quote their headlines."""
+    with Session(engine) as session, session.begin():
+        alert = session.get(Alert, world.alert_id)
+        digest = OutboxMessage(
+            alert_id=None,
+            sink="slack",
+            action="digest",
+            payload={
+                "title": "Morning digest",
+                "items": [
+                    {"alert_id": world.alert_id, "headline": alert.headline, "url": data.OLD_URL},
+                    {"alert_id": 999_999, "headline": "another brand's alert", "url": None},
+                ],
+            },
+            idempotency_key="digest:slack:C1:2026-01-01",
+            status="pending",
+        )
+        session.add(digest)
+        session.flush()
+        digest_id = digest.id
+    with Session(engine) as session, session.begin():
+        source_id = session.get(Mention, world.old_id).source_id
+        erase_external(session, source_id, ["111"], now=data.NOW)
+    with Session(engine) as session:
+        payload = json.dumps(session.get(OutboxMessage, digest_id).payload, ensure_ascii=False)
+        assert data.OLD_URL not in payload
+        assert data.OLD_TEXT[:40] not in payload
+        assert "another brand's alert" in payload  # other alerts' items are left alone
