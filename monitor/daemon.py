@@ -184,6 +184,7 @@ class Daemon:
         self._pipeline_lock = threading.Lock()
         self.scheduler: BackgroundScheduler | None = None
         self.server: MetricsServer | None = None
+        self.interactivity: Any = None  # Slack Socket Mode, when its tokens are set
 
     def _check_schema(self, migrate_schema: bool) -> None:
         url = self.db.url
@@ -330,6 +331,12 @@ class Daemon:
             self.server = MetricsServer(self, daemon_cfg.metrics_host, daemon_cfg.metrics_port)
             self.server.start()
             log.info("metrics on http://%s:%d/metrics", *self.server.address)
+        from alerts.slack_app import start_if_configured
+
+        # Buttons in Slack change alert state; waking the pipeline sends the resulting message updates now.
+        self.interactivity = start_if_configured(
+            self.config.alerts, self.db, clock=self.clock.now, on_change=self._wake_pipeline
+        )
         return scheduler
 
     @staticmethod
@@ -352,6 +359,8 @@ class Daemon:
             self.scheduler.shutdown(wait=True)
         if self.server is not None:
             self.server.stop()
+        if self.interactivity is not None:
+            self.interactivity.close()
         log.info("stopped cleanly")
 
     def run_forever(self, install_signals: bool = True) -> None:

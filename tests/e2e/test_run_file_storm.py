@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.alerts.slack_server import BOT_TOKEN, SlackServer
+from tests.alerts.slack_server import APP_TOKEN, BOT_TOKEN, SlackServer
+from tests.alerts.test_interactivity import click
 from tests.alerts.zendesk_server import EMAIL, TOKEN, ZendeskServer
 
 pytestmark = pytest.mark.slow
@@ -55,6 +57,14 @@ def wait_until(condition: Callable[[], bool], what: str, proc: subprocess.Popen,
             raise AssertionError(f"repmon run exited early ({proc.returncode}) while waiting for {what}")
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def posts_blocks_alert_id(message: dict) -> str:
+    """The alert id our Block Kit message carries in its actions block (`alert:<id>`)."""
+    for block in message.get("blocks") or []:
+        if str(block.get("block_id", "")).startswith("alert:"):
+            return block["block_id"].split(":", 1)[1]
+    raise AssertionError(f"no actions block in {message}")
 
 
 def test_repmon_run_file_storm_one_threaded_slack_alert_and_one_ticket(tmp_path: Path, shared_specs: Path) -> None:
@@ -106,6 +116,7 @@ pipeline_interval = "1s"
         env = {
             **os.environ,
             "REPMON_SLACK_BOT_TOKEN": BOT_TOKEN,
+            "REPMON_SLACK_APP_TOKEN": APP_TOKEN,  # Socket Mode interactivity runs inside the daemon
             "REPMON_ZENDESK_TOKEN": TOKEN,
             "REPMON_PSEUDONYM_KEY": "test-key-" + "x" * 32,
         }
@@ -126,6 +137,13 @@ pipeline_interval = "1s"
                 "the follow-up in the thread",
                 proc,
             )
+            # A support lead presses Acknowledge: the daemon's Socket Mode client updates the message.
+            wait_until(lambda: bool(slack.sockets), "the Socket Mode connection", proc)
+            alert_id = int(posts_blocks_alert_id(slack.posts("C-CS")[0]))
+            click(slack, alert_id, {"action_id": "acknowledge", "type": "button", "value": str(alert_id)})
+            wait_until(
+                lambda: "Acknowledged" in json.dumps(slack.posts("C-CS")), "the acknowledged message update", proc
+            )
         finally:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=60)
@@ -139,4 +157,8 @@ pipeline_interval = "1s"
         assert replies and {r["thread_ts"] for r in replies} == {posts[0]["ts"]}
         assert len(zendesk.tickets) == 1
         assert slack.violations == [] and zendesk.violations == []
+        with sqlite3.connect(tmp_path / "repmon.db") as conn:
+            assert conn.execute("SELECT state FROM alerts WHERE id = ?", (alert_id,)).fetchone() == (
+                "acknowledged",
+            )
         assert TOKEN not in output and BOT_TOKEN not in output  # secrets are never logged
