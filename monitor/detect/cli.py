@@ -11,13 +11,6 @@ from typing import Any
 
 import click
 
-from monitor.detect import nab
-from monitor.detect.cascades import CascadeFormatError, read_cascades
-from monitor.detect.series import SeriesFormatError, read_series, score_series
-from monitor.detect.virality import load_params, predict
-from monitor.detect.virality_fit import evaluate as evaluate_virality
-from monitor.detect.virality_fit import is_holdout
-
 PATH_IN = click.Path(exists=True, dir_okay=False, path_type=Path)
 PATH_OUT = click.Path(dir_okay=False, writable=True, path_type=Path)
 
@@ -47,6 +40,8 @@ def _json_safe(obj: Any) -> Any:
 @click.option("--output", "-o", type=PATH_OUT, required=True, help="timestamp,value,anomaly_score CSV")
 def detect_series(input_csv: Path, output: Path) -> None:
     """Score a NAB-format count series (timestamp,value), strictly causally, row by row."""
+    from monitor.detect.series import SeriesFormatError, read_series, score_series
+
     try:
         rows = list(read_series(input_csv))
     except SeriesFormatError as exc:
@@ -67,6 +62,9 @@ def detect_series(input_csv: Path, output: Path) -> None:
 @click.option("--output", "-o", type=PATH_OUT, required=True)
 def detect_cascades(input_csv: Path, horizon: float, threshold: float, output: Path) -> None:
     """Predict each cascade's final reposts from its events up to --horizon seconds."""
+    from monitor.detect.cascades import CascadeFormatError, read_cascades
+    from monitor.detect.virality import predict
+
     try:
         cascades = read_cascades(input_csv)
     except CascadeFormatError as exc:
@@ -89,6 +87,9 @@ def detect_cascades(input_csv: Path, horizon: float, threshold: float, output: P
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def eval_spikes(nab_dir: Path, as_json: bool) -> None:
     """NAB scores (three profiles, one corpus-wide threshold each) of the count detector."""
+    from monitor.detect import nab
+    from monitor.detect.series import score_series
+
     try:
         corpus = nab.load_corpus(nab_dir)
     except (FileNotFoundError, ValueError) as exc:
@@ -132,6 +133,11 @@ def eval_virality(
     cascades_path: Path, horizon: float, threshold: float, error_horizon: float, holdout_only: bool, as_json: bool
 ) -> None:
     """ROC AUC for reaching --threshold reposts from the first --horizon seconds; median relative error."""
+    from monitor.detect.cascades import CascadeFormatError, read_cascades
+    from monitor.detect.virality import load_params
+    from monitor.detect.virality_fit import evaluate as evaluate_virality
+    from monitor.detect.virality_fit import is_holdout
+
     try:
         cascades = read_cascades(cascades_path)
     except CascadeFormatError as exc:

@@ -11,7 +11,6 @@ import html
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from monitor.report import charts
 from monitor.report.data import ReportData, Share
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -180,6 +179,8 @@ def _aspect_table(data: ReportData) -> str:
 
 def render(data: ReportData, generated_at: datetime) -> str:
     """The whole page as a string."""
+    from monitor.report import charts  # matplotlib: imported only when a report is drawn
+
     period = f"{_time(data.since)} – {_time(data.until)}"
     body = [
         f"<h1>Reputation report: {esc(data.brand)}</h1>",
