@@ -80,3 +80,16 @@ def test_training_learns_and_writes_loadable_weights(tmp_path, tiny_checkpoint) 
     good, bad = scorer.score([TextToScore(1, "good good hello good"), TextToScore(2, "bad slow wait bad")])
     assert good.probabilities["positive"] > bad.probabilities["positive"]
     assert bad.probabilities["negative"] > good.probabilities["negative"]
+
+
+def test_class_balance_lifts_the_rare_class_within_each_file() -> None:
+    from models.data import Example
+    from models.train import _class_balance_weights
+
+    rows = [Example("n", "negative", "no", "no_norec")] + [Example("u", "neutral", "no", "no_norec")] * 3
+    rows += [Example("p", "positive", "en", "en_x")] * 2
+    full = _class_balance_weights(rows, 1.0)
+    assert full[0] == pytest.approx(3 * full[1])  # one negative weighs as much as the three neutrals
+    assert float(full[:4].mean()) == pytest.approx(1.0)  # a file's total weight is unchanged
+    assert full[4:].tolist() == [1.0, 1.0]  # a file with one class is untouched
+    assert _class_balance_weights(rows, 0.0).tolist() == [1.0] * 6
