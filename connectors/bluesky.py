@@ -92,9 +92,6 @@ class BlueskyConnector(HttpConnector):
             self._access_jwt = None
             return super().send(request, decode=decode)
 
-    def streams(self, query: BrandQuery) -> Sequence[str]:
-        return [f"search:{term}" for term in query.terms]
-
     def build_request(
         self, query: BrandQuery, stream: str, lower: datetime, upper: datetime, token: Any
     ) -> Request:

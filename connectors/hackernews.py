@@ -57,9 +57,6 @@ class HackerNewsConnector(HttpConnector):
     )
     settings: HackerNewsSettings
 
-    def streams(self, query: BrandQuery) -> Sequence[str]:
-        return [f"search:{term}" for term in query.terms]
-
     def build_request(
         self, query: BrandQuery, stream: str, lower: datetime, upper: datetime, token: Any
     ) -> Request:

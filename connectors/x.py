@@ -62,9 +62,6 @@ class XConnector(HttpConnector):
         budget["posts"] += self.settings.page_size  # counted as requested: the worst case of the bill
         return None
 
-    def streams(self, query: BrandQuery) -> Sequence[str]:
-        return [f"search:{term}" for term in query.terms]
-
     def build_request(
         self, query: BrandQuery, stream: str, lower: datetime, upper: datetime, token: Any
     ) -> Request:

@@ -147,8 +147,10 @@ class HttpConnector:
     # ------------------------------------------------------------------ what subclasses declare
 
     def streams(self, query: BrandQuery) -> Sequence[str]:
-        """Independent result lists for one brand (e.g. search plus one timeline per hashtag)."""
-        return ("search",)
+        """Independent result lists for one brand (e.g. search plus one timeline per hashtag).
+
+        Default: one search stream per brand term, each with its own cursor."""
+        return [f"search:{term}" for term in query.terms]
 
     def build_request(
         self, query: BrandQuery, stream: str, lower: datetime, upper: datetime, token: Any
