@@ -174,9 +174,6 @@ def score_batch(scorer: Scorer, batch: Sequence[TextToScore]) -> tuple[list[Scor
     return results, failed
 
 
-_score_isolating_failures = score_batch  # the name monitor.cluster.tasks imports
-
-
 # --------------------------------------------------------------------------- detect + route
 
 

@@ -147,7 +147,7 @@ def _texts(session: Session, mention_ids: Sequence[int]) -> list[TextToScore]:
 def score_mentions(mention_ids: list[int]) -> dict[str, Any]:
     """Score one batch; write the still-unscored part, group stories and defer detection atomically."""
     from alerts.stories import assign_stories
-    from monitor.pipeline import _score_isolating_failures, write_scores
+    from monitor.pipeline import score_batch, write_scores
 
     state = runtime.current()
     with state.db() as session:
@@ -156,7 +156,7 @@ def score_mentions(mention_ids: list[int]) -> dict[str, Any]:
         return {"scored": 0}
     # The slow part, outside any transaction; a text the scorer fails on is isolated exactly as the
     # embedded pipeline does (marked done without a score), so one bad text cannot fail the batch forever.
-    results, unscorable = _score_isolating_failures(state.scorer, batch)
+    results, unscorable = score_batch(state.scorer, batch)
     now = state.now()
     with state.db.transaction() as session:
         # Lock the batch: a concurrent re-run of this job (stalled-job retry) waits here, then sees the
