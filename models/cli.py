@@ -47,6 +47,9 @@ def prepare(source: str | None, model_dir: str | None, force: bool) -> None:
 @click.option("--top-layers", type=int, default=3, show_default=True)
 @click.option("--rank", type=int, default=32, show_default=True)
 @click.option("--limit", type=int, help="Use at most this many training rows (smoke runs).")
+@click.option("--class-balance", type=float, help="Per-file class balancing power, 0 (off) .. 1 (full).")
+@click.option("--cap", "caps", multiple=True, metavar="FILE=N", help="Training rows from FILE (N or 'all').")
+@click.option("--file-weight", "file_weights", multiple=True, metavar="FILE=W", help="Loss weight of FILE's rows.")
 @click.option("--heads-only", is_flag=True, help="Refit language/needs_help/aspect heads from saved features.")
 @click.option(
     "--recompute-features",
@@ -62,12 +65,29 @@ def train_command(
     top_layers: int,
     rank: int,
     limit: int | None,
+    class_balance: float | None,
+    caps: tuple[str, ...],
+    file_weights: tuple[str, ...],
     heads_only: bool,
     recompute_features: bool,
 ) -> None:
-    """Fine-tune the encoder's top layers (LoRA) and fit the heads; prints validation figures."""
-    from models.train import WEIGHTS_DIR, TrainConfig, run
+    """Fine-tune the encoder's top layers (LoRA) and fit the heads; prints validation figures.
 
+    The defaults reproduce the shipped weights (models/MODEL_CARD.md); the options are for experiments.
+    """
+    from models.train import DEFAULT_CAPS, DEFAULT_FILE_WEIGHTS, WEIGHTS_DIR, TrainConfig, run
+
+    overrides: dict = {}
+    if class_balance is not None:
+        if not 0.0 <= class_balance <= 1.0:
+            raise click.BadParameter("must be between 0 and 1", param_hint="--class-balance")
+        overrides["class_balance"] = class_balance
+    if caps:
+        cap_values = _pairs(caps, "--cap", lambda v: None if v == "all" else int(v))
+        overrides["caps"] = {**DEFAULT_CAPS, **cap_values}
+    if file_weights:
+        weights = _pairs(file_weights, "--file-weight", float)
+        overrides["file_weights"] = {**DEFAULT_FILE_WEIGHTS, **weights}
     cfg = TrainConfig(
         data_dir=Path(data_dir),
         out_dir=Path(out_dir) if out_dir else WEIGHTS_DIR,
@@ -77,9 +97,24 @@ def train_command(
         top_layers=top_layers,
         rank=rank,
         limit=limit,
+        **overrides,
     )
     result = run(cfg, heads_only=heads_only, recompute_features=recompute_features)
     click.echo(json.dumps(result, indent=2, sort_keys=True))
+
+
+def _pairs(values: tuple[str, ...], option: str, convert) -> dict:
+    """Parse repeated NAME=VALUE options; a malformed one is a usage error naming the option."""
+    out = {}
+    for item in values:
+        name, sep, raw = item.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            out[name] = convert(raw)
+        except ValueError:
+            raise click.BadParameter(f"expected FILE=VALUE, got {item!r}", param_hint=option) from None
+    return out
 
 
 @click.command("sentiment")

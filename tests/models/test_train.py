@@ -93,3 +93,21 @@ def test_class_balance_lifts_the_rare_class_within_each_file() -> None:
     assert float(full[:4].mean()) == pytest.approx(1.0)  # a file's total weight is unchanged
     assert full[4:].tolist() == [1.0, 1.0]  # a file with one class is untouched
     assert _class_balance_weights(rows, 0.0).tolist() == [1.0] * 6
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--class-balance", "1.5"], "--class-balance"),
+        (["--cap", "sv_reviews"], "--cap"),
+        (["--cap", "sv_reviews=ten"], "--cap"),
+        (["--file-weight", "=2"], "--file-weight"),
+    ],
+)
+def test_train_cli_rejects_malformed_overrides_before_any_work(args: list[str], message: str, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from models.cli import train_command
+
+    result = CliRunner().invoke(train_command, ["--data", str(tmp_path), *args])
+    assert result.exit_code == 2 and message in result.output
