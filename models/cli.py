@@ -121,13 +121,19 @@ def _pairs(values: tuple[str, ...], option: str, convert) -> dict:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object keyed by path.")
 @click.option("--scorer", default=None, help="Scorer plugin name (default: e5).")
-def eval_sentiment(files: tuple[str, ...], as_json: bool, scorer: str | None) -> None:
+@click.option(
+    "--weights",
+    "weights_dir",
+    type=click.Path(file_okay=False, exists=True),
+    help="e5 adapter/heads folder to evaluate instead of the shipped one (a `model train --out` folder).",
+)
+def eval_sentiment(files: tuple[str, ...], as_json: bool, scorer: str | None, weights_dir: str | None) -> None:
     """Score labelled JSON Lines files: accuracy, macro-F1, per-class F1, confusion matrix."""
     from models.data import DataError
     from models.evaluate import evaluate_files, format_table
 
     try:
-        report = evaluate_files(list(files), scorer_name=scorer)
+        report = evaluate_files(list(files), scorer_name=scorer, weights_dir=weights_dir)
     except DataError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(report, indent=2) if as_json else format_table(report))

@@ -58,14 +58,23 @@ def score_texts(scorer: Scorer, texts: Sequence[str]) -> np.ndarray:
     return probs
 
 
-def evaluate_files(paths: Sequence[str], scorer_name: str | None = None, scorer: Scorer | None = None) -> dict:
-    """Read every file first (a bad file fails before any slow scoring), then score each."""
+def evaluate_files(
+    paths: Sequence[str],
+    scorer_name: str | None = None,
+    scorer: Scorer | None = None,
+    weights_dir: str | None = None,
+) -> dict:
+    """Read every file first (a bad file fails before any slow scoring), then score each.
+
+    `weights_dir` scores with a trained candidate (a `repmon model train --out` folder) instead of the
+    shipped weights: how a new training run is compared with the shipped model before it replaces it.
+    """
     data = {path: read_jsonl(path) for path in paths}
     if scorer is None:
         from models.config import ModelConfig
         from monitor.pipeline import load_scorer
 
-        scorer = load_scorer(ModelConfig(scorer=scorer_name or "e5"))
+        scorer = load_scorer(ModelConfig(scorer=scorer_name or "e5", weights_dir=weights_dir))
     report = {}
     for path, examples in data.items():
         probs = score_texts(scorer, [e.text for e in examples])

@@ -69,3 +69,22 @@ def test_cli_bad_file_is_a_clear_error(tmp_path) -> None:
     bad.write_text('{"text": "x", "label": "meh"}\n')
     result = CliRunner().invoke(cli, ["eval", "sentiment", str(bad), "--json", "--scorer", "lexicon"])
     assert result.exit_code != 0 and "bad.jsonl:1" in result.output and "meh" in result.output
+
+
+def test_cli_evaluates_a_candidate_weights_folder(tmp_path, monkeypatch, tiny_checkpoint, tiny_weights) -> None:
+    """`--weights` scores with a trained candidate: the tiny encoder only fits the tiny weights, so a
+    clean run proves the folder given was used (the shipped weights would not load on it)."""
+    from models.convert import CHECKPOINT_NAME
+    from monitor.cli import _register_plugins, cli
+
+    _register_plugins()
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / CHECKPOINT_NAME).symlink_to(tiny_checkpoint, target_is_directory=True)
+    monkeypatch.setenv("REPMON_MODEL_DIR", str(tmp_path / "models"))
+    data = tmp_path / "three.jsonl"
+    _write(data, [{"text": "bra", "label": "positive"}, {"text": "dålig", "label": "negative"}])
+    result = CliRunner().invoke(cli, ["eval", "sentiment", str(data), "--json", "--weights", str(tiny_weights)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[str(data)]["n"] == 2
+    missing = CliRunner().invoke(cli, ["eval", "sentiment", str(data), "--weights", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
