@@ -1,7 +1,7 @@
 """Scoring speed: encoder forward only vs the full e5 scoring path, on the same 2,000 mentions.
 
     nice -n 10 .venv/bin/python bench/scoring.py [--n 2000] [--repeats 3] [--quantize]
-        [--data ../shared/data/sentiment/train] [--weights models/weights]
+        [--precision auto|fp32|bf16] [--data ../shared/data/sentiment/train] [--weights models/weights]
 
 Forward-only = the encoder on pre-tokenised, length-bucketed batches (the floor any scorer pays).
 Full path = `E5Scorer.score()` on TextToScore items: tokenising, the same forward pass, py3langid,
@@ -49,16 +49,18 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quantize", action="store_true", help="dynamic int8 Linear layers (not the default)")
+    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     ap.add_argument("--data", type=Path, default=Path("../shared/data/sentiment/train"))
     ap.add_argument("--weights", type=str, default=None)
     args = ap.parse_args()
 
     texts = sample_texts(args.data, args.n)
-    config = ModelConfig(scorer="e5", quantize=args.quantize, weights_dir=args.weights)
+    config = ModelConfig(scorer="e5", quantize=args.quantize, weights_dir=args.weights, precision=args.precision)
     scorer = E5Scorer(config)
     t0 = time.perf_counter()
     runtime = scorer.prepare()
-    print(f"prepare (load, merge, quantise): {time.perf_counter() - t0:.1f}s; threads={runtime.threads}")
+    took = time.perf_counter() - t0
+    print(f"prepare (load, merge, quantise): {took:.1f}s; threads={runtime.threads}, bf16={runtime.bf16}")
     ids = encoder.tokenize(runtime.tokenizer, texts, runtime.max_length)
     batches = [
         encoder.pad_batch([ids[i] for i in b], runtime.tokenizer.pad_token_id)
@@ -71,7 +73,7 @@ def main() -> None:
     items = [TextToScore(i, t) for i, t in enumerate(texts)]
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=runtime.bf16):
             for input_ids, mask in batches:
                 runtime.model(input_ids=input_ids, attention_mask=mask)
         forward.append(len(texts) / (time.perf_counter() - t0))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -40,5 +42,11 @@ class ModelConfig(BaseModel):
         False,
         description="Dynamic int8 quantisation of the encoder's Linear layers. Off by default: it moves the "
         "fine-tuned sentence vectors too far (cosine 0.88-0.95 to fp32) for heads fitted in fp32.",
+    )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="Encoder arithmetic. auto: bf16 matrix products where the CPU has native bf16 "
+        "(AVX512-BF16 or AMX; ~1.5x faster here, sentence vectors within cosine 0.9999 of fp32), else fp32. "
+        "bf16 on a CPU without it is emulated and slower, so auto never picks it there.",
     )
     hf: HFModelConfig = Field(default_factory=HFModelConfig)

@@ -36,6 +36,21 @@ def _cgroup_cpu_quota() -> int | None:
     return None
 
 
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (oneDNN's own check: AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # pragma: no cover - torch built without oneDNN
+        return False
+
+
+def use_bf16(precision: str) -> bool:
+    """Resolve the `[model] precision` setting ("auto" | "fp32" | "bf16") for this machine."""
+    if precision == "auto":
+        return native_bf16()
+    return precision == "bf16"
+
+
 def load_encoder(path: str | Path):
     """(tokenizer, BertModel) from a checkpoint directory, strictly offline.
 

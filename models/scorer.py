@@ -38,6 +38,7 @@ class E5Runtime:
         quantize: bool = True,
         threads: int | None = None,
         max_tokens: int = 8192,
+        precision: str = "fp32",
     ) -> None:
         self.threads = threads or encoder.available_cores()
         torch.set_num_threads(self.threads)
@@ -49,6 +50,9 @@ class E5Runtime:
         self.max_length = min(max_length, self.model.config.max_position_embeddings)
         self.max_tokens = max_tokens
         self.quantized = False
+        # bf16 autocast: weights stay fp32, matrix products run in bf16 with fp32 accumulation. Not
+        # combined with int8 (quantised Linear layers have their own kernels).
+        self.bf16 = encoder.use_bf16(precision) and not quantize
         if quantize:
             import warnings
 
@@ -66,8 +70,9 @@ class E5Runtime:
         out = np.zeros((len(ids), self.model.config.hidden_size), dtype=np.float32)
         for batch in encoder.length_buckets([len(x) for x in ids], self.max_tokens, 256):
             input_ids, mask = encoder.pad_batch([ids[i] for i in batch], self.tokenizer.pad_token_id)
-            hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
-            out[batch] = encoder.mean_pool(hidden, mask).numpy()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            out[batch] = encoder.mean_pool(hidden.float(), mask).numpy()
         return out
 
     def sentiment_logits(self, pooled: np.ndarray) -> np.ndarray:
@@ -115,6 +120,7 @@ class E5Scorer:
                     max_length=self.config.max_length,
                     quantize=self.config.quantize,
                     threads=self.config.threads,
+                    precision=self.config.precision,
                 )
                 self._heads = heads.Heads.load(self.weights_dir)
             return self._runtime

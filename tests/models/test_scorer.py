@@ -92,3 +92,23 @@ def test_int8_quantised_scorer_stays_close(tiny_checkpoint, tiny_weights) -> Non
     for a, b in zip(base.score(batch), q8.score(batch), strict=True):
         assert np.dot(a.embedding, b.embedding) > 0.98
     assert q8.version.endswith("+int8")
+
+
+def test_bf16_precision_stays_close_to_fp32_and_auto_follows_the_cpu(tiny_checkpoint, tiny_weights) -> None:
+    def make(precision: str) -> E5Scorer:
+        config = ModelConfig(scorer="e5", weights_dir=str(tiny_weights), quantize=False, precision=precision)
+        return E5Scorer(config, checkpoint=tiny_checkpoint)
+
+    fp32, bf16, auto = make("fp32"), make("bf16"), make("auto")
+    batch = [TextToScore(1, "hello world good"), TextToScore(2, "bad slow wait refund " * 5), TextToScore(3, "")]
+    for a, b in zip(fp32.score(batch), bf16.score(batch), strict=True):
+        assert np.dot(a.embedding, b.embedding) > 0.995
+        assert max(abs(a.probabilities[k] - b.probabilities[k]) for k in SENTIMENTS) < 0.05
+    assert fp32.prepare().bf16 is False and bf16.prepare().bf16 is True
+    assert auto.prepare().bf16 is encoder.native_bf16()
+    assert bf16.version == fp32.version  # same model: provenance does not fork on arithmetic precision
+
+
+def test_int8_is_never_combined_with_bf16(tiny_checkpoint, tiny_weights) -> None:
+    config = ModelConfig(scorer="e5", weights_dir=str(tiny_weights), quantize=True, precision="bf16")
+    assert E5Scorer(config, checkpoint=tiny_checkpoint).prepare().bf16 is False
