@@ -144,10 +144,10 @@ def aspect_labels(source: np.ndarray, label: np.ndarray, reason: np.ndarray, tex
     return y, known
 
 
-def _fit_lr(x: np.ndarray, y: np.ndarray, c: float = 0.5):
+def _fit_lr(x: np.ndarray, y: np.ndarray, c: float = 0.5, class_weight: str | None = None):
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=c, max_iter=3000).fit(x, y)
+    return LogisticRegression(C=c, max_iter=3000, class_weight=class_weight).fit(x, y)
 
 
 def fit_from_features(features: Path, out_dir: Path, probe_vectors: np.ndarray | None = None) -> dict:
@@ -165,7 +165,9 @@ def fit_from_features(features: Path, out_dir: Path, probe_vectors: np.ndarray |
     # language
     mean, std = pooled[tr].mean(0), pooled[tr].std(0) + 1e-6
     xl = np.hstack([(pooled - mean) / std, lid])
-    lr = _fit_lr(xl[tr], np.array([language.LANGS.index(x) for x in lang[tr]]))
+    # Balanced classes: how many rows each language has in the training files is an accident of the data
+    # (English is 3x Danish), not a prior a Danish customer's short post should be judged against.
+    lr = _fit_lr(xl[tr], np.array([language.LANGS.index(x) for x in lang[tr]]), class_weight="balanced")
     t |= {"lang.mean": mean, "lang.std": std, "lang.weight": lr.coef_, "lang.bias": lr.intercept_}
     head_probs = lr.predict_proba(xl)
     by_method = {
