@@ -43,7 +43,7 @@ def prepare(source: str | None, model_dir: str | None, force: bool) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Where to write adapter and heads.")
 @click.option("--work-dir", type=click.Path(file_okay=False), default="/tmp/repmon-train", show_default=True)
 @click.option("--model-dir", type=click.Path(file_okay=False), envvar="REPMON_MODEL_DIR")
-@click.option("--epochs", type=int, default=2, show_default=True)
+@click.option("--epochs", type=int, default=3, show_default=True)
 @click.option("--top-layers", type=int, default=3, show_default=True)
 @click.option("--rank", type=int, default=32, show_default=True)
 @click.option("--limit", type=int, help="Use at most this many training rows (smoke runs).")
