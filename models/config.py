@@ -46,7 +46,7 @@ class ModelConfig(BaseModel):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
         description="Encoder arithmetic. auto: bf16 matrix products where the CPU has native bf16 "
-        "(AVX512-BF16 or AMX; ~1.5x faster here, sentence vectors within cosine 0.9999 of fp32), else fp32. "
+        "(AVX512-BF16 or AMX; 1.9x faster here, sentence vectors within cosine 0.9999 of fp32), else fp32. "
         "bf16 on a CPU without it is emulated and slower, so auto never picks it there.",
     )
     hf: HFModelConfig = Field(default_factory=HFModelConfig)

@@ -224,21 +224,17 @@ def auc_ceiling(cascades: Sequence[Cascade], horizon: float, threshold: float) -
     """
     open_ = [c for c in cascades if sum(1 for t in c.times[1:] if t <= horizon) < threshold]
     labels = [c.final_reposts >= threshold for c in open_]
-    top = max((c.followers[0] for c in open_ if c.followers), default=0.0) + 1.0
-    scores = []
-    for c, y in zip(open_, labels, strict=True):
-        silent = not any(t <= horizon for t in c.times[1:])
-        author = c.followers[0] if c.followers else 0.0
-        scores.append(author if silent else (top if y else -1.0))
+    silent = [not any(t <= horizon for t in c.times[1:]) for c in open_]
+    authors = [c.followers[0] if c.followers else 0.0 for c in open_]
+    top = max(authors, default=0.0) + 1.0
+    scores = [a if s else (top if y else -1.0) for a, s, y in zip(authors, silent, labels, strict=True)]
     return {
         "horizon": horizon,
         "threshold": threshold,
         "cascades": len(open_),
         "positives": int(sum(labels)),
-        "positives_silent_at_horizon": int(
-            sum(1 for c, y in zip(open_, labels, strict=True) if y and not any(t <= horizon for t in c.times[1:]))
-        ),
-        "auc_author_followers_only": roc_auc(labels, [c.followers[0] if c.followers else 0.0 for c in open_]),
+        "positives_silent_at_horizon": sum(1 for s, y in zip(silent, labels, strict=True) if s and y),
+        "auc_author_followers_only": roc_auc(labels, authors),
         "auc_ceiling": roc_auc(labels, scores),
     }
 
