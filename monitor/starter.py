@@ -49,6 +49,7 @@ settings = {{ base_url = "https://mastodon.social", search = false, hashtags = [
 [model]
 scorer = "e5"             # the shipped transformer model (converted on first use); "lexicon": word lists
 batch_size = 64
+# precision = "auto"      # bf16 matrix products where the CPU has native bf16 (~1.9x); "fp32" = full
 
 [detect]
 # Defaults are tuned on real data; see docs/detection.md before changing them.
