@@ -55,7 +55,10 @@ class DetectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bin_minutes: int = Field(5, ge=1, le=60)
     settle_minutes: float = Field(
-        10.0, ge=0, description="a bin is counted only this long after it ends (late-arriving mentions)"
+        10.0,
+        ge=0,
+        description="a bin is counted only this long after it ends (late-arriving mentions); scores this old "
+        "are final for the complaint watermark (transactions that commit out of id order)",
     )
     score_wait_minutes: float = Field(
         30.0, ge=0, description="how long a bin waits for its mentions to be scored before it is counted"

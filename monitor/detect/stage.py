@@ -310,23 +310,36 @@ def _virality(session: Session, config: DetectConfig, brand: Brand, now: datetim
 
 
 def _complaints(session: Session, config: DetectConfig, brand: Brand, now: datetime) -> list[AlertCandidate]:
-    """Scores newer than the watermark that say: negative and needs help. One candidate per story."""
+    """New scores that say: negative and needs help. One candidate per story.
+
+    Which scores are new: a plain "id > last id seen" watermark loses a complaint whenever scores
+    commit out of id order (PostgreSQL sequences are not commit-ordered, and several workers score
+    at once): a score with a lower id that commits after a higher one was seen is skipped forever.
+    So the watermark (`settled_id`) only passes scores written `settle_minutes` ago, by which time
+    every transaction that allocated a lower id has long finished; the ids above it that were already
+    handled are remembered (`seen`) so none is raised twice.
+    """
     cc = config.complaint
     row = _load_state(session, "complaint", f"brand:{brand.id}")
-    last_score_id = int((row.state or {}).get("last_score_id", 0))
+    state = row.state or {}
+    settled_id = int(state.get("settled_id", state.get("last_score_id", 0)))  # last_score_id: older state
+    seen = {int(i) for i in state.get("seen", [])}
     since = now - timedelta(hours=cc.lookback_hours)
+    settle_before = now - timedelta(minutes=config.settle_minutes)
     stmt = (
         select(Score, Mention)
         .join(Mention, Mention.id == Score.mention_id)
-        .where(Mention.brand_id == brand.id, Score.id > last_score_id, Mention.created_at >= since)
+        .where(Mention.brand_id == brand.id, Score.id > settled_id, Mention.created_at >= since)
         .order_by(Score.id)
     )
     if config.model_version:
         stmt = stmt.where(Score.model_version == config.model_version)
     groups: dict[str, list[tuple[Score, Mention]]] = {}
-    max_id = last_score_id
-    for score, mention in session.execute(stmt).all():
-        max_id = max(max_id, score.id)
+    rows = session.execute(stmt).all()
+    new_settled = max([settled_id] + [score.id for score, _ in rows if score.scored_at <= settle_before])
+    for score, mention in rows:
+        if score.id in seen:
+            continue
         if score.label != "negative" or not score.needs_help or score.needs_help_probability < cc.min_probability:
             continue
         key = f"complaint:story:{mention.story_id}" if mention.story_id else f"complaint:mention:{mention.id}"
@@ -358,5 +371,6 @@ def _complaints(session: Session, config: DetectConfig, brand: Brand, now: datet
                 story_id=first.story_id,
             )
         )
-    _save_state(row, {"last_score_id": max_id}, now)
+    unsettled = sorted(score.id for score, _ in rows if score.id > new_settled)
+    _save_state(row, {"settled_id": new_settled, "seen": unsettled}, now)
     return out

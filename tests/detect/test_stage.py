@@ -213,3 +213,37 @@ def test_virality_from_snapshots(engine: Engine) -> None:
         assert found[0].evidence["predicted_final"] >= 50
         assert found[0].evidence["observed_reposts"] == 30
         assert detect(s, cfg, T0 + timedelta(minutes=12)) == []
+
+
+def test_complaint_scored_out_of_id_order_is_still_raised_once(engine: Engine) -> None:
+    """A score whose transaction commits after a higher id was seen (two workers) is not lost."""
+    cfg = _config(complaint={"enabled": True}, volume={"enabled": False}, negative_share={"enabled": False})
+    now = T0 + timedelta(hours=1)
+    with Session(engine) as s:
+        brand, source = _brand(s)
+        early, late = _add(s, brand, source, T0, "negative", 2, "w")
+        s.flush()
+        for score in s.scalars(select(Score)):
+            score.needs_help, score.needs_help_probability, score.scored_at = True, 0.9, now - timedelta(minutes=1)
+        held = s.scalar(select(Score).where(Score.mention_id == early))
+        assert held is not None
+        held_id = held.id
+        row = {c: getattr(held, c) for c in ("mention_id", "model_version", "label", "language", "aspects")}
+        row |= {"p_negative": 0.8, "p_neutral": 0.1, "p_positive": 0.1, "needs_help": True}
+        s.delete(held)  # worker A's transaction: id allocated, not yet committed
+        s.commit()
+
+        first = detect(s, cfg, now)
+        s.commit()
+        assert [c.key for c in first] == [f"complaint:mention:{late}"]
+
+        s.add(Score(id=held_id, needs_help_probability=0.9, scored_at=now - timedelta(minutes=1), **row))
+        s.commit()  # worker A commits now: a lower id than the one already handled
+        second = detect(s, cfg, now + timedelta(minutes=1))
+        s.commit()
+        assert [c.key for c in second] == [f"complaint:mention:{early}"]
+        assert detect(s, cfg, now + timedelta(minutes=2)) == []
+
+        assert detect(s, cfg, now + timedelta(minutes=30)) == []  # settled: the watermark moves past both
+        state = s.scalar(select(DetectorState).where(DetectorState.detector == "complaint")).state
+        assert state["seen"] == [] and state["settled_id"] >= held_id
