@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import socket
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 from alerts.config import AlertsConfig, WebhookConfig
 from alerts.sinks import SinkConfigError
+from connectors.http.guard import is_public_address, pinned_request
 from monitor.types import Delivery, DeliveryResult
 
 SIGNATURE_HEADER = "X-Repmon-Signature"
@@ -64,23 +64,9 @@ def check_url(url: str, *, allow_private: bool = False, resolve: Resolver = _res
     if not addresses:
         raise UnsafeURLError(f"{parts.hostname} has no addresses")
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        if not ip.is_global or ip.is_multicast:
-            raise UnsafeURLError(f"webhook host {parts.hostname} resolves to non-public address {ip}")
+        if not is_public_address(address):
+            raise UnsafeURLError(f"webhook host {parts.hostname} resolves to non-public address {address}")
     return addresses
-
-
-def pinned_request(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
-    """The URL rewritten to a checked address, plus the Host header and TLS SNI name of the original."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    literal = f"[{address}]" if ":" in address else address
-    netloc = literal + (f":{parts.port}" if parts.port else "")
-    pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-    host_header = host + (f":{parts.port}" if parts.port else "")
-    return pinned, {"Host": host_header}, {"sni_hostname": host}
 
 
 def sign(secret: bytes, body: bytes, timestamp: int) -> str:

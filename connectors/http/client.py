@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from connectors.http.guard import Resolver, UnsafeURLError, check_url
+from connectors.http.guard import Resolver, UnsafeURLError, check_url, pinned_request
 from connectors.http.policy import Action, RetryPolicy, classify, parse_retry_after
 from connectors.http.secrets import Scrubber
 from monitor.types import SourceError
@@ -101,7 +101,7 @@ class SafeClient:
         # Platform-specific reading of an error body (YouTube's 403 `quotaExceeded` is not an auth failure).
         self.inspect = inspect
         self._resolver = resolver
-        self._checked_hosts: set[str] = set()
+        self._addresses: dict[str, list[str]] = {}  # host -> checked addresses (empty: not pinned)
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout_s),
             follow_redirects=False,
@@ -120,21 +120,22 @@ class SafeClient:
 
     # ------------------------------------------------------------------ sending
 
-    def _guard(self, url: str) -> None:
+    def _guard(self, url: str) -> list[str]:
+        """The host's checked public addresses (resolved once per client), or [] for private networks."""
         host = httpx.URL(url).host
-        if host in self._checked_hosts:
-            return
-        try:
-            if self._resolver is not None:
-                check_url(url, allow_private=self.allow_private_network, resolver=self._resolver)
-            else:
-                check_url(url, allow_private=self.allow_private_network)
-        except UnsafeURLError as exc:
-            raise self.error("config", str(exc)) from exc
-        self._checked_hosts.add(host)
+        if host not in self._addresses:
+            try:
+                if self._resolver is not None:
+                    addresses = check_url(url, allow_private=self.allow_private_network, resolver=self._resolver)
+                else:
+                    addresses = check_url(url, allow_private=self.allow_private_network)
+            except UnsafeURLError as exc:
+                raise self.error("config", str(exc)) from exc
+            self._addresses[host] = addresses
+        return self._addresses[host]
 
     def _send_once(self, request: Request) -> Response:
-        self._guard(request.url)
+        addresses = self._guard(request.url)
         self.requests_sent += 1
         headers = dict(request.headers)
         if request.auth:
@@ -148,6 +149,12 @@ class SafeClient:
             json=request.json_body,
             data=request.form,
         )
+        shown_url = str(built.url)  # what errors and pagination see: the name, never the pinned address
+        if addresses:  # connect to the address that was checked, not to a fresh DNS answer
+            pinned, host_header, extensions = pinned_request(shown_url, addresses[0])
+            built.url = httpx.URL(pinned)
+            built.headers.update(host_header)
+            built.extensions.update(extensions)
         r = self._http.send(built, stream=True)
         try:
             declared = r.headers.get("content-length")
@@ -163,7 +170,7 @@ class SafeClient:
                 if size > self.max_response_bytes:
                     raise _Oversize(f"more than {self.max_response_bytes} bytes streamed")
                 chunks.append(chunk)
-            return Response(r.status_code, r.headers, b"".join(chunks), str(r.url))
+            return Response(r.status_code, r.headers, b"".join(chunks), shown_url)
         finally:
             r.close()
 

@@ -4,8 +4,9 @@ Base URLs (a Mastodon instance, an RSS feed, a Bluesky PDS) are user-supplied, a
 monitor usually runs next to databases and cloud metadata endpoints (169.254.169.254). Every request
 URL is checked, including pagination links a server hands back, unless the operator explicitly allows
 private networks for that source (`allow_private_network = true`, also what tests on loopback use).
-Limitation: the name is resolved here and again by the HTTP client, so DNS rebinding between the two
-is not prevented; redirects are never followed, which closes the common bypass.
+The checked addresses are returned and the caller connects to exactly those (`pinned_request`: the
+URL rewritten to the address, the original name kept for the Host header and TLS), so a second DNS
+answer (rebinding) cannot point a request inward; redirects are never followed either.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 Resolver = Callable[[str], list[str]]
 
@@ -37,8 +38,11 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def check_url(url: str, *, allow_private: bool = False, resolver: Resolver = _system_resolver) -> None:
-    """Raise `UnsafeURLError` unless `url` is http(s) and every address its host resolves to is public."""
+def check_url(url: str, *, allow_private: bool = False, resolver: Resolver = _system_resolver) -> list[str]:
+    """Raise `UnsafeURLError` unless `url` is http(s) and every address its host resolves to is public.
+
+    Returns the checked addresses to connect to (empty when `allow_private` skips resolution).
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise UnsafeURLError(f"only http and https URLs can be fetched, not {parts.scheme or 'no scheme'!r}")
@@ -47,7 +51,7 @@ def check_url(url: str, *, allow_private: bool = False, resolver: Resolver = _sy
     if parts.username or parts.password:
         raise UnsafeURLError("URLs with embedded credentials are refused; put secrets in the settings")
     if allow_private:
-        return
+        return []
     try:
         addresses = [str(ipaddress.ip_address(parts.hostname))]
     except ValueError:
@@ -58,3 +62,18 @@ def check_url(url: str, *, allow_private: bool = False, resolver: Resolver = _sy
             f"{parts.hostname} resolves to a non-public address ({', '.join(bad) or 'none'}); "
             "set allow_private_network = true for this source if that is intended"
         )
+    return addresses
+
+
+def pinned_request(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """`url` rewritten to a checked address, plus the Host header and TLS SNI name of the original.
+
+    httpcore verifies the server certificate against `sni_hostname`, so https keeps checking the real
+    name while the connection goes to the address that was checked.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    port = f":{parts.port}" if parts.port else ""
+    pinned = urlunsplit((parts.scheme, literal + port, parts.path, parts.query, ""))
+    return pinned, {"Host": host + port}, {"sni_hostname": host}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from fake_server import FakeServer, Reply
 from platform_mastodon import TOKEN, MastodonPlatform, case
 from pydantic import BaseModel, SecretStr
 
-from connectors.http.guard import UnsafeURLError, check_url
-from connectors.http.policy import Action, classify, parse_retry_after
+from connectors.http.client import Request, SafeClient
+from connectors.http.guard import UnsafeURLError, check_url, pinned_request
+from connectors.http.policy import Action, RetryPolicy, classify, parse_retry_after
 from connectors.http.secrets import Scrubber
 from connectors.mastodon import MastodonConnector
 from connectors.text import html_to_text_and_links
@@ -84,6 +86,44 @@ def test_names_resolving_to_private_addresses_are_refused() -> None:
         check_url("https://mixed.example/", resolver=resolver)
     check_url("https://mastodon.example/", resolver=resolver)
     check_url("http://127.0.0.1:8080/", allow_private=True)
+
+
+def test_client_connects_to_the_checked_address_not_to_a_second_dns_answer() -> None:
+    """DNS rebinding: the first answer is public and checked; a later one would point inward.
+
+    The transport records what would go on the wire (no packet leaves: the addresses are not ours).
+    """
+    answers = iter([["93.184.215.14"], ["127.0.0.1"]])
+    wire: list[tuple[str, str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        wire.append((str(request.url), request.headers["Host"], request.extensions.get("sni_hostname")))
+        return httpx.Response(200, json={"ok": True})
+
+    client = SafeClient(
+        source="t",
+        timeout_s=5,
+        max_response_bytes=10_000,
+        user_agent="t",
+        retry=RetryPolicy(sleep=lambda _s: None),
+        scrubber=Scrubber(),
+        transport=httpx.MockTransport(handler),
+        resolver=lambda host: next(answers),
+    )
+    for _ in range(2):
+        response, body = client.send(Request(url="https://api.example.test:8443/v1/search", params={"q": "x"}))
+        assert body == {"ok": True}
+    expected = ("https://93.184.215.14:8443/v1/search?q=x", "api.example.test:8443", "api.example.test")
+    assert wire == [expected, expected]
+    assert response.url == "https://api.example.test:8443/v1/search?q=x"  # errors and next links keep the name
+
+
+def test_pinned_request_brackets_ipv6_and_keeps_the_name_for_host_and_tls() -> None:
+    url, headers, extensions = pinned_request("https://hooks.example/x?a=1", "2606:2800:220:1::1")
+    assert url == "https://[2606:2800:220:1::1]/x?a=1"
+    assert headers == {"Host": "hooks.example"} and extensions == {"sni_hostname": "hooks.example"}
+    assert check_url("https://mastodon.example/", resolver=lambda h: ["93.184.215.14"]) == ["93.184.215.14"]
+    assert check_url("http://127.0.0.1:8080/", allow_private=True) == []
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "gopher://x/", "https://user:pw@example.org/", "https:///"])
