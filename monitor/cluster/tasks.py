@@ -86,16 +86,16 @@ def fetch_source(timestamp: int | None = None, *, brand: str, source: str) -> di
 
 @app.task(name="repoll_source", queue="fetch")
 def repoll_source(timestamp: int | None = None, *, brand: str, source: str) -> dict[str, Any]:
-    """Re-read engagement of this source's due mentions (virality needs the growth curve)."""
-    from monitor.sync import HealthPolicy
-    from monitor.sync import repoll_source as stage
+    """Re-read engagement of this source's due mentions (virality needs the growth curve).
+
+    The same stage function as the daemon's repoll job (`connectors.repoll.repoll_due`).
+    """
+    from connectors.repoll import repoll_due
 
     state = runtime.current()
-    policy = HealthPolicy(
-        failing_after=state.config.daemon.failing_after, max_backoff=state.config.daemon.max_backoff
-    )
-    result = stage(state.db, state.source(brand, source), state.now(), policy=policy)
-    return {"checked": result.checked, "changed": result.changed, "deleted": result.deleted, "error": result.error}
+    built = state.source(brand, source)
+    result = repoll_due(state.db, built.ref.source_id, built.connector, state.now())
+    return {"checked": result.checked, "changed": result.changed, "deleted": result.deleted, "errors": result.errors}
 
 
 def defer_scoring(session: Session, mention_ids: Sequence[int]) -> list[int]:

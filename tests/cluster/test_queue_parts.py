@@ -251,3 +251,31 @@ def test_queue_status_and_retry_of_failed_jobs_from_the_command_line(db: Databas
     assert f"left alone: {kept}" in retried.stderr
     statuses = dict(query(pg_url, "SELECT id, status::text FROM procrastinate_jobs"))
     assert statuses == {failed: "todo", kept: "todo"}
+
+
+def test_repoll_task_runs_the_daemons_repoll_stage(db: Database, pg_url: str, tmp_path, monkeypatch) -> None:
+    """The worker's periodic re-poll reschedules due mentions exactly as the daemon's repoll job does."""
+    from monitor.cluster import runtime
+    from monitor.cluster.tasks import fetch_source, repoll_source
+    from monitor.store.tables import Mention
+    from tests.cluster.harness import PSEUDONYM_KEY, write_config, write_export
+
+    export = tmp_path / "export.jsonl"
+    write_export(export, 3)
+    monkeypatch.setenv("REPMON_DATABASE_URL", pg_url)
+    monkeypatch.setenv("REPMON_PSEUDONYM_KEY", PSEUDONYM_KEY)
+    monkeypatch.setattr(runtime, "_STATE", None)  # restored afterwards: no worker state leaks into other tests
+    state = runtime.start(str(write_config(tmp_path / "repmon.toml", export)))
+    fetch_source(brand="Acme", source="export")
+    now = datetime.now(UTC)
+    with db.transaction() as s:
+        for mention in s.scalars(select(Mention)):
+            mention.next_repoll_at = now - timedelta(minutes=1)
+
+    result = repoll_source(brand="Acme", source="export")
+
+    assert result["errors"] == []  # an export has no engagement to re-read: nothing checked, all rescheduled
+    with db.transaction() as s:
+        due = [m.next_repoll_at for m in s.scalars(select(Mention))]
+    assert len(due) == 3 and all(d is None or d > now for d in due)
+    state.db.dispose()
