@@ -95,7 +95,12 @@ def repoll_source(timestamp: int | None = None, *, brand: str, source: str) -> d
     state = runtime.current()
     built = state.source(brand, source)
     result = repoll_due(state.db, built.ref.source_id, built.connector, state.now())
-    return {"checked": result.checked, "changed": result.changed, "deleted": result.deleted, "errors": result.errors}
+    return {
+        "checked": result.checked,
+        "changed": result.changed,
+        "deleted": result.deleted,
+        "errors": result.errors,
+    }
 
 
 def defer_scoring(session: Session, mention_ids: Sequence[int]) -> list[int]:
