@@ -136,12 +136,14 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_alert(cluster
     ids = migrate_and_export(300)
     # Hold a row lock on one mention, so the score job of its batch blocks inside its transaction
     # (after it has locked the rows before it): a deterministic "mid-batch" without test hooks.
+    # The scorer node starts only once the lock is held: started earlier, it could score that batch
+    # before the lock was taken, and no job would ever block (a fresh-clone CI run timed out so).
     blocker = psycopg.connect(libpq(pg_url))
-    scorer_node = start("scorer", processes=2, queues="score")
     start("rest", processes=1, queues="fetch,detect,alert")
     wait_for(lambda: scalar(pg_url, "SELECT count(*) FROM mentions") >= 100, 120, "the first pages", nodes)
     victim = scalar(pg_url, "SELECT max(id) FROM mentions WHERE id <= 64")
     blocker.execute("SELECT id FROM mentions WHERE id = %s FOR UPDATE", (victim,))
+    scorer_node = start("scorer", processes=2, queues="score")
     wait_for(
         lambda: bool(
             query(
