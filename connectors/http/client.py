@@ -125,10 +125,7 @@ class SafeClient:
         host = httpx.URL(url).host
         if host not in self._addresses:
             try:
-                if self._resolver is not None:
-                    addresses = check_url(url, allow_private=self.allow_private_network, resolver=self._resolver)
-                else:
-                    addresses = check_url(url, allow_private=self.allow_private_network)
+                addresses = check_url(url, allow_private=self.allow_private_network, resolver=self._resolver)
             except UnsafeURLError as exc:
                 raise self.error("config", str(exc)) from exc
             self._addresses[host] = addresses

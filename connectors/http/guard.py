@@ -38,10 +38,11 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def check_url(url: str, *, allow_private: bool = False, resolver: Resolver = _system_resolver) -> list[str]:
+def check_url(url: str, *, allow_private: bool = False, resolver: Resolver | None = None) -> list[str]:
     """Raise `UnsafeURLError` unless `url` is http(s) and every address its host resolves to is public.
 
     Returns the checked addresses to connect to (empty when `allow_private` skips resolution).
+    `resolver` defaults to the system's (tests inject their own).
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
@@ -55,7 +56,7 @@ def check_url(url: str, *, allow_private: bool = False, resolver: Resolver = _sy
     try:
         addresses = [str(ipaddress.ip_address(parts.hostname))]
     except ValueError:
-        addresses = resolver(parts.hostname)
+        addresses = (resolver or _system_resolver)(parts.hostname)
     bad = [a for a in addresses if not is_public_address(a)]
     if bad or not addresses:
         raise UnsafeURLError(
