@@ -10,6 +10,8 @@ written literally in the file is itself reported as a problem.
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import re
 import tomllib
@@ -17,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import platformdirs
 from pydantic import (
@@ -274,13 +277,64 @@ def format_location(loc: tuple[Any, ...] | list[Any], prefix: str = "") -> str:
     return out
 
 
-def _problems_from(exc: ValidationError, prefix: str = "") -> list[Problem]:
+def _problems_from(exc: ValidationError, prefix: str = "", model: type[BaseModel] | None = None) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
         message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden" and loc:
+            message = _unknown_key_message(str(loc[-1]), _fields_at(model, loc[:-1]))
         problems.append(Problem(format_location(loc, prefix), message))
     return problems
+
+
+def _model_of(annotation: Any) -> Any:
+    """The model class, list or dict type inside Optional/Annotated wrappers."""
+    for _ in range(4):
+        origin = get_origin(annotation)
+        if origin in (Annotated,):
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, UnionType):
+            annotation = next((a for a in get_args(annotation) if a is not type(None)), annotation)
+        else:
+            return annotation
+    return annotation
+
+
+def _fields_at(model: type[BaseModel] | None, loc: list[Any]) -> list[str]:
+    """The keys accepted at `loc` inside `model` (for "did you mean"); [] when it cannot be told."""
+    current: Any = model
+    for part in loc:
+        current = _model_of(current)
+        if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
+            field = current.model_fields.get(part)
+            if field is None:
+                return []
+            current = field.annotation
+        elif get_origin(current) in (list, tuple) and isinstance(part, int):
+            current = get_args(current)[0]
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        else:
+            return []
+    current = _model_of(current)
+    if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        return []
+    names = []
+    for name, field in current.model_fields.items():
+        names.append(name)
+        if isinstance(field.validation_alias, AliasChoices):
+            names += [a for a in field.validation_alias.choices if isinstance(a, str)]
+    return names
+
+
+def _unknown_key_message(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if not close and key.lower() in [a.lower() for a in allowed]:
+        close = [next(a for a in allowed if a.lower() == key.lower())]
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    known = f" (known keys: {', '.join(sorted(allowed))})" if allowed and not close else ""
+    return f"unknown key {key!r}{hint}{known}"
 
 
 def secret_env_names(brand: str, source: str, field: str) -> list[str]:
@@ -334,7 +388,14 @@ def _resolve_connector_secrets(
     return settings, problems
 
 
-def _check_sources(data: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[dict, list[Problem]]:
+def _missing_secret(brand: str, source: str, field: str) -> str:
+    env = secret_env_names(brand, source, field)[0]
+    return f'secret not set: set {env}, or give `{field}_file = "/path"` or `{field}_env = "VAR"` in settings'
+
+
+def _check_sources(
+    data: Mapping[str, Any], environ: Mapping[str, str], require_secrets: bool = True
+) -> tuple[dict, list[Problem]]:
     """Validate each source's settings with its connector's model: {(i, j): settings}, problems."""
     parsed: dict[tuple[int, int], BaseModel] = {}
     problems: list[Problem] = []
@@ -369,11 +430,23 @@ def _check_sources(data: Mapping[str, Any], environ: Mapping[str, str]) -> tuple
             settings, secret_problems = _resolve_connector_secrets(
                 raw_settings, model, brand_name, name, f"{where}.settings", environ
             )
+            if not require_secrets:  # keep "no literal secrets"; drop "variable not set / file unreadable"
+                secret_problems = [p for p in secret_problems if not p.location.endswith(("_env", "_file"))]
             problems += secret_problems
             try:
                 parsed[(i, j)] = model.model_validate(settings)
             except ValidationError as exc:
-                problems += _problems_from(exc, f"{where}.settings")
+                errors = _problems_from(exc, f"{where}.settings", model)
+                secret_at = {f"{where}.settings.{n}": n for n in _secret_fields(model)}
+                if not require_secrets:  # a command that never polls does not need the source's secrets
+                    errors = [e for e in errors if e.location not in secret_at]
+                errors = [
+                    Problem(e.location, _missing_secret(brand_name, name, secret_at[e.location]))
+                    if e.location in secret_at and e.message == "Field required"
+                    else e
+                    for e in errors
+                ]
+                problems += errors
     return parsed, problems
 
 
@@ -411,6 +484,8 @@ def _check_semantics(data: Mapping[str, Any]) -> list[Problem]:
         except QueryError as exc:
             where = f"brands[{i}].query" if isinstance(query, str) and query.strip() else f"brands[{i}]"
             problems.append(Problem(where, f"{exc.message} at position {exc.position} of {exc.expr!r}"))
+    problems += _check_languages(brands, data.get("alerts"))
+    problems += _check_brand_tags(brands)
     model = data.get("model") if isinstance(data.get("model"), dict) else {}
     scorer = model.get("scorer", ModelConfig.model_fields["scorer"].default)
     if isinstance(scorer, str):
@@ -428,7 +503,195 @@ def _check_semantics(data: Mapping[str, Any]) -> list[Problem]:
                 )
         except Exception as exc:  # sqlalchemy raises ArgumentError for a malformed URL
             problems.append(Problem("database.url", f"not a database URL: {exc}"))
+        else:
+            problems += [Problem("database.url", m) for m in [database_driver_problem(url)] if m]
     return problems
+
+
+SUPPORTED_LANGUAGES = ("sv", "da", "no", "en")
+_LANGUAGE_HINTS = {"dk": "da", "se": "sv", "nb": "no", "nn": "no", "gb": "en", "uk": "en", "us": "en", "nor": "no"}
+
+
+def language_problem(code: Any) -> str | None:
+    """Why `code` cannot be used as a language filter (with a suggestion), or None when it can.
+
+    A code the scorer never produces (e.g. "dk" for Danish) would silently drop every post in that language.
+    """
+    from monitor.langid import normalise_language
+
+    if not isinstance(code, str):
+        return f"language codes are strings like {', '.join(SUPPORTED_LANGUAGES)}"
+    if normalise_language(code) in SUPPORTED_LANGUAGES and code.lower() not in ("dk", "se", "gb", "uk", "us"):
+        return None
+    hint = _LANGUAGE_HINTS.get(code.strip().lower())
+    hint = hint or next(iter(difflib.get_close_matches(code.lower(), SUPPORTED_LANGUAGES, n=1)), None)
+    suggestion = f"; did you mean {hint!r}?" if hint else ""
+    return (
+        f"unknown language code {code!r}{suggestion} (supported: {', '.join(SUPPORTED_LANGUAGES)}; "
+        "posts in other languages are matched by leaving `languages` empty)"
+    )
+
+
+def _check_languages(brands: list[Any], alerts: Any) -> list[Problem]:
+    problems = []
+    for i, brand in enumerate(brands):
+        if isinstance(brand, dict):
+            for k, code in enumerate(_list(brand.get("languages"))):
+                if message := language_problem(code):
+                    problems.append(Problem(f"brands[{i}].languages[{k}]", message))
+    routes = alerts.get("routes") if isinstance(alerts, dict) else None
+    for r, route in enumerate(_list(routes)):
+        if isinstance(route, dict):
+            for k, code in enumerate(_list(route.get("languages"))):
+                if (message := language_problem(code)) and code != "other":
+                    problems.append(Problem(f"alerts.routes[{r}].languages[{k}]", message))
+    return problems
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _check_brand_tags(brands: list[Any]) -> list[Problem]:
+    """Two brands whose helpdesk tags fold to the same text would mix up their tickets' views and triggers."""
+    from alerts.sinks.zendesk import brand_tag
+
+    seen: dict[str, str] = {}
+    problems = []
+    for i, brand in enumerate(brands):
+        if not isinstance(brand, dict) or not isinstance(brand.get("name"), str):
+            continue
+        name = brand["name"]
+        tag = brand_tag(name)
+        if tag in seen and seen[tag] != name:
+            problems.append(
+                Problem(
+                    f"brands[{i}].name",
+                    f"brand {name!r} gets the same Zendesk tag {tag!r} as brand {seen[tag]!r}; "
+                    "rename one of them so their tickets stay apart",
+                )
+            )
+        seen.setdefault(tag, name)
+    return problems
+
+
+DATABASE_DRIVERS = {"sqlite": "built in", "postgresql": "psycopg (pip install 'psycopg[binary]')"}
+
+
+def database_driver_problem(url: str) -> str | None:
+    """Why SQLAlchemy could not connect with `url` on this installation (missing driver), or None."""
+    supported = "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except Exception:  # NoSuchModuleError, ArgumentError: an unknown database kind
+        return f"unsupported database URL scheme {url.split(':', 1)[0]!r}; use {supported}"
+    if parsed.get_backend_name() not in DATABASE_DRIVERS:
+        return f"{parsed.get_backend_name()} is not supported; use {supported}"
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        return f"the database driver {parsed.drivername!r} is not installed ({exc.name}); use {supported}"
+    return None
+
+
+def _check_database_driver(environ: Mapping[str, str]) -> list[Problem]:
+    url = environ.get("REPMON_DATABASE_URL")
+    if not url:
+        return []
+    message = database_driver_problem(url)
+    return [Problem("REPMON_DATABASE_URL", message)] if message else []
+
+
+def _secret_hint(var: str) -> str:
+    return f"set {var} (or {var}_FILE with the path of a file holding it)"
+
+
+def _check_alerts(
+    config: Config | None, data: Mapping[str, Any], environ: Mapping[str, str], require_secrets: bool
+) -> list[Problem]:
+    """Every route must reach a sink that can be built: otherwise its alerts would wait, unseen, in the outbox."""
+    from alerts.config import secret_from_env
+
+    if config is not None:
+        alerts = config.alerts
+    else:  # another section is broken: still check the routes, so one run lists everything
+        try:
+            alerts = AlertsConfig.model_validate(data.get("alerts") or {})
+        except (ValidationError, TypeError):
+            return []  # reported by the structural validation
+    problems: list[Problem] = []
+    zendesk = alerts.zendesk
+    for r, route in enumerate(alerts.routes):
+        where = f"alerts.routes[{r}]"
+        if route.helpdesk_group is not None and not str(route.helpdesk_group).strip().isdigit():
+            problems.append(
+                Problem(
+                    f"{where}.helpdesk_group",
+                    f"{route.helpdesk_group!r} is not a Zendesk group id; give the number from Admin Center > "
+                    "People > Groups (`repmon zendesk test` lists them)",
+                )
+            )
+        if not require_secrets:
+            continue
+        if route.slack_channel and secret_from_env(alerts.slack.bot_token_env, environ) is None:
+            problems.append(
+                Problem(
+                    f"{where}.slack_channel",
+                    f"Slack is not set up: {_secret_hint(alerts.slack.bot_token_env)} "
+                    "(see docs/setup-slack-zendesk.md)",
+                )
+            )
+        if route.helpdesk_group:
+            if not zendesk.base_url:
+                problems.append(Problem(f"{where}.helpdesk_group", _ZENDESK_FIELD.format("base_url")))
+            if not zendesk.email:
+                problems.append(Problem(f"{where}.helpdesk_group", _ZENDESK_FIELD.format("email")))
+            if secret_from_env(zendesk.token_env, environ) is None:
+                problems.append(
+                    Problem(f"{where}.helpdesk_group", f"no Zendesk API token: {_secret_hint(zendesk.token_env)}")
+                )
+    if require_secrets:
+        for name, hook in alerts.webhooks.items():
+            if secret_from_env(hook.secret_env, environ) is None:
+                message = f"no signing secret: {_secret_hint(hook.secret_env)}"
+                problems.append(Problem(f"alerts.webhooks.{name}.secret_env", message))
+    return problems
+
+
+_ZENDESK_FIELD = "Zendesk is not set up: add `{}` under [alerts.zendesk] (see docs/setup-slack-zendesk.md)"
+_INDEX = re.compile(r"^(brands)\[(\d+)\](?:\.(sources)\[(\d+)\])?|^(alerts\.routes)\[(\d+)\]")
+
+
+def _name_location(problem: Problem, data: Mapping[str, Any]) -> Problem:
+    """`brands[0].sources[2].x` -> `brands["Telia"].sources["reddit"].x`: people know names, not positions."""
+    match = _INDEX.match(problem.location)
+    if not match:
+        return problem
+
+    def named(items: Any, index: int, key: str, default_key: str | None = None) -> str:
+        entries = [e for e in _list(items) if isinstance(e, dict)]
+        items = _list(items)
+        item = items[index] if index < len(items) else None
+        if not isinstance(item, dict):
+            return f"[{index}]"
+        name = item.get(key) or (item.get(default_key) if default_key else None)
+        names = [e.get(key) or (e.get(default_key) if default_key else None) for e in entries]
+        if not isinstance(name, str) or not name or names.count(name) > 1:
+            return f"[{index}]"
+        return "[" + json.dumps(name, ensure_ascii=False) + "]"
+
+    if match.group(5):  # alerts.routes[k]
+        alerts = data.get("alerts") if isinstance(data.get("alerts"), dict) else {}
+        head = "alerts.routes" + named(alerts.get("routes"), int(match.group(6)), "name")
+    else:
+        brands = _list(data.get("brands"))
+        i = int(match.group(2))
+        head = "brands" + named(brands, i, "name")
+        if match.group(3):
+            brand = brands[i] if i < len(brands) and isinstance(brands[i], dict) else {}
+            head += ".sources" + named(brand.get("sources"), int(match.group(4)), "name", "connector")
+    return Problem(head + problem.location[match.end() :], problem.message)
 
 
 def _check_secrets(config: Config) -> list[Problem]:
@@ -465,18 +728,21 @@ def validate(
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems += _problems_from(exc)
-    parsed, source_problems = _check_sources(data, environ)
+        problems += _problems_from(exc, model=Config)
+    parsed, source_problems = _check_sources(data, environ, require_secrets)
     problems += source_problems
     problems += _check_semantics(data)
     if require_secrets:  # checked even when the file has errors, so one run lists everything
         problems += _check_secrets(config if config is not None else Config())
+    problems += _check_alerts(config, data, environ, require_secrets)
+    problems += _check_database_driver(environ)
     if problems or config is None:
-        raise ConfigError(problems)
+        raise ConfigError([_name_location(p, data) for p in problems])
+    for brand in config.brands:
+        for source in brand.sources:
+            source.name = source.name or source.connector
     for (i, j), settings in parsed.items():
-        source = config.brands[i].sources[j]
-        source.name = source.name or source.connector
-        source._parsed = settings
+        config.brands[i].sources[j]._parsed = settings
     return config
 
 

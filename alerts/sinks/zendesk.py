@@ -15,6 +15,7 @@ import httpx
 
 from alerts.config import AlertsConfig, ZendeskConfig
 from alerts.sinks import SinkConfigError
+from monitor.textfold import fold
 from monitor.types import Delivery, DeliveryResult
 
 PRIORITY = {"critical": "urgent", "high": "high", "medium": "normal", "low": "low"}
@@ -22,7 +23,14 @@ TAG = re.compile(r"[^a-z0-9_]+")
 
 
 def tag(value: str) -> str:
-    return TAG.sub("_", value.lower()).strip("_")[:80]
+    """A Zendesk tag: Nordic letters folded (å/ä -> a, ø/ö -> o, æ -> ae), so "Åhléns" and "Öhléns" differ."""
+    folded = fold(value.lower().replace("æ", "ae"))
+    return TAG.sub("_", folded).strip("_")[:80]
+
+
+def brand_tag(brand: str) -> str:
+    """The tag every ticket of `brand` carries (`repmon config check` refuses two brands sharing one)."""
+    return tag(f"brand_{brand}")
 
 
 def ticket_body(view: dict[str, Any], external_id: str) -> dict[str, Any]:
@@ -39,7 +47,7 @@ def ticket_body(view: dict[str, Any], external_id: str) -> dict[str, Any]:
         lines += ["", "Post:", top.get("text", ""), top.get("url") or "(no link)"]
     lines += ["", f"reputation-monitor alert {view.get('key')} (story {external_id})"]
     author = (top.get("author_key") or "unknown")[:12]
-    tags = ["repmon", tag(f"brand_{view.get('brand', '')}")]
+    tags = ["repmon", brand_tag(str(view.get("brand", "")))]
     tags += [tag(f"lang_{lang}") for lang in view.get("languages") or []]
     tags += [tag(f"aspect_{a}") for a in view.get("aspects") or []]
     ticket: dict[str, Any] = {

@@ -96,7 +96,8 @@ def config_show(ctx: click.Context) -> None:
     data = config.model_dump(mode="json")
     for i, brand in enumerate(config.brands):
         for j, source in enumerate(brand.sources):
-            data["brands"][i]["sources"][j]["settings"] = source.connector_settings.model_dump(mode="json")
+            if source._parsed is not None:  # unparsed: a secret is missing, and only the file's settings show
+                data["brands"][i]["sources"][j]["settings"] = source.connector_settings.model_dump(mode="json")
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
