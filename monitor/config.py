@@ -707,15 +707,34 @@ def _check_secrets(config: Config) -> list[Problem]:
 
 
 def parse_toml(path: Path) -> dict[str, Any]:
+    """The parsed file, or ConfigError with one sentence: missing, unreadable, not text, not TOML."""
     try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             [Problem(str(path), "no such file (create one with `repmon init --brand NAME`)")]
         ) from None
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        text = _decode(raw)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [Problem(str(path), f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")]
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")]) from None
+    except RecursionError:
+        raise ConfigError([Problem(str(path), "not valid TOML: tables or arrays nested too deeply")]) from None
+
+
+def _decode(raw: bytes) -> str:
+    """UTF-8 (with or without a BOM) or UTF-16 with a BOM, as Windows editors save it."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    return raw.decode("utf-8-sig")
 
 
 def validate(
@@ -755,6 +774,8 @@ def load_config(
     """
     path = Path(path or os.environ.get("REPMON_CONFIG") or DEFAULT_PATH)
     if missing_ok and not path.exists():
+        if problems := _check_database_driver(os.environ):
+            raise ConfigError(problems)
         config = Config()
     else:
         config = validate(parse_toml(path), require_secrets=require_secrets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from datetime import UTC, datetime
@@ -145,11 +146,31 @@ def _rows(ctx: click.Context, brand, source, since, sentiment, limit):  # type: 
     db = Database(config.database_url())
     try:
         with db.read() as session:
+            _known_names(session, brand, source)
             yield from queries.mentions(
                 session, brand=brand, source=source, since=_since(since), sentiment=sentiment, limit=limit
             )
     finally:
         db.dispose()
+
+
+def _known_names(session, brand: str | None, source: str | None) -> None:  # type: ignore[no-untyped-def]
+    """A mistyped --brand / --source is an error naming the known ones, not an empty (and misleading) result."""
+    from sqlalchemy import select
+
+    from monitor.store.tables import Brand, Source
+
+    for option, value, column in (("--brand", brand, Brand.name), ("--source", source, Source.name)):
+        if value is None:
+            continue
+        known = sorted(set(session.scalars(select(column)).all()))
+        if value not in known:
+            close = difflib.get_close_matches(value, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise click.BadParameter(
+                f"no {option[2:]} named {value!r} has any stored data; {hint}known: {', '.join(known) or 'none'}",
+                param_hint=option,
+            )
 
 
 @click.command("list")
@@ -159,7 +180,7 @@ def _rows(ctx: click.Context, brand, source, since, sentiment, limit):  # type: 
 @click.pass_context
 def mentions_list(ctx, brand, source, since, sentiment, limit, fmt) -> None:  # type: ignore[no-untyped-def]
     """Show stored mentions with their latest score."""
-    rows = _rows(ctx, brand, source, since, sentiment, limit)
+    rows = list(_rows(ctx, brand, source, since, sentiment, limit))  # faults surface before any output
     if fmt == "jsonl":
         for row in rows:
             click.echo(json.dumps(row.as_json(), ensure_ascii=False))
@@ -188,6 +209,7 @@ def mentions_export(ctx, brand, source, since, sentiment, output) -> None:  # ty
     count = 0
     try:
         with db.read() as session:
+            _known_names(session, brand, source)
             for row in queries.mentions(
                 session, brand=brand, source=source, since=_since(since), sentiment=sentiment, newest_first=False
             ):
