@@ -103,7 +103,8 @@ def outbox_drain(ctx: click.Context, limit: int, until_empty: bool) -> None:
     from monitor.daemon import build_sinks
 
     config, db = _database(ctx)
-    sender = OutboxSender(db, build_sinks(config), config.alerts.outbox)
+    unavailable: dict[str, str] = {}
+    sender = OutboxSender(db, build_sinks(config, unavailable), config.alerts.outbox, unavailable)
     while True:
         stats = sender.drain(limit=limit)
         click.echo(json.dumps(stats.__dict__))

@@ -50,7 +50,11 @@ class SlackInteractivity:
         self.handled = 0
 
     def start(self) -> None:
-        self.client.connect()
+        try:
+            self.client.connect()
+        except Exception:  # do not leave the client's worker threads behind a failed start
+            self.client.close()
+            raise
 
     def close(self) -> None:
         self.client.close()

@@ -8,6 +8,7 @@ The requester is pseudonymous (the author's keyed hash), never the social handle
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any, ClassVar
 
@@ -15,6 +16,7 @@ import httpx
 
 from alerts.config import AlertsConfig, ZendeskConfig
 from alerts.sinks import SinkConfigError
+from connectors.http.secrets import Scrubber
 from monitor.textfold import fold
 from monitor.types import Delivery, DeliveryResult
 
@@ -73,6 +75,9 @@ class ZendeskSink:
         if token is None or not self.config.email:
             raise SinkConfigError(f"Zendesk needs [alerts.zendesk] email and the token in {self.config.token_env}")
         self.base = self.config.base_url.rstrip("/")
+        credential = f"{self.config.email}/token:{token.get_secret_value()}"
+        # An error body may echo the request (some proxies and test servers do): never keep the credential.
+        self.scrubber = Scrubber([token.get_secret_value(), base64.b64encode(credential.encode()).decode()])
         self.client = client or httpx.Client(
             base_url=self.base,
             auth=(f"{self.config.email}/token", token.get_secret_value()),
@@ -116,8 +121,10 @@ class ZendeskSink:
     def _result(self, ticket: dict[str, Any]) -> dict[str, Any]:
         return {"ticket_id": ticket["id"], "url": f"{self.base}/agent/tickets/{ticket['id']}"}
 
-    @staticmethod
-    def _failure(resp: httpx.Response) -> DeliveryResult:
+    def scrub(self, text: str) -> str:
+        return self.scrubber.scrub(text)
+
+    def _failure(self, resp: httpx.Response) -> DeliveryResult:
         if resp.status_code == 429:
             try:
                 seconds = float(resp.headers.get("Retry-After", "60"))
@@ -126,7 +133,7 @@ class ZendeskSink:
             return DeliveryResult(ok=False, retry_after=seconds, error="Zendesk 429")
         permanent = resp.status_code in (400, 401, 403, 404, 422)
         return DeliveryResult(
-            ok=False, permanent=permanent, error=f"Zendesk HTTP {resp.status_code}: {resp.text[:300]}"
+            ok=False, permanent=permanent, error=self.scrub(f"Zendesk HTTP {resp.status_code}: {resp.text[:300]}")
         )
 
 
