@@ -95,9 +95,29 @@ class SlackInteractivity:
             user = self.web.users_info(user=action.value)["user"]
         except SlackApiError as exc:
             raise ActionError(f"assign: cannot look up {action.value}: {exc.response.get('error')}") from exc
-        if user.get("deleted") or user.get("is_bot"):
-            raise ActionError(f"assign: {action.value} is not an active person")
+        if why := not_assignable(user):
+            raise ActionError(f"assign: {action.value} {why}")
         return Action(**{**action.__dict__, "user_name": user.get("real_name") or user.get("name")})
+
+
+SLACKBOT = "USLACKBOT"
+
+
+def not_assignable(user: dict) -> str | None:  # type: ignore[type-arg]
+    """Why this Slack user cannot own an alert, or None for a real, active member of the workspace.
+
+    Slackbot has `is_bot: false` in users.info, so it is refused by id; app users and bots never read
+    their messages; guests (restricted, ultra-restricted) are outside the team; deleted users are gone.
+    """
+    if user.get("id") == SLACKBOT:
+        return "is Slackbot, not a person"
+    if user.get("is_bot") or user.get("is_app_user"):
+        return "is a bot or app, not a person"
+    if user.get("deleted"):
+        return "is deactivated"
+    if user.get("is_restricted") or user.get("is_ultra_restricted"):
+        return "is a guest account, not a member of the team"
+    return None
 
 
 def start_if_configured(
