@@ -340,10 +340,15 @@ def _unknown_key_message(key: str, allowed: list[str]) -> str:
 def secret_env_names(brand: str, source: str, field: str) -> list[str]:
     """Environment variables that may hold a connector secret, most specific first."""
 
-    def norm(text: str) -> str:
+    from monitor.textfold import fold
+
+    def norm(text: str, nordic: bool = True) -> str:  # "Søstrene Grene" -> SOSTRENE_GRENE (older: S_STRENE_GRENE)
+        text = fold(text.lower().replace("æ", "ae")) if nordic else text
         return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").upper()
 
-    return [f"REPMON_{norm(brand)}_{norm(source)}_{norm(field)}", f"REPMON_{norm(source)}_{norm(field)}"]
+    names = [f"REPMON_{norm(brand)}_{norm(source)}_{norm(field)}", f"REPMON_{norm(source)}_{norm(field)}"]
+    older = [f"REPMON_{norm(brand, False)}_{norm(source, False)}_{norm(field)}"]
+    return list(dict.fromkeys(names + older))
 
 
 def _secret_fields(model: type[BaseModel]) -> list[str]:
