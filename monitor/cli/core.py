@@ -12,6 +12,7 @@ import click
 
 from monitor import config as cfg
 from monitor import queries, starter
+from monitor.cli.status import status_command
 from monitor.types import SENTIMENTS
 
 EXIT_CONFIG = 2
@@ -52,6 +53,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(init_command)
     cli.add_command(run_command)
     cli.add_command(demo_command)
+    cli.add_command(status_command)
     group("config").add_command(config_check)
     group("config").add_command(config_show)
     group("db").add_command(db_upgrade)

@@ -59,14 +59,17 @@ def _database_fault(exc: BaseException) -> str | None:
 
 def explain(exc: BaseException) -> str | None:
     """One sentence for an expected operational fault, or None for a bug (which keeps its traceback)."""
-    from sqlalchemy.exc import NoSuchModuleError, OperationalError, ProgrammingError
+    from sqlalchemy.exc import DBAPIError, InternalError, NoSuchModuleError, OperationalError
 
     from monitor.daemon import SchemaOutOfDate
 
     if isinstance(exc, SchemaOutOfDate):
         return str(exc)
-    if isinstance(exc, OperationalError | ProgrammingError):
-        return _database_fault(exc) or f"database error: {_first_line(exc)}"
+    if isinstance(exc, DBAPIError):  # read-only is an InternalError on psycopg, "no table" a ProgrammingError
+        known = _database_fault(exc)
+        if known is None and isinstance(exc, OperationalError | InternalError):
+            known = f"database error: {_first_line(exc)}"
+        return known
     if isinstance(exc, NoSuchModuleError):
         return f"{exc}: use a sqlite:/// or postgresql+psycopg:// database URL"
     if isinstance(exc, ModuleNotFoundError):
