@@ -9,6 +9,7 @@ stay at INFO unless `-vvv` asks for their debug output explicitly (still redacte
 from __future__ import annotations
 
 import logging
+import os
 import re
 
 REDACTED = "[redacted]"
@@ -48,6 +49,8 @@ class RedactSecrets(logging.Filter):
 
 def configure(verbosity: int) -> None:
     """WARNING by default, INFO at -v, DEBUG at -vv (our code), third-party DEBUG only at -vvv."""
+    if verbosity < 1:  # transformers' "Loading weights" bar on every command is noise; -v brings it back
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     level = logging.WARNING - 10 * min(verbosity, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger()
