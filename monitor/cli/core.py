@@ -238,8 +238,16 @@ def run_command(ctx: click.Context, once: bool) -> None:
     except SchemaOutOfDate as exc:
         raise click.ClickException(str(exc)) from None
     if once:
-        daemon.run_once()
+        tick = daemon.run_once()
+        stats = daemon.stats
+        failing = sorted(label for label, health in stats.health.items() if health != "ok")
+        click.echo(
+            f"one pass: {stats.fetched} fetched, {stats.stored} new, {tick.scored} scored, {tick.alerts} alerts, "
+            f"{tick.delivered} delivered" + (f"; not ok: {', '.join(failing)}" if failing else ""),
+            err=True,
+        )
     else:
+        click.echo(f"repmon running: {len(daemon.sources)} sources (SIGTERM or Ctrl-C stops it)", err=True)
         daemon.run_forever()
 
 

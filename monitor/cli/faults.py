@@ -70,6 +70,9 @@ def explain(exc: BaseException) -> str | None:
         if known is None and isinstance(exc, OperationalError | InternalError):
             known = f"database error: {_first_line(exc)}"
         return known
+    slack = _slack_fault(exc)
+    if slack is not None:
+        return slack
     if isinstance(exc, NoSuchModuleError):
         return f"{exc}: use a sqlite:/// or postgresql+psycopg:// database URL"
     if isinstance(exc, ModuleNotFoundError):
@@ -86,6 +89,19 @@ def explain(exc: BaseException) -> str | None:
         if exc.errno == errno.ENOENT:
             return f"no such file or directory{where}"
         return f"{exc.strerror or exc}{where}"
+    return None
+
+
+def _slack_fault(exc: BaseException) -> str | None:
+    """slack-sdk errors (e.g. `repmon slack-listen` with a revoked app-level token)."""
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
+    if isinstance(exc, SlackApiError):
+        data = getattr(exc.response, "data", None)
+        code = data.get("error") if isinstance(data, dict) else None
+        return f"Slack refused the request ({code or 'error'}): run `repmon slack test` to see which token to fix"
+    if isinstance(exc, SlackClientError):
+        return f"Slack client error ({type(exc).__name__}): run `repmon slack test`"
     return None
 
 

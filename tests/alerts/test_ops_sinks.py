@@ -294,3 +294,36 @@ def test_zendesk_test_names_missing_settings(tmp_path, monkeypatch) -> None:
 
 def test_start_time_is_utc_aware() -> None:  # guards the helper above against naive datetimes
     assert T0.tzinfo is UTC and datetime.now(UTC) > T0
+
+
+def test_slack_listen_with_a_revoked_app_token_is_one_line(tmp_path, servers, monkeypatch) -> None:
+    slack, zendesk = servers
+    monkeypatch.setenv("REPMON_SLACK_APP_TOKEN", "xapp-revoked")
+    result = repmon(setup_file(tmp_path, slack, zendesk), "slack-listen")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert "invalid_auth" in line and "repmon slack test" in line
+
+
+# Web API methods the code calls -> the bot scope each needs (api.slack.com/methods).
+SCOPES = {
+    "chat_postMessage": "chat:write",
+    "chat_update": "chat:write",
+    "conversations_history": "channels:history",
+    "conversations_replies": "channels:history",
+    "users_info": "users:read",
+}
+
+
+def test_the_app_manifest_grants_every_scope_the_code_needs() -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    manifest = yaml.safe_load((root / "deploy" / "slack-app-manifest.yaml").read_text())
+    assert json.loads((root / "deploy" / "slack-app-manifest.json").read_text()) == manifest
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    code = "".join(p.read_text() for p in (root / "alerts").rglob("*.py"))
+    used = {method for method in SCOPES if f".{method}(" in code}
+    assert used == set(SCOPES)  # the table above is complete for what the code calls
+    assert {SCOPES[m] for m in used} <= scopes
+    assert manifest["settings"]["socket_mode_enabled"] and manifest["settings"]["interactivity"]["is_enabled"]
