@@ -15,7 +15,7 @@ import re
 REDACTED = "[redacted]"
 # Slack tokens (xoxb-, xoxp-, xapp-, xoxe-...), HTTP auth headers, secret-looking query parameters.
 _PATTERNS = (
-    re.compile(r"\bx(?:ox[a-z]|app)-[A-Za-z0-9-]{6,}"),
+    re.compile(r"x(?:ox[a-z]|app)-[A-Za-z0-9-]{6,}"),  # no \b: "0xoxb-…" glued to a word still leaks
     re.compile(r"(?i)\b(bearer|basic|token)(\s+|=)[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"(?i)([?&](?:key|api_?key|access_token|token|ticket|client_secret|password|sig)=)[^&\s#'\"]+"),
     re.compile(r"(?i)(['\"]?authorization['\"]?\s*[:=]\s*['\"]?)[^'\",}\n]+"),
