@@ -28,6 +28,11 @@ COMMANDS = {
     "outbox list": ["outbox", "list"],
     "run --once": ["run", "--once"],
     "status": ["status"],
+    "outbox drain": ["outbox", "drain"],
+    "outbox retry": ["outbox", "retry", "--all"],
+    "feedback export": ["feedback", "export"],
+    "purge": ["purge"],
+    "report": ["report", "--brand", "Telia", "-o", "report.html"],
 }
 WRITERS = ("db upgrade", "run --once")
 
