@@ -19,6 +19,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from sqlalchemy.orm import Session
 
+from alerts import slack_blocks as sb
 from alerts.actions import Action, ActionError, apply_action, parse_block_actions
 from alerts.config import AlertsConfig
 from alerts.sinks import SinkConfigError
@@ -76,6 +77,7 @@ class SlackInteractivity:
                 notes = [apply_action(session, action, self.config, self.clock()) for action in actions]
         except ActionError as exc:  # bad input: acknowledge (a redelivery would fail the same way)
             log.warning("Slack action ignored: %s", exc)
+            self._tell_clicker(request.payload, str(exc))
             notes = []
         except Exception:  # database trouble: leave it unacknowledged so Slack redelivers it
             log.exception("Slack action failed; not acknowledged")
@@ -86,6 +88,17 @@ class SlackInteractivity:
             log.info("alert action: %s", note)
         if notes and self.on_change:
             self.on_change()
+
+    def _tell_clicker(self, payload: dict, reason: str) -> None:  # type: ignore[type-arg]
+        """A refused click is explained to the person who clicked (only they see it), never silently dropped."""
+        channel = (payload.get("channel") or {}).get("id") or (payload.get("container") or {}).get("channel_id")
+        user = (payload.get("user") or {}).get("id")
+        if not (channel and user):
+            return
+        try:
+            self.web.chat_postEphemeral(channel=channel, user=user, text=f"Not done: {sb.escape(reason)}")
+        except SlackApiError as exc:  # the note is a courtesy; the refusal itself is already logged
+            log.info("could not tell %s why the action was refused: %s", user, exc.response.get("error"))
 
     def _with_name(self, action: Action) -> Action:
         """An assignee must be a real, active person in the workspace (users.info)."""

@@ -87,7 +87,7 @@ def explain(exc: BaseException) -> str | None:
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             return f"permission denied{where}: check the path and that the repmon user may write there"
         if exc.errno == errno.ENOENT:
-            return f"no such file or directory{where}"
+            return f"no such file or directory{where}: check the path (database URL, --output, settings)"
         return f"{exc.strerror or exc}{where}"
     return None
 

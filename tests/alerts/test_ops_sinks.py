@@ -327,3 +327,47 @@ def test_the_app_manifest_grants_every_scope_the_code_needs() -> None:
     assert used == set(SCOPES)  # the table above is complete for what the code calls
     assert {SCOPES[m] for m in used} <= scopes
     assert manifest["settings"]["socket_mode_enabled"] and manifest["settings"]["interactivity"]["is_enabled"]
+
+
+def test_assigning_slackbot_is_refused_and_the_clicker_is_told(
+    world: World, shared_specs: Path, monkeypatch
+) -> None:
+    from alerts.config import AlertsConfig, Route
+    from alerts.router import Router
+    from alerts.slack_app import SlackInteractivity
+    from monitor.store.tables import Alert
+    from monitor.types import AlertCandidate
+
+    from .local_http import wait_for
+    from .slack_server import APP_TOKEN
+
+    monkeypatch.setenv("REPMON_SLACK_BOT_TOKEN", BOT_TOKEN)
+    monkeypatch.setenv("REPMON_SLACK_APP_TOKEN", APP_TOKEN)
+    with SlackServer(shared_specs) as slack:
+        config = AlertsConfig(
+            routes=[Route(name="cs", slack_channel="C-CS")], slack=SlackConfig(base_url=slack.base + "/api/")
+        )
+        with world.factory() as s, s.begin():
+            m = world.mention(s, "Appen kraschar hela tiden")
+            cand = AlertCandidate("complaint", "Acme", "k1", "high", T0, "App keeps crashing", mention_ids=(m,))
+            (alert_id,) = Router(config).record(s, [cand], T0)
+        with SlackInteractivity(config, world.factory) as app:
+            assert wait_for(lambda: bool(slack.sockets))
+            payload = {
+                "type": "block_actions",
+                "user": {"id": "U777", "username": "lead", "team_id": "T1"},
+                "api_app_id": "A1",
+                "container": {"type": "message", "message_ts": "1700000000.000001", "channel_id": "C-CS"},
+                "channel": {"id": "C-CS", "name": "cs"},
+                "actions": [
+                    {"block_id": f"alert:{alert_id}", "action_ts": "1.1", "action_id": "assign",
+                     "type": "users_select", "selected_user": "USLACKBOT"}
+                ],
+            }  # fmt: skip
+            assert slack.send_interactive(payload).wait(10)
+            assert app.handled == 1
+        assert slack.violations == []
+    with world.factory() as s:
+        assert s.get(Alert, alert_id).assignee is None
+    (note,) = slack.ephemeral
+    assert note["user"] == "U777" and "Slackbot" in note["text"]
