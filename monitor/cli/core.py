@@ -89,6 +89,24 @@ def config_check(ctx: click.Context) -> None:
     config = _load(ctx)
     sources = sum(len(b.sources) for b in config.brands)
     click.echo(f"{config.path}: OK ({len(config.brands)} brands, {sources} sources)")
+    for note in _notes(config):
+        click.echo(f"note: {note}")
+
+
+def _notes(config: cfg.Config) -> list[str]:
+    """Not errors, but what an operator would otherwise only find out from a missing alert or button."""
+    alerts = config.alerts
+    notes = []
+    if not alerts.routes:
+        notes.append("no [[alerts.routes]]: every alert is printed on the console (docs/setup-slack-zendesk.md)")
+    if any(r.slack_channel for r in alerts.routes) and alerts.slack.app_token() is None:
+        notes.append(
+            f"Slack buttons (Acknowledge, Assign, Create ticket) do nothing until {alerts.slack.app_token_env} "
+            "is set (Socket Mode; docs/setup-slack-zendesk.md)"
+        )
+    if not config.brands:
+        notes.append("no [[brands]]: nothing will be monitored")
+    return notes
 
 
 @click.command("show")

@@ -155,6 +155,7 @@ def test_new_operator_walkthrough(home):
     check = repmon("config", "check", env=env)
     assert check.exit_code == 0, check.output
     assert "OK (1 brands, 6 sources)" in check.output
+    assert "note: Slack buttons" in check.output and "REPMON_SLACK_APP_TOKEN" in check.output
 
     # without the Slack/Zendesk secrets the route is refused again, naming them
     missing = repmon("config", "check", env=SECRETS)
