@@ -52,6 +52,14 @@ def status_command(ctx: click.Context, as_json: bool) -> None:
                 )
                 if status != "delivered"
             }
+            errors: dict[str, str] = {}  # the newest error per sink among undelivered rows: what to fix
+            for sink, error in session.execute(
+                select(OutboxMessage.sink, OutboxMessage.last_error)
+                .where(OutboxMessage.status != "delivered", OutboxMessage.last_error.is_not(None))
+                .order_by(OutboxMessage.id.desc())
+                .limit(200)
+            ):
+                errors.setdefault(sink, error)
     finally:
         db.dispose()
     unavailable: dict[str, str] = {}
@@ -60,6 +68,7 @@ def status_command(ctx: click.Context, as_json: bool) -> None:
     report: dict[str, Any] = {
         "sources": sources,
         "outbox": outbox,
+        "outbox_errors": errors,
         "sinks_unavailable": {k: v for k, v in unavailable.items() if k in routed},
         "daemon": _daemon_health(config),
     }
@@ -110,6 +119,8 @@ def _print(report: dict[str, Any]) -> None:
         click.echo("  none polled yet (run `repmon run`)")
     waiting = ", ".join(f"{k}={v}" for k, v in sorted(report["outbox"].items())) or "empty"
     click.echo(f"outbox (not delivered): {waiting}")
+    for sink, error in sorted(report["outbox_errors"].items()):
+        click.echo(f"  {sink}: last error: {error}")
     for sink, reason in report["sinks_unavailable"].items():
         click.echo(f"sink {sink}: not configured ({reason}); its alerts go to the console")
     daemon = report["daemon"]

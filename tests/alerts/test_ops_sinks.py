@@ -106,7 +106,7 @@ def test_webhook_error_body_never_reaches_the_result(secrets_env) -> None:
     assert not result.ok and result.error == "webhook helpdesk HTTP 400"
 
 
-def test_scrubbed_through_the_sender_into_outbox_and_log(world: World, secrets_env, caplog) -> None:
+def test_scrubbed_through_the_sender_into_outbox_and_log(world: World, secrets_env, caplog, tmp_path) -> None:
     with world.factory() as s, s.begin():
         outbox.enqueue(
             s,
@@ -126,6 +126,12 @@ def test_scrubbed_through_the_sender_into_outbox_and_log(world: World, secrets_e
         row = s.scalars(select(OutboxMessage)).one()
     assert row.last_error and "Zendesk HTTP 400" in row.last_error
     assert leaked(row.last_error) == [] and leaked(caplog.text) == []
+    # what the operator sees: repmon status and repmon outbox list, scrubbed too
+    url = world.factory.kw["bind"].url.render_as_string(hide_password=False)
+    for args in (["status"], ["outbox", "list"]):
+        shown = repmon(tmp_path / "none.toml", *args, env={"REPMON_DATABASE_URL": url})
+        assert "Zendesk HTTP 400" in shown.output and leaked(shown.output) == [], shown.output
+    assert repmon(tmp_path / "none.toml", "status", env={"REPMON_DATABASE_URL": url}).exit_code == 1  # dead row
 
 
 def test_an_alert_for_an_unconfigured_sink_prints_on_the_console_and_says_why(world, monkeypatch, caplog) -> None:
@@ -235,11 +241,11 @@ helpdesk_group = "{group}"
     return path
 
 
-def repmon(path: Path, *args: str):
+def repmon(path: Path, *args: str, env: dict[str, str] | None = None):
     from monitor.cli import _register_plugins, cli
 
     _register_plugins()
-    return CliRunner().invoke(cli, ["--config", str(path), *args])
+    return CliRunner().invoke(cli, ["--config", str(path), *args], env=env)
 
 
 def test_slack_test_posts_to_each_routed_channel(tmp_path, servers) -> None:
