@@ -217,6 +217,7 @@ class Daemon:
         self.server: MetricsServer | None = None
         self.interactivity: Any = None  # Slack Socket Mode, when its tokens are set
         self.integrations: dict[str, IntegrationState] = {}
+        self.job_faults: dict[str, str] = {}  # scheduled job -> why its last run failed (until it works again)
 
     def _check_schema(self, migrate_schema: bool) -> None:
         url = self.db.url
@@ -347,16 +348,18 @@ class Daemon:
         for index, runtime in enumerate(self.sources):
             interval = runtime.interval.total_seconds() / speed
             scheduler.add_job(
-                self.sync_job,
+                self.guarded(f"poll {runtime.ref.brand}/{runtime.ref.source}", self.sync_job),
                 IntervalTrigger(seconds=interval, jitter=runtime.jitter.total_seconds() / speed or None),
                 args=[index],
                 id=f"source:{runtime.ref.brand}/{runtime.ref.source}",
                 name=f"poll {runtime.ref.brand}/{runtime.ref.source}",
                 next_run_time=now + timedelta(seconds=random.uniform(0, min(interval, 1.0) / 4)),
             )
-        self._add(scheduler, self.pipeline_job, "pipeline", daemon_cfg.pipeline_interval, speed, now)
-        self._add(scheduler, self.repoll_job, "repoll", daemon_cfg.repoll_interval, speed, now)
-        self._add(scheduler, self.retention_job, "retention", daemon_cfg.retention_interval, speed, now)
+        pipeline, repoll = self.guarded("pipeline", self.pipeline_job), self.guarded("repoll", self.repoll_job)
+        self._add(scheduler, pipeline, "pipeline", daemon_cfg.pipeline_interval, speed, now)
+        self._add(scheduler, repoll, "repoll", daemon_cfg.repoll_interval, speed, now)
+        retention = self.guarded("retention", self.retention_job)
+        self._add(scheduler, retention, "retention", daemon_cfg.retention_interval, speed, now)
         self.scheduler = scheduler
         scheduler.start()
         if daemon_cfg.metrics_port is not None:
@@ -365,6 +368,30 @@ class Daemon:
             log.info("metrics on http://%s:%d/metrics", *self.server.address)
         self._start_interactivity()
         return scheduler
+
+    def guarded(self, name: str, job: Callable[..., Any]) -> Callable[..., Any]:
+        """`job` for the scheduler: an expected fault (database down, read-only or full) is logged as one
+        line when it starts and once when it ends, shown in /healthz, and the job simply runs again on
+        its next turn; an unexpected one keeps its traceback. Either way the daemon lives on."""
+        from monitor.faults import explain
+
+        def run(*args: Any) -> Any:
+            try:
+                result = job(*args)
+            except Exception as exc:
+                reason = explain(exc)
+                if reason is None:
+                    log.exception("%s failed", name)
+                    reason = f"unexpected {type(exc).__name__} (traceback logged)"
+                elif self.job_faults.get(name) != reason:
+                    log.error("%s failed: %s; retrying on its schedule", name, reason)
+                self.job_faults[name] = reason
+                return None
+            if self.job_faults.pop(name, None) is not None:
+                log.warning("%s works again", name)
+            return result
+
+        return run
 
     def _start_interactivity(self) -> None:
         """Slack buttons over Socket Mode. Optional: a failure (bad token, Slack unreachable) is reported in

@@ -115,9 +115,11 @@ class MetricsServer:
                     stats = daemon.stats
                     integrations = {n: st.as_json() for n, st in daemon.integrations.items()}
                     failing = any(st["status"] == "failing" for st in integrations.values())
+                    failing = failing or bool(daemon.job_faults)
                     body: dict[str, Any] = {
                         "status": ("degraded" if failing else "ok") if ok else "stopping",
                         "integrations": integrations,
+                        "jobs_failing": dict(daemon.job_faults),
                         "sinks_unavailable": dict(daemon.unavailable_sinks),
                         "sources": dict(stats.health),
                         "pipeline_runs": stats.ticks,

@@ -77,6 +77,7 @@ def status_command(ctx: click.Context, as_json: bool) -> None:
         or any(k.endswith("/dead") for k in outbox)
         or bool(report["sinks_unavailable"])
         or any(i.get("status") == "failing" for i in (report["daemon"] or {}).get("integrations", {}).values())
+        or bool((report["daemon"] or {}).get("jobs_failing"))
     )
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
@@ -128,6 +129,8 @@ def _print(report: dict[str, Any]) -> None:
         click.echo("daemon: set [daemon] metrics_port to see the running daemon's integrations here")
         return
     click.echo(f"daemon: {daemon.get('status')}" + (f" ({daemon['reason']})" if daemon.get("reason") else ""))
+    for name, reason in (daemon.get("jobs_failing") or {}).items():
+        click.echo(f"  {name}: failing ({reason})")
     for name, state in (daemon.get("integrations") or {}).items():
         reason = f" ({state['reason']})" if state.get("reason") else ""
         click.echo(f"  {name}: {state.get('status')}{reason}")

@@ -93,3 +93,43 @@ def status_of(tmp_path: Path, daemon: Daemon, db_url: str):
     path = tmp_path / "repmon.toml"
     path.write_text(f"[daemon]\nmetrics_port = {port}\n", encoding="utf-8")
     return CliRunner().invoke(cli, ["--config", str(path), "status"], env={"REPMON_DATABASE_URL": db_url})
+
+
+def test_a_database_fault_in_a_job_is_one_line_in_the_log_and_the_daemon_lives_on(database, db_url, caplog):
+    import logging
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine
+
+    from monitor.store.tables import OutboxMessage
+
+    config = validate(
+        {"database": {"url": db_url}, "model": {"scorer": "lexicon"}, "daemon": {"metrics_port": 0}},
+        require_secrets=False,
+    )
+    config._secrets = Secrets.model_construct(pseudonym_key=SecretStr(KEY))
+    daemon = Daemon(config, db=database, sinks={"console": ConsoleSink(io.StringIO())})
+    engine = create_engine(db_url)
+    OutboxMessage.__table__.drop(engine)  # a real fault the pipeline hits: the table is gone
+    caplog.set_level(logging.INFO, logger="monitor.daemon")
+    try:
+        daemon.start()
+        assert wait_for(lambda: "pipeline" in daemon.job_faults)
+        for _ in range(2):  # it keeps failing on schedule: still one line
+            daemon.scheduler.modify_job("pipeline", next_run_time=datetime.now(UTC))
+            assert wait_for(lambda: daemon.scheduler.get_job("pipeline").next_run_time > datetime.now(UTC))
+        assert "repmon schema" in daemon.job_faults["pipeline"]
+        body = healthz(daemon)
+        assert body["status"] == "degraded" and "pipeline" in body["jobs_failing"]
+        OutboxMessage.__table__.create(engine)  # fixed
+        for job in ("pipeline", "retention"):
+            daemon.scheduler.modify_job(job, next_run_time=datetime.now(UTC))
+        assert wait_for(lambda: not daemon.job_faults), daemon.job_faults
+        assert healthz(daemon)["status"] == "ok"
+    finally:
+        daemon.shutdown()
+        engine.dispose()
+    failed = [r for r in caplog.records if r.getMessage().startswith("pipeline failed")]
+    assert len(failed) == 1 and failed[0].exc_info is None and "repmon db upgrade" in failed[0].getMessage()
+    assert any(r.getMessage() == "pipeline works again" for r in caplog.records)
+    assert daemon.healthy() is False  # stopped cleanly, by us
