@@ -1,7 +1,9 @@
 """The configuration: one TOML file, validated as a whole, every problem reported with its location.
 
 Why collect problems instead of failing on the first: an operator fixing a config file wants the full
-list (`brands[0].sources[1].settings.instance: …`) in one run, not one error per restart.
+list (`brands["Telia"].sources["mastodon"].settings.instance: …`) in one run, not one error per restart.
+Checks across sections (routes vs sinks and secrets, languages, drivers, tag collisions) live in
+`monitor.config_checks`.
 
 Secrets never live in the file. The pseudonymisation key, the database password and every `SecretStr`
 field of a connector's settings come from the environment (`REPMON_…`) or from secret files; a secret
@@ -11,7 +13,6 @@ written literally in the file is itself reported as a problem.
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import re
 import tomllib
@@ -462,6 +463,7 @@ def _str_list(value: Any) -> list[str]:
 def _check_semantics(data: Mapping[str, Any]) -> list[Problem]:
     """Checks that need more than one field or a plugin; on the raw data, so they run even when the
     structural validation failed elsewhere and every problem shows up in one run."""
+    from monitor.config_checks import _check_brand_tags, _check_languages, database_driver_problem
     from monitor.matching import QueryError, build_brand_query, compile_query
 
     problems: list[Problem] = []
@@ -513,192 +515,6 @@ def _check_semantics(data: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
-SUPPORTED_LANGUAGES = ("sv", "da", "no", "en")
-_LANGUAGE_HINTS = {"dk": "da", "se": "sv", "nb": "no", "nn": "no", "gb": "en", "uk": "en", "us": "en", "nor": "no"}
-
-
-def language_problem(code: Any) -> str | None:
-    """Why `code` cannot be used as a language filter (with a suggestion), or None when it can.
-
-    A code the scorer never produces (e.g. "dk" for Danish) would silently drop every post in that language.
-    """
-    from monitor.langid import normalise_language
-
-    if not isinstance(code, str):
-        return f"language codes are strings like {', '.join(SUPPORTED_LANGUAGES)}"
-    if normalise_language(code) in SUPPORTED_LANGUAGES and code.lower() not in ("dk", "se", "gb", "uk", "us"):
-        return None
-    hint = _LANGUAGE_HINTS.get(code.strip().lower())
-    hint = hint or next(iter(difflib.get_close_matches(code.lower(), SUPPORTED_LANGUAGES, n=1)), None)
-    suggestion = f"; did you mean {hint!r}?" if hint else ""
-    return (
-        f"unknown language code {code!r}{suggestion} (supported: {', '.join(SUPPORTED_LANGUAGES)}; "
-        "posts in other languages are matched by leaving `languages` empty)"
-    )
-
-
-def _check_languages(brands: list[Any], alerts: Any) -> list[Problem]:
-    problems = []
-    for i, brand in enumerate(brands):
-        if isinstance(brand, dict):
-            for k, code in enumerate(_list(brand.get("languages"))):
-                if message := language_problem(code):
-                    problems.append(Problem(f"brands[{i}].languages[{k}]", message))
-    routes = alerts.get("routes") if isinstance(alerts, dict) else None
-    for r, route in enumerate(_list(routes)):
-        if isinstance(route, dict):
-            for k, code in enumerate(_list(route.get("languages"))):
-                if (message := language_problem(code)) and code != "other":
-                    problems.append(Problem(f"alerts.routes[{r}].languages[{k}]", message))
-    return problems
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _check_brand_tags(brands: list[Any]) -> list[Problem]:
-    """Two brands whose helpdesk tags fold to the same text would mix up their tickets' views and triggers."""
-    from alerts.sinks.zendesk import brand_tag
-
-    seen: dict[str, str] = {}
-    problems = []
-    for i, brand in enumerate(brands):
-        if not isinstance(brand, dict) or not isinstance(brand.get("name"), str):
-            continue
-        name = brand["name"]
-        tag = brand_tag(name)
-        if tag in seen and seen[tag] != name:
-            problems.append(
-                Problem(
-                    f"brands[{i}].name",
-                    f"brand {name!r} gets the same Zendesk tag {tag!r} as brand {seen[tag]!r}; "
-                    "rename one of them so their tickets stay apart",
-                )
-            )
-        seen.setdefault(tag, name)
-    return problems
-
-
-DATABASE_DRIVERS = {"sqlite": "built in", "postgresql": "psycopg (pip install 'psycopg[binary]')"}
-
-
-def database_driver_problem(url: str) -> str | None:
-    """Why SQLAlchemy could not connect with `url` on this installation (missing driver), or None."""
-    supported = "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
-    try:
-        parsed = make_url(url)
-        dialect = parsed.get_dialect()
-    except Exception:  # NoSuchModuleError, ArgumentError: an unknown database kind
-        return f"unsupported database URL scheme {url.split(':', 1)[0]!r}; use {supported}"
-    if parsed.get_backend_name() not in DATABASE_DRIVERS:
-        return f"{parsed.get_backend_name()} is not supported; use {supported}"
-    try:
-        dialect.import_dbapi()
-    except ImportError as exc:
-        return f"the database driver {parsed.drivername!r} is not installed ({exc.name}); use {supported}"
-    return None
-
-
-def _check_database_driver(environ: Mapping[str, str]) -> list[Problem]:
-    url = environ.get("REPMON_DATABASE_URL")
-    if not url:
-        return []
-    message = database_driver_problem(url)
-    return [Problem("REPMON_DATABASE_URL", message)] if message else []
-
-
-def _secret_hint(var: str) -> str:
-    return f"set {var} (or {var}_FILE with the path of a file holding it)"
-
-
-def _check_alerts(
-    config: Config | None, data: Mapping[str, Any], environ: Mapping[str, str], require_secrets: bool
-) -> list[Problem]:
-    """Every route must reach a sink that can be built: otherwise its alerts would wait, unseen, in the outbox."""
-    from alerts.config import secret_from_env
-
-    if config is not None:
-        alerts = config.alerts
-    else:  # another section is broken: still check the routes, so one run lists everything
-        try:
-            alerts = AlertsConfig.model_validate(data.get("alerts") or {})
-        except (ValidationError, TypeError):
-            return []  # reported by the structural validation
-    problems: list[Problem] = []
-    zendesk = alerts.zendesk
-    for r, route in enumerate(alerts.routes):
-        where = f"alerts.routes[{r}]"
-        if route.helpdesk_group is not None and not str(route.helpdesk_group).strip().isdigit():
-            problems.append(
-                Problem(
-                    f"{where}.helpdesk_group",
-                    f"{route.helpdesk_group!r} is not a Zendesk group id; give the number from Admin Center > "
-                    "People > Groups (`repmon zendesk test` lists them)",
-                )
-            )
-        if not require_secrets:
-            continue
-        if route.slack_channel and secret_from_env(alerts.slack.bot_token_env, environ) is None:
-            problems.append(
-                Problem(
-                    f"{where}.slack_channel",
-                    f"Slack is not set up: {_secret_hint(alerts.slack.bot_token_env)} "
-                    "(see docs/setup-slack-zendesk.md)",
-                )
-            )
-        if route.helpdesk_group:
-            if not zendesk.base_url:
-                problems.append(Problem(f"{where}.helpdesk_group", _ZENDESK_FIELD.format("base_url")))
-            if not zendesk.email:
-                problems.append(Problem(f"{where}.helpdesk_group", _ZENDESK_FIELD.format("email")))
-            if secret_from_env(zendesk.token_env, environ) is None:
-                problems.append(
-                    Problem(f"{where}.helpdesk_group", f"no Zendesk API token: {_secret_hint(zendesk.token_env)}")
-                )
-    if require_secrets:
-        for name, hook in alerts.webhooks.items():
-            if secret_from_env(hook.secret_env, environ) is None:
-                message = f"no signing secret: {_secret_hint(hook.secret_env)}"
-                problems.append(Problem(f"alerts.webhooks.{name}.secret_env", message))
-    return problems
-
-
-_ZENDESK_FIELD = "Zendesk is not set up: add `{}` under [alerts.zendesk] (see docs/setup-slack-zendesk.md)"
-_INDEX = re.compile(r"^(brands)\[(\d+)\](?:\.(sources)\[(\d+)\])?|^(alerts\.routes)\[(\d+)\]")
-
-
-def _name_location(problem: Problem, data: Mapping[str, Any]) -> Problem:
-    """`brands[0].sources[2].x` -> `brands["Telia"].sources["reddit"].x`: people know names, not positions."""
-    match = _INDEX.match(problem.location)
-    if not match:
-        return problem
-
-    def named(items: Any, index: int, key: str, default_key: str | None = None) -> str:
-        entries = [e for e in _list(items) if isinstance(e, dict)]
-        items = _list(items)
-        item = items[index] if index < len(items) else None
-        if not isinstance(item, dict):
-            return f"[{index}]"
-        name = item.get(key) or (item.get(default_key) if default_key else None)
-        names = [e.get(key) or (e.get(default_key) if default_key else None) for e in entries]
-        if not isinstance(name, str) or not name or names.count(name) > 1:
-            return f"[{index}]"
-        return "[" + json.dumps(name, ensure_ascii=False) + "]"
-
-    if match.group(5):  # alerts.routes[k]
-        alerts = data.get("alerts") if isinstance(data.get("alerts"), dict) else {}
-        head = "alerts.routes" + named(alerts.get("routes"), int(match.group(6)), "name")
-    else:
-        brands = _list(data.get("brands"))
-        i = int(match.group(2))
-        head = "brands" + named(brands, i, "name")
-        if match.group(3):
-            brand = brands[i] if i < len(brands) and isinstance(brands[i], dict) else {}
-            head += ".sources" + named(brand.get("sources"), int(match.group(4)), "name", "connector")
-    return Problem(head + problem.location[match.end() :], problem.message)
-
-
 def _check_secrets(config: Config) -> list[Problem]:
     try:
         key = config.pseudonym_key()
@@ -746,6 +562,8 @@ def validate(
     data: Mapping[str, Any], *, environ: Mapping[str, str] | None = None, require_secrets: bool = True
 ) -> Config:
     """A `Config` from parsed TOML, or ConfigError listing every problem with its location."""
+    from monitor.config_checks import _check_alerts, _check_database_driver, _name_location
+
     environ = os.environ if environ is None else environ
     problems: list[Problem] = []
     config: Config | None = None
@@ -779,6 +597,8 @@ def load_config(
     """
     path = Path(path or os.environ.get("REPMON_CONFIG") or DEFAULT_PATH)
     if missing_ok and not path.exists():
+        from monitor.config_checks import _check_database_driver
+
         if problems := _check_database_driver(os.environ):
             raise ConfigError(problems)
         config = Config()

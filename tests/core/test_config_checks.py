@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from alerts.sinks.zendesk import brand_tag, tag
-from monitor.config import ConfigError, language_problem, load_config, validate
+from monitor.config import ConfigError, load_config, validate
+from monitor.config_checks import language_problem
 
 KEY = {"REPMON_PSEUDONYM_KEY": "0123456789abcdef0123456789abcdef"}
 
