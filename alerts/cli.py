@@ -103,7 +103,8 @@ def outbox_drain(ctx: click.Context, limit: int, until_empty: bool) -> None:
     from monitor.daemon import build_sinks
 
     config, db = _database(ctx)
-    sender = OutboxSender(db, build_sinks(config), config.alerts.outbox)
+    unavailable: dict[str, str] = {}
+    sender = OutboxSender(db, build_sinks(config, unavailable), config.alerts.outbox, unavailable)
     while True:
         stats = sender.drain(limit=limit)
         click.echo(json.dumps(stats.__dict__))
@@ -151,6 +152,39 @@ def slack_listen(ctx: click.Context) -> None:
             stop.wait()
 
 
+@click.command("test")
+@click.option("--channel", "channels", multiple=True, help="Post here (default: every route's slack_channel).")
+@click.pass_context
+def slack_test(ctx: click.Context, channels: tuple[str, ...]) -> None:
+    """Check the Slack tokens and post a test message to each routed channel; explain any failure."""
+    from alerts.connection_tests import slack_checks
+
+    config, _ = _database(ctx)
+    targets = list(channels) or sorted({r.slack_channel for r in config.alerts.routes if r.slack_channel})
+    _report(slack_checks(config.alerts, targets))
+
+
+@click.command("test")
+@click.option("--group", "groups", multiple=True, help="Look up this group id (default: every route's group).")
+@click.pass_context
+def zendesk_test(ctx: click.Context, groups: tuple[str, ...]) -> None:
+    """Check the Zendesk settings and token and look up each routed group; explain any failure."""
+    from alerts.connection_tests import zendesk_checks
+
+    config, _ = _database(ctx)
+    targets = list(groups) or sorted({str(r.helpdesk_group) for r in config.alerts.routes if r.helpdesk_group})
+    _report(zendesk_checks(config.alerts, targets))
+
+
+def _report(checks: Any) -> None:
+    failed = 0
+    for check in checks:
+        click.echo(str(check), err=not check.ok)
+        failed += not check.ok
+    if failed:
+        sys.exit(1)
+
+
 def register(cli: click.Group) -> None:
     from monitor.cli import group
 
@@ -159,3 +193,9 @@ def register(cli: click.Group) -> None:
     group("outbox").add_command(outbox_drain)
     group("feedback").add_command(feedback_export)
     cli.add_command(slack_listen)
+    slack = click.Group("slack", help="Slack set-up checks.")
+    slack.add_command(slack_test)
+    cli.add_command(slack)
+    zendesk = click.Group("zendesk", help="Zendesk set-up checks.")
+    zendesk.add_command(zendesk_test)
+    cli.add_command(zendesk)

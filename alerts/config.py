@@ -8,6 +8,7 @@ the file: the config names the environment variable that holds them, read as `Se
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,14 +35,15 @@ def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else -1  # type: ignore[arg-type]
 
 
-def secret_from_env(var: str | None) -> SecretStr | None:
+def secret_from_env(var: str | None, environ: Mapping[str, str] | None = None) -> SecretStr | None:
     """Read a secret from the environment, `<VAR>_FILE`, or a file named after it in `REPMON_SECRETS_DIR`."""
+    environ = os.environ if environ is None else environ
     if not var:
         return None
-    if value := os.environ.get(var):
+    if value := environ.get(var):
         return SecretStr(value)
-    paths = [os.environ.get(f"{var}_FILE")]
-    if secrets_dir := os.environ.get("REPMON_SECRETS_DIR"):  # same directory the root config reads
+    paths = [environ.get(f"{var}_FILE")]
+    if secrets_dir := environ.get("REPMON_SECRETS_DIR"):  # same directory the root config reads
         name = var.lower()
         paths += [os.path.join(secrets_dir, name), os.path.join(secrets_dir, name.removeprefix("repmon_"))]
     for path in paths:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +41,7 @@ class DrainStats:
     deferred: int = 0  # waiting for the message it replies to / updates
     dead: int = 0
     lost_claims: int = 0  # another sender took the row over after our lock expired
+    fallback: int = 0  # printed on the console because their sink is not configured
 
 
 class OutboxSender:
@@ -48,10 +50,13 @@ class OutboxSender:
         session_factory: Callable[[], Session],
         sinks: Mapping[str, Sink],
         config: OutboxConfig | None = None,
+        unavailable: Mapping[str, str] | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.sinks = dict(sinks)
         self.config = config or OutboxConfig()
+        self.unavailable = dict(unavailable or {})  # sink -> why it could not be built (for the fallback log)
+        self._warned: set[str] = set()
 
     def drain(self, now: datetime | None = None, limit: int = 100) -> DrainStats:
         """Deliver up to `limit` due messages once each; returns what happened to them."""
@@ -121,14 +126,25 @@ class OutboxSender:
             self._finish(row_id, lock, stats, defer_until=paused[delivery.sink], kind="rate_limited")
             return
         sink = self.sinks.get(delivery.sink)
-        if sink is None:
+        if sink is None and "console" in self.sinks:  # never a silent wait: print it, and say why
+            sink = self.sinks["console"]
+            result = self._fallback(delivery, sink, stats)
+        elif sink is None:
             result = DeliveryResult(ok=False, error=f"sink {delivery.sink!r} is not configured")
         else:
             try:
                 result = sink.deliver(delivery)
             except Exception as exc:  # a sink bug must not stop the other deliveries
-                log.exception("sink %s raised on outbox %s", delivery.sink, row_id)
                 result = DeliveryResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+                log.error(
+                    "sink %s raised on outbox %s: %s\n%s",
+                    delivery.sink,
+                    row_id,
+                    _scrub(sink, result.error or ""),
+                    "".join(traceback.format_tb(exc.__traceback__)),  # frames only: the message may hold a secret
+                )
+        if result.error:  # an error body may echo the request's credentials: never store or log them
+            result = replace(result, error=_scrub(sink, result.error))
         if result.ok:
             self._finish(row_id, lock, stats, result=result, now=now)
         elif result.retry_after is not None:
@@ -140,6 +156,23 @@ class OutboxSender:
         else:
             until = now + self.backoff(row_id, delivery.attempts)
             self._finish(row_id, lock, stats, defer_until=until, kind="retried", error=result.error, counted=True)
+
+    def _fallback(self, delivery: Delivery, console: Sink, stats: DrainStats) -> DeliveryResult:
+        """An alert for a sink that is not configured goes to the console; the log says which and why."""
+        reason = self.unavailable.get(delivery.sink) or "it is not configured"
+        if delivery.sink not in self._warned:
+            self._warned.add(delivery.sink)
+            log.warning(
+                "sink %s cannot deliver (%s); printing its alerts on the console instead "
+                "(`repmon config check` names what to set)",
+                delivery.sink,
+                reason,
+            )
+        result = console.deliver(delivery)
+        if result.ok:
+            stats.fallback += 1
+            result = replace(result, result={**result.result, "fallback": "console", "reason": reason[:300]})
+        return result
 
     def _prepare(self, session: Session, row: OutboxMessage) -> tuple[Delivery, str | None]:
         """The Delivery to hand the sink; replies/updates get their parent message's result (e.g. ts)."""
@@ -213,6 +246,14 @@ class OutboxSender:
                 if error:
                     row.last_error = error[:2000]
                 setattr(stats, kind, getattr(stats, kind) + 1)
+
+
+def _scrub(sink: Any, text: str) -> str:
+    """The sink's own scrubber (it knows its secrets) plus the generic token patterns."""
+    from monitor.logsetup import redact
+
+    scrub = getattr(sink, "scrub", None)
+    return redact(scrub(text) if callable(scrub) else text)
 
 
 def retry_dead(session: Session, ids: list[int] | None, now: datetime) -> int:

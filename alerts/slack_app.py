@@ -19,6 +19,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from sqlalchemy.orm import Session
 
+from alerts import slack_blocks as sb
 from alerts.actions import Action, ActionError, apply_action, parse_block_actions
 from alerts.config import AlertsConfig
 from alerts.sinks import SinkConfigError
@@ -50,7 +51,11 @@ class SlackInteractivity:
         self.handled = 0
 
     def start(self) -> None:
-        self.client.connect()
+        try:
+            self.client.connect()
+        except Exception:  # do not leave the client's worker threads behind a failed start
+            self.client.close()
+            raise
 
     def close(self) -> None:
         self.client.close()
@@ -72,6 +77,7 @@ class SlackInteractivity:
                 notes = [apply_action(session, action, self.config, self.clock()) for action in actions]
         except ActionError as exc:  # bad input: acknowledge (a redelivery would fail the same way)
             log.warning("Slack action ignored: %s", exc)
+            self._tell_clicker(request.payload, str(exc))
             notes = []
         except Exception:  # database trouble: leave it unacknowledged so Slack redelivers it
             log.exception("Slack action failed; not acknowledged")
@@ -83,6 +89,17 @@ class SlackInteractivity:
         if notes and self.on_change:
             self.on_change()
 
+    def _tell_clicker(self, payload: dict, reason: str) -> None:  # type: ignore[type-arg]
+        """A refused click is explained to the person who clicked (only they see it), never silently dropped."""
+        channel = (payload.get("channel") or {}).get("id") or (payload.get("container") or {}).get("channel_id")
+        user = (payload.get("user") or {}).get("id")
+        if not (channel and user):
+            return
+        try:
+            self.web.chat_postEphemeral(channel=channel, user=user, text=f"Not done: {sb.escape(reason)}")
+        except SlackApiError as exc:  # the note is a courtesy; the refusal itself is already logged
+            log.info("could not tell %s why the action was refused: %s", user, exc.response.get("error"))
+
     def _with_name(self, action: Action) -> Action:
         """An assignee must be a real, active person in the workspace (users.info)."""
         if action.action_id != "assign" or not action.value:
@@ -91,9 +108,29 @@ class SlackInteractivity:
             user = self.web.users_info(user=action.value)["user"]
         except SlackApiError as exc:
             raise ActionError(f"assign: cannot look up {action.value}: {exc.response.get('error')}") from exc
-        if user.get("deleted") or user.get("is_bot"):
-            raise ActionError(f"assign: {action.value} is not an active person")
+        if why := not_assignable(user):
+            raise ActionError(f"assign: {action.value} {why}")
         return Action(**{**action.__dict__, "user_name": user.get("real_name") or user.get("name")})
+
+
+SLACKBOT = "USLACKBOT"
+
+
+def not_assignable(user: dict) -> str | None:  # type: ignore[type-arg]
+    """Why this Slack user cannot own an alert, or None for a real, active member of the workspace.
+
+    Slackbot has `is_bot: false` in users.info, so it is refused by id; app users and bots never read
+    their messages; guests (restricted, ultra-restricted) are outside the team; deleted users are gone.
+    """
+    if user.get("id") == SLACKBOT:
+        return "is Slackbot, not a person"
+    if user.get("is_bot") or user.get("is_app_user"):
+        return "is a bot or app, not a person"
+    if user.get("deleted"):
+        return "is deactivated"
+    if user.get("is_restricted") or user.get("is_ultra_restricted"):
+        return "is a guest account, not a member of the team"
+    return None
 
 
 def start_if_configured(

@@ -1,7 +1,9 @@
 """The configuration: one TOML file, validated as a whole, every problem reported with its location.
 
 Why collect problems instead of failing on the first: an operator fixing a config file wants the full
-list (`brands[0].sources[1].settings.instance: …`) in one run, not one error per restart.
+list (`brands["Telia"].sources["mastodon"].settings.instance: …`) in one run, not one error per restart.
+Checks across sections (routes vs sinks and secrets, languages, drivers, tag collisions) live in
+`monitor.config_checks`.
 
 Secrets never live in the file. The pseudonymisation key, the database password and every `SecretStr`
 field of a connector's settings come from the environment (`REPMON_…`) or from secret files; a secret
@@ -10,6 +12,7 @@ written literally in the file is itself reported as a problem.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -17,7 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import platformdirs
 from pydantic import (
@@ -274,22 +278,78 @@ def format_location(loc: tuple[Any, ...] | list[Any], prefix: str = "") -> str:
     return out
 
 
-def _problems_from(exc: ValidationError, prefix: str = "") -> list[Problem]:
+def _problems_from(exc: ValidationError, prefix: str = "", model: type[BaseModel] | None = None) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
         message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden" and loc:
+            message = _unknown_key_message(str(loc[-1]), _fields_at(model, loc[:-1]))
         problems.append(Problem(format_location(loc, prefix), message))
     return problems
+
+
+def _model_of(annotation: Any) -> Any:
+    """The model class, list or dict type inside Optional/Annotated wrappers."""
+    for _ in range(4):
+        origin = get_origin(annotation)
+        if origin in (Annotated,):
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, UnionType):
+            annotation = next((a for a in get_args(annotation) if a is not type(None)), annotation)
+        else:
+            return annotation
+    return annotation
+
+
+def _fields_at(model: type[BaseModel] | None, loc: list[Any]) -> list[str]:
+    """The keys accepted at `loc` inside `model` (for "did you mean"); [] when it cannot be told."""
+    current: Any = model
+    for part in loc:
+        current = _model_of(current)
+        if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
+            field = current.model_fields.get(part)
+            if field is None:
+                return []
+            current = field.annotation
+        elif get_origin(current) in (list, tuple) and isinstance(part, int):
+            current = get_args(current)[0]
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        else:
+            return []
+    current = _model_of(current)
+    if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        return []
+    names = []
+    for name, field in current.model_fields.items():
+        names.append(name)
+        if isinstance(field.validation_alias, AliasChoices):
+            names += [a for a in field.validation_alias.choices if isinstance(a, str)]
+    return names
+
+
+def _unknown_key_message(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if not close and key.lower() in [a.lower() for a in allowed]:
+        close = [next(a for a in allowed if a.lower() == key.lower())]
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    known = f" (known keys: {', '.join(sorted(allowed))})" if allowed and not close else ""
+    return f"unknown key {key!r}{hint}{known}"
 
 
 def secret_env_names(brand: str, source: str, field: str) -> list[str]:
     """Environment variables that may hold a connector secret, most specific first."""
 
-    def norm(text: str) -> str:
+    from monitor.textfold import fold
+
+    def norm(text: str, nordic: bool = True) -> str:  # "Søstrene Grene" -> SOSTRENE_GRENE (older: S_STRENE_GRENE)
+        text = fold(text.lower().replace("æ", "ae")) if nordic else text
         return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").upper()
 
-    return [f"REPMON_{norm(brand)}_{norm(source)}_{norm(field)}", f"REPMON_{norm(source)}_{norm(field)}"]
+    names = [f"REPMON_{norm(brand)}_{norm(source)}_{norm(field)}", f"REPMON_{norm(source)}_{norm(field)}"]
+    older = [f"REPMON_{norm(brand, False)}_{norm(source, False)}_{norm(field)}"]
+    return list(dict.fromkeys(names + older))
 
 
 def _secret_fields(model: type[BaseModel]) -> list[str]:
@@ -334,7 +394,14 @@ def _resolve_connector_secrets(
     return settings, problems
 
 
-def _check_sources(data: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[dict, list[Problem]]:
+def _missing_secret(brand: str, source: str, field: str) -> str:
+    env = secret_env_names(brand, source, field)[0]
+    return f'secret not set: set {env}, or give `{field}_file = "/path"` or `{field}_env = "VAR"` in settings'
+
+
+def _check_sources(
+    data: Mapping[str, Any], environ: Mapping[str, str], require_secrets: bool = True
+) -> tuple[dict, list[Problem]]:
     """Validate each source's settings with its connector's model: {(i, j): settings}, problems."""
     parsed: dict[tuple[int, int], BaseModel] = {}
     problems: list[Problem] = []
@@ -369,11 +436,23 @@ def _check_sources(data: Mapping[str, Any], environ: Mapping[str, str]) -> tuple
             settings, secret_problems = _resolve_connector_secrets(
                 raw_settings, model, brand_name, name, f"{where}.settings", environ
             )
+            if not require_secrets:  # keep "no literal secrets"; drop "variable not set / file unreadable"
+                secret_problems = [p for p in secret_problems if not p.location.endswith(("_env", "_file"))]
             problems += secret_problems
             try:
                 parsed[(i, j)] = model.model_validate(settings)
             except ValidationError as exc:
-                problems += _problems_from(exc, f"{where}.settings")
+                errors = _problems_from(exc, f"{where}.settings", model)
+                secret_at = {f"{where}.settings.{n}": n for n in _secret_fields(model)}
+                if not require_secrets:  # a command that never polls does not need the source's secrets
+                    errors = [e for e in errors if e.location not in secret_at]
+                errors = [
+                    Problem(e.location, _missing_secret(brand_name, name, secret_at[e.location]))
+                    if e.location in secret_at and e.message == "Field required"
+                    else e
+                    for e in errors
+                ]
+                problems += errors
     return parsed, problems
 
 
@@ -384,6 +463,7 @@ def _str_list(value: Any) -> list[str]:
 def _check_semantics(data: Mapping[str, Any]) -> list[Problem]:
     """Checks that need more than one field or a plugin; on the raw data, so they run even when the
     structural validation failed elsewhere and every problem shows up in one run."""
+    from monitor.config_checks import _check_brand_tags, _check_languages, database_driver_problem
     from monitor.matching import QueryError, build_brand_query, compile_query
 
     problems: list[Problem] = []
@@ -411,6 +491,8 @@ def _check_semantics(data: Mapping[str, Any]) -> list[Problem]:
         except QueryError as exc:
             where = f"brands[{i}].query" if isinstance(query, str) and query.strip() else f"brands[{i}]"
             problems.append(Problem(where, f"{exc.message} at position {exc.position} of {exc.expr!r}"))
+    problems += _check_languages(brands, data.get("alerts"))
+    problems += _check_brand_tags(brands)
     model = data.get("model") if isinstance(data.get("model"), dict) else {}
     scorer = model.get("scorer", ModelConfig.model_fields["scorer"].default)
     if isinstance(scorer, str):
@@ -428,6 +510,8 @@ def _check_semantics(data: Mapping[str, Any]) -> list[Problem]:
                 )
         except Exception as exc:  # sqlalchemy raises ArgumentError for a malformed URL
             problems.append(Problem("database.url", f"not a database URL: {exc}"))
+        else:
+            problems += [Problem("database.url", m) for m in [database_driver_problem(url)] if m]
     return problems
 
 
@@ -444,39 +528,63 @@ def _check_secrets(config: Config) -> list[Problem]:
 
 
 def parse_toml(path: Path) -> dict[str, Any]:
+    """The parsed file, or ConfigError with one sentence: missing, unreadable, not text, not TOML."""
     try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             [Problem(str(path), "no such file (create one with `repmon init --brand NAME`)")]
         ) from None
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        text = _decode(raw)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [Problem(str(path), f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")]
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")]) from None
+    except RecursionError:
+        raise ConfigError([Problem(str(path), "not valid TOML: tables or arrays nested too deeply")]) from None
+
+
+def _decode(raw: bytes) -> str:
+    """UTF-8 (with or without a BOM) or UTF-16 with a BOM, as Windows editors save it."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    return raw.decode("utf-8-sig")
 
 
 def validate(
     data: Mapping[str, Any], *, environ: Mapping[str, str] | None = None, require_secrets: bool = True
 ) -> Config:
     """A `Config` from parsed TOML, or ConfigError listing every problem with its location."""
+    from monitor.config_checks import _check_alerts, _check_database_driver, _name_location
+
     environ = os.environ if environ is None else environ
     problems: list[Problem] = []
     config: Config | None = None
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems += _problems_from(exc)
-    parsed, source_problems = _check_sources(data, environ)
+        problems += _problems_from(exc, model=Config)
+    parsed, source_problems = _check_sources(data, environ, require_secrets)
     problems += source_problems
     problems += _check_semantics(data)
     if require_secrets:  # checked even when the file has errors, so one run lists everything
         problems += _check_secrets(config if config is not None else Config())
+    problems += _check_alerts(config, data, environ, require_secrets)
+    problems += _check_database_driver(environ)
     if problems or config is None:
-        raise ConfigError(problems)
+        raise ConfigError([_name_location(p, data) for p in problems])
+    for brand in config.brands:
+        for source in brand.sources:
+            source.name = source.name or source.connector
     for (i, j), settings in parsed.items():
-        source = config.brands[i].sources[j]
-        source.name = source.name or source.connector
-        source._parsed = settings
+        config.brands[i].sources[j]._parsed = settings
     return config
 
 
@@ -489,6 +597,10 @@ def load_config(
     """
     path = Path(path or os.environ.get("REPMON_CONFIG") or DEFAULT_PATH)
     if missing_ok and not path.exists():
+        from monitor.config_checks import _check_database_driver
+
+        if problems := _check_database_driver(os.environ):
+            raise ConfigError(problems)
         config = Config()
     else:
         config = validate(parse_toml(path), require_secrets=require_secrets)

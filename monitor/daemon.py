@@ -104,11 +104,12 @@ def build_source_runtimes(config: Config, db: Database, clock: Clock | None = No
     return runtimes
 
 
-def build_sinks(config: Config) -> dict[str, Sink]:
+def build_sinks(config: Config, unavailable: dict[str, str] | None = None) -> dict[str, Sink]:
     """Every installed sink that can be built from the configuration and environment.
 
     A sink is built with `from_config(alerts_config)` when it has one, else with no arguments; one that
-    cannot be built (e.g. no Slack token set) is left out and its outbox rows wait, visibly, in the outbox.
+    cannot be built (e.g. no Slack token set) is left out, and why goes into `unavailable` (sink -> reason):
+    the sender prints those sinks' alerts on the console instead and logs that reason.
     """
     sinks: dict[str, Sink] = {}
     for name, factory in plugins.load_all("sinks").items():
@@ -117,7 +118,37 @@ def build_sinks(config: Config) -> dict[str, Sink]:
             sinks[name] = from_config(config.alerts) if callable(from_config) else factory()
         except Exception as exc:  # a missing token must not stop the other sinks
             log.info("sink %s not available: %s", name, exc)
+            if unavailable is not None:
+                unavailable[name] = str(exc)
     return sinks
+
+
+@dataclass
+class IntegrationState:
+    """An optional integration (Slack Socket Mode): up, off (not configured) or failing with a reason."""
+
+    status: str = "off"
+    reason: str | None = None
+    failures: int = 0
+    retry_in: timedelta = timedelta(0)
+    since: datetime | None = None
+
+    def failed(self, reason: str, max_backoff: timedelta) -> None:
+        if self.status != "failing":
+            self.since = datetime.now(UTC)
+        self.status, self.reason = "failing", reason[:500]
+        self.failures += 1
+        self.retry_in = min(timedelta(seconds=30 * 2 ** min(self.failures - 1, 16)), max_backoff)
+
+    def ok(self) -> None:
+        self.status, self.reason, self.failures, self.retry_in, self.since = "ok", None, 0, timedelta(0), None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status, "reason": self.reason}
+        if self.status == "failing":
+            out |= {"failures": self.failures, "retry_in_s": self.retry_in.total_seconds()}
+            out["since"] = self.since.isoformat() if self.since else None
+        return out
 
 
 @dataclass
@@ -173,9 +204,9 @@ class Daemon:
         self.sources = build_source_runtimes(config, self.db, self.clock)
         self.scorer = load_scorer(config.model)
         self.router = Router(config.alerts)
-        self.sender = OutboxSender(
-            self.db, sinks if sinks is not None else build_sinks(config), config.alerts.outbox
-        )
+        self.unavailable_sinks: dict[str, str] = {}
+        built = sinks if sinks is not None else build_sinks(config, self.unavailable_sinks)
+        self.sender = OutboxSender(self.db, built, config.alerts.outbox, self.unavailable_sinks)
         self.stop = threading.Event()
         self.stats = DaemonStats()
         self.metrics = DaemonMetrics(self.db.engine)
@@ -185,6 +216,8 @@ class Daemon:
         self.scheduler: BackgroundScheduler | None = None
         self.server: MetricsServer | None = None
         self.interactivity: Any = None  # Slack Socket Mode, when its tokens are set
+        self.integrations: dict[str, IntegrationState] = {}
+        self.job_faults: dict[str, str] = {}  # scheduled job -> why its last run failed (until it works again)
 
     def _check_schema(self, migrate_schema: bool) -> None:
         url = self.db.url
@@ -315,29 +348,87 @@ class Daemon:
         for index, runtime in enumerate(self.sources):
             interval = runtime.interval.total_seconds() / speed
             scheduler.add_job(
-                self.sync_job,
+                self.guarded(f"poll {runtime.ref.brand}/{runtime.ref.source}", self.sync_job),
                 IntervalTrigger(seconds=interval, jitter=runtime.jitter.total_seconds() / speed or None),
                 args=[index],
                 id=f"source:{runtime.ref.brand}/{runtime.ref.source}",
                 name=f"poll {runtime.ref.brand}/{runtime.ref.source}",
                 next_run_time=now + timedelta(seconds=random.uniform(0, min(interval, 1.0) / 4)),
             )
-        self._add(scheduler, self.pipeline_job, "pipeline", daemon_cfg.pipeline_interval, speed, now)
-        self._add(scheduler, self.repoll_job, "repoll", daemon_cfg.repoll_interval, speed, now)
-        self._add(scheduler, self.retention_job, "retention", daemon_cfg.retention_interval, speed, now)
+        pipeline, repoll = self.guarded("pipeline", self.pipeline_job), self.guarded("repoll", self.repoll_job)
+        self._add(scheduler, pipeline, "pipeline", daemon_cfg.pipeline_interval, speed, now)
+        self._add(scheduler, repoll, "repoll", daemon_cfg.repoll_interval, speed, now)
+        retention = self.guarded("retention", self.retention_job)
+        self._add(scheduler, retention, "retention", daemon_cfg.retention_interval, speed, now)
         self.scheduler = scheduler
         scheduler.start()
         if daemon_cfg.metrics_port is not None:
             self.server = MetricsServer(self, daemon_cfg.metrics_host, daemon_cfg.metrics_port)
             self.server.start()
             log.info("metrics on http://%s:%d/metrics", *self.server.address)
+        self._start_interactivity()
+        return scheduler
+
+    def guarded(self, name: str, job: Callable[..., Any]) -> Callable[..., Any]:
+        """`job` for the scheduler: an expected fault (database down, read-only or full) is logged as one
+        line when it starts and once when it ends, shown in /healthz, and the job simply runs again on
+        its next turn; an unexpected one keeps its traceback. Either way the daemon lives on."""
+        from monitor.faults import explain
+
+        def run(*args: Any) -> Any:
+            try:
+                result = job(*args)
+            except Exception as exc:
+                reason = explain(exc)
+                if reason is None:
+                    log.exception("%s failed", name)
+                    reason = f"unexpected {type(exc).__name__} (traceback logged)"
+                elif self.job_faults.get(name) != reason:
+                    log.error("%s failed: %s; retrying on its schedule", name, reason)
+                self.job_faults[name] = reason
+                return None
+            if self.job_faults.pop(name, None) is not None:
+                log.warning("%s works again", name)
+            return result
+
+        return run
+
+    def _start_interactivity(self) -> None:
+        """Slack buttons over Socket Mode. Optional: a failure (bad token, Slack unreachable) is reported in
+        the log, /healthz, `repmon status` and the metrics, and retried with backoff; the monitor runs on."""
         from alerts.slack_app import start_if_configured
 
-        # Buttons in Slack change alert state; waking the pipeline sends the resulting message updates now.
-        self.interactivity = start_if_configured(
-            self.config.alerts, self.db, clock=self.clock.now, on_change=self._wake_pipeline
-        )
-        return scheduler
+        state = self.integrations.setdefault("slack_socket_mode", IntegrationState())
+        if self.stop.is_set():
+            return
+        try:
+            # Buttons in Slack change alert state; waking the pipeline sends the resulting updates now.
+            self.interactivity = start_if_configured(
+                self.config.alerts, self.db, clock=self.clock.now, on_change=self._wake_pipeline
+            )
+        except Exception as exc:  # one optional integration must not take the monitor down
+            state.failed(f"{type(exc).__name__}: {exc}", self.config.daemon.max_backoff)
+            log.error(
+                "Slack buttons unavailable (%s); alerts are still posted; retrying in %.0fs",
+                state.reason,
+                state.retry_in.total_seconds(),
+            )
+            if self.scheduler is not None and self.scheduler.running:
+                self.scheduler.add_job(
+                    self._start_interactivity,
+                    "date",
+                    run_date=datetime.now(UTC) + state.retry_in / self._speed(),
+                    id="slack_socket_mode",
+                    replace_existing=True,
+                )
+        else:
+            if self.interactivity is None:
+                state.status, state.reason = "off", "Slack tokens not set"
+            else:
+                if state.status == "failing":
+                    log.warning("Slack buttons connected again after %d failed attempts", state.failures)
+                state.ok()
+        self.metrics.observe_integration("slack_socket_mode", state.status)
 
     @staticmethod
     def _add(
@@ -369,7 +460,7 @@ class Daemon:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, self._on_signal)
         self.start()
-        log.warning(
+        log.info(
             "repmon running: %d sources, pipeline every %s",
             len(self.sources),
             self.config.daemon.pipeline_interval,

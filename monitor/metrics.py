@@ -13,7 +13,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import Engine
 
 if TYPE_CHECKING:
@@ -46,6 +46,12 @@ class DaemonMetrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
             registry=r,
         )
+        self.integration_up = Gauge(
+            "repmon_integration_up",
+            "Optional integrations (Slack Socket Mode): 1 up, 0 failing; absent when not configured",
+            ["integration"],
+            registry=r,
+        )
         if engine is not None:
             try:
                 from monitor.cluster.metrics import DatabaseCollector
@@ -59,6 +65,11 @@ class DaemonMetrics:
         self.stored.labels(brand, source).inc(result.stored.inserted)
         if result.error is not None:
             self.sync_errors.labels(brand, source, result.error.split(":", 1)[0]).inc()
+
+    def observe_integration(self, name: str, status: str) -> None:
+        if status == "off":
+            return
+        self.integration_up.labels(name).set(1 if status == "ok" else 0)
 
     def observe_tick(self, tick: PipelineTick) -> None:
         self.scored.inc(tick.scored)
@@ -102,8 +113,14 @@ class MetricsServer:
                 elif path == "/healthz":
                     ok = daemon.healthy()
                     stats = daemon.stats
+                    integrations = {n: st.as_json() for n, st in daemon.integrations.items()}
+                    failing = any(st["status"] == "failing" for st in integrations.values())
+                    failing = failing or bool(daemon.job_faults)
                     body: dict[str, Any] = {
-                        "status": "ok" if ok else "stopping",
+                        "status": ("degraded" if failing else "ok") if ok else "stopping",
+                        "integrations": integrations,
+                        "jobs_failing": dict(daemon.job_faults),
+                        "sinks_unavailable": dict(daemon.unavailable_sinks),
                         "sources": dict(stats.health),
                         "pipeline_runs": stats.ticks,
                         "last_pipeline_at": stats.last_tick_at.isoformat() if stats.last_tick_at else None,

@@ -12,6 +12,8 @@ import re
 import secrets
 from pathlib import Path
 
+from monitor.config import secret_env_names
+
 TEMPLATE = """\
 # reputation-monitor configuration (`repmon config check` validates it; `repmon run` starts the daemon).
 # Durations read as "90s", "5m", "2h", "1d" or a number of seconds.
@@ -56,10 +58,23 @@ batch_size = 64
 
 [alerts]
 timezone = "Europe/Stockholm"
-# Slack: set REPMON_SLACK_BOT_TOKEN; Zendesk: REPMON_ZENDESK_TOKEN.
+# With no routes every alert is printed on the console. Step by step: docs/setup-slack-zendesk.md;
+# `repmon slack test` and `repmon zendesk test` check the connection once the secrets are set.
+#
+# Slack: create the app from deploy/slack-app-manifest.yaml, then
+#   export REPMON_SLACK_BOT_TOKEN=xoxb-...   (OAuth & Permissions > Bot User OAuth Token)
+#   export REPMON_SLACK_APP_TOKEN=xapp-...   (optional: Socket Mode, makes the buttons work)
+#
+# Zendesk: an agent's email plus an API token (Admin Center > Apps and integrations > Zendesk API)
+#   export REPMON_ZENDESK_TOKEN=...
+# [alerts.zendesk]
+# base_url = "https://YOURCOMPANY.zendesk.com"
+# email = "agent@example.com"
+#
 # [[alerts.routes]]
 # name = "support"
-# slack_channel = "#support-alerts"
+# slack_channel = "C0123456789"   # channel ID (channel details); /invite the app to the channel
+# helpdesk_group = "360001234567" # Zendesk group id (`repmon zendesk test` lists them)
 # min_severity = "medium"
 
 [retention]
@@ -74,7 +89,7 @@ pipeline_interval = "30s" # scoring, detection and delivery run this often
 def render(brand: str, data_dir: Path) -> str:
     plain = re.sub(r"\s+", " ", brand.replace('"', "")).strip()
     handle = re.sub(r"[^A-Za-z0-9_]", "", plain) or "brand"
-    env_brand = re.sub(r"[^A-Za-z0-9]+", "_", plain).strip("_").upper() or "BRAND"
+    env_brand = secret_env_names(plain, "x", "y")[0].removeprefix("REPMON_").removesuffix("_X_Y") or "BRAND"
     return TEMPLATE.format(
         brand=json.dumps(plain, ensure_ascii=False),
         plain=plain,

@@ -46,6 +46,10 @@ def format_delivery(delivery: Delivery) -> str:
         return prefix + format_alert(payload.get("alert", {}))
     if delivery.action == "thread_reply":
         return f"  ↳ (alert {delivery.alert_id}) {payload.get('text', '')}"
+    if delivery.action == "create_ticket":  # only as the fallback when the helpdesk is not configured
+        group = payload.get("group_id")
+        head = f"[helpdesk ticket for group {group}] " if group else "[helpdesk ticket] "
+        return head + format_alert(payload.get("alert", {}))
     if delivery.action == "digest":
         items = payload.get("items", [])
         head = f"[{payload.get('title', 'Digest')}] {len(items)} alert(s)"

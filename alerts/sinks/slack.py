@@ -9,6 +9,7 @@ again. Errors are classified for the sender: 429 -> retry_after, configuration e
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -18,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from alerts import slack_blocks as sb
 from alerts.config import AlertsConfig, SlackConfig
 from alerts.sinks import SinkConfigError
+from connectors.http.secrets import Scrubber
 from monitor.types import Delivery, DeliveryResult
 
 log = logging.getLogger(__name__)
@@ -68,9 +70,14 @@ class SlackSink:
         try:
             return DeliveryResult(ok=True, result=self._send(delivery))
         except SlackApiError as exc:
-            return classify(exc)
+            result = classify(exc)
         except (OSError, TimeoutError) as exc:  # connection refused/reset, DNS, socket timeout
-            return DeliveryResult(ok=False, error=f"Slack unreachable: {type(exc).__name__}: {exc}")
+            result = DeliveryResult(ok=False, error=f"Slack unreachable: {type(exc).__name__}: {exc}")
+        return replace(result, error=self.scrub(result.error or ""))
+
+    def scrub(self, text: str) -> str:
+        """Error text without the bot token (a proxy or a hostile server may echo the request)."""
+        return Scrubber([self.client.token or ""]).scrub(text)
 
     def _send(self, delivery: Delivery) -> dict[str, Any]:
         p = delivery.payload

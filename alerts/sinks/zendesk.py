@@ -8,6 +8,7 @@ The requester is pseudonymous (the author's keyed hash), never the social handle
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any, ClassVar
 
@@ -15,6 +16,8 @@ import httpx
 
 from alerts.config import AlertsConfig, ZendeskConfig
 from alerts.sinks import SinkConfigError
+from connectors.http.secrets import Scrubber
+from monitor.textfold import fold
 from monitor.types import Delivery, DeliveryResult
 
 PRIORITY = {"critical": "urgent", "high": "high", "medium": "normal", "low": "low"}
@@ -22,7 +25,14 @@ TAG = re.compile(r"[^a-z0-9_]+")
 
 
 def tag(value: str) -> str:
-    return TAG.sub("_", value.lower()).strip("_")[:80]
+    """A Zendesk tag: Nordic letters folded (å/ä -> a, ø/ö -> o, æ -> ae), so "Åhléns" and "Öhléns" differ."""
+    folded = fold(value.lower().replace("æ", "ae"))
+    return TAG.sub("_", folded).strip("_")[:80]
+
+
+def brand_tag(brand: str) -> str:
+    """The tag every ticket of `brand` carries (`repmon config check` refuses two brands sharing one)."""
+    return tag(f"brand_{brand}")
 
 
 def ticket_body(view: dict[str, Any], external_id: str) -> dict[str, Any]:
@@ -39,7 +49,7 @@ def ticket_body(view: dict[str, Any], external_id: str) -> dict[str, Any]:
         lines += ["", "Post:", top.get("text", ""), top.get("url") or "(no link)"]
     lines += ["", f"reputation-monitor alert {view.get('key')} (story {external_id})"]
     author = (top.get("author_key") or "unknown")[:12]
-    tags = ["repmon", tag(f"brand_{view.get('brand', '')}")]
+    tags = ["repmon", brand_tag(str(view.get("brand", "")))]
     tags += [tag(f"lang_{lang}") for lang in view.get("languages") or []]
     tags += [tag(f"aspect_{a}") for a in view.get("aspects") or []]
     ticket: dict[str, Any] = {
@@ -65,6 +75,9 @@ class ZendeskSink:
         if token is None or not self.config.email:
             raise SinkConfigError(f"Zendesk needs [alerts.zendesk] email and the token in {self.config.token_env}")
         self.base = self.config.base_url.rstrip("/")
+        credential = f"{self.config.email}/token:{token.get_secret_value()}"
+        # An error body may echo the request (some proxies and test servers do): never keep the credential.
+        self.scrubber = Scrubber([token.get_secret_value(), base64.b64encode(credential.encode()).decode()])
         self.client = client or httpx.Client(
             base_url=self.base,
             auth=(f"{self.config.email}/token", token.get_secret_value()),
@@ -108,8 +121,10 @@ class ZendeskSink:
     def _result(self, ticket: dict[str, Any]) -> dict[str, Any]:
         return {"ticket_id": ticket["id"], "url": f"{self.base}/agent/tickets/{ticket['id']}"}
 
-    @staticmethod
-    def _failure(resp: httpx.Response) -> DeliveryResult:
+    def scrub(self, text: str) -> str:
+        return self.scrubber.scrub(text)
+
+    def _failure(self, resp: httpx.Response) -> DeliveryResult:
         if resp.status_code == 429:
             try:
                 seconds = float(resp.headers.get("Retry-After", "60"))
@@ -118,7 +133,7 @@ class ZendeskSink:
             return DeliveryResult(ok=False, retry_after=seconds, error="Zendesk 429")
         permanent = resp.status_code in (400, 401, 403, 404, 422)
         return DeliveryResult(
-            ok=False, permanent=permanent, error=f"Zendesk HTTP {resp.status_code}: {resp.text[:300]}"
+            ok=False, permanent=permanent, error=self.scrub(f"Zendesk HTTP {resp.status_code}: {resp.text[:300]}")
         )
 
 

@@ -12,7 +12,8 @@ import sys
 
 import click
 
-from monitor import __version__, plugins
+from monitor import __version__, logsetup, plugins
+from monitor.cli.faults import FaultReportingGroup
 
 GROUPS = {
     "db": "Database schema and maintenance.",
@@ -28,7 +29,7 @@ GROUPS = {
 }
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=FaultReportingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="repmon")
 @click.option(
     "--config",
@@ -39,14 +40,15 @@ GROUPS = {
     type=click.Path(dir_okay=False),
     help="Configuration file (TOML).",
 )
-@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="More logging (-vv debug, -vvv with libraries').")
+@click.option("--debug", is_flag=True, help="Show the traceback of an operational error instead of one line.")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str, verbose: int) -> None:
+def cli(ctx: click.Context, config_path: str, verbose: int, debug: bool) -> None:
     """reputation-monitor: brand mentions -> sentiment -> spike detection -> alerts."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsetup.configure(verbose)
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
+    ctx.obj["debug"] = debug
 
 
 for _name, _help in GROUPS.items():

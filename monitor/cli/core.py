@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ import click
 
 from monitor import config as cfg
 from monitor import queries, starter
+from monitor.cli.status import status_command
 from monitor.types import SENTIMENTS
 
 EXIT_CONFIG = 2
@@ -51,6 +53,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(init_command)
     cli.add_command(run_command)
     cli.add_command(demo_command)
+    cli.add_command(status_command)
     group("config").add_command(config_check)
     group("config").add_command(config_show)
     group("db").add_command(db_upgrade)
@@ -86,6 +89,24 @@ def config_check(ctx: click.Context) -> None:
     config = _load(ctx)
     sources = sum(len(b.sources) for b in config.brands)
     click.echo(f"{config.path}: OK ({len(config.brands)} brands, {sources} sources)")
+    for note in _notes(config):
+        click.echo(f"note: {note}")
+
+
+def _notes(config: cfg.Config) -> list[str]:
+    """Not errors, but what an operator would otherwise only find out from a missing alert or button."""
+    alerts = config.alerts
+    notes = []
+    if not alerts.routes:
+        notes.append("no [[alerts.routes]]: every alert is printed on the console (docs/setup-slack-zendesk.md)")
+    if any(r.slack_channel for r in alerts.routes) and alerts.slack.app_token() is None:
+        notes.append(
+            f"Slack buttons (Acknowledge, Assign, Create ticket) do nothing until {alerts.slack.app_token_env} "
+            "is set (Socket Mode; docs/setup-slack-zendesk.md)"
+        )
+    if not config.brands:
+        notes.append("no [[brands]]: nothing will be monitored")
+    return notes
 
 
 @click.command("show")
@@ -96,7 +117,8 @@ def config_show(ctx: click.Context) -> None:
     data = config.model_dump(mode="json")
     for i, brand in enumerate(config.brands):
         for j, source in enumerate(brand.sources):
-            data["brands"][i]["sources"][j]["settings"] = source.connector_settings.model_dump(mode="json")
+            if source._parsed is not None:  # unparsed: a secret is missing, and only the file's settings show
+                data["brands"][i]["sources"][j]["settings"] = source.connector_settings.model_dump(mode="json")
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
@@ -144,11 +166,31 @@ def _rows(ctx: click.Context, brand, source, since, sentiment, limit):  # type: 
     db = Database(config.database_url())
     try:
         with db.read() as session:
+            _known_names(session, brand, source)
             yield from queries.mentions(
                 session, brand=brand, source=source, since=_since(since), sentiment=sentiment, limit=limit
             )
     finally:
         db.dispose()
+
+
+def _known_names(session, brand: str | None, source: str | None) -> None:  # type: ignore[no-untyped-def]
+    """A mistyped --brand / --source is an error naming the known ones, not an empty (and misleading) result."""
+    from sqlalchemy import select
+
+    from monitor.store.tables import Brand, Source
+
+    for option, value, column in (("--brand", brand, Brand.name), ("--source", source, Source.name)):
+        if value is None:
+            continue
+        known = sorted(set(session.scalars(select(column)).all()))
+        if value not in known:
+            close = difflib.get_close_matches(value, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise click.BadParameter(
+                f"no {option[2:]} named {value!r} has any stored data; {hint}known: {', '.join(known) or 'none'}",
+                param_hint=option,
+            )
 
 
 @click.command("list")
@@ -158,7 +200,7 @@ def _rows(ctx: click.Context, brand, source, since, sentiment, limit):  # type: 
 @click.pass_context
 def mentions_list(ctx, brand, source, since, sentiment, limit, fmt) -> None:  # type: ignore[no-untyped-def]
     """Show stored mentions with their latest score."""
-    rows = _rows(ctx, brand, source, since, sentiment, limit)
+    rows = list(_rows(ctx, brand, source, since, sentiment, limit))  # faults surface before any output
     if fmt == "jsonl":
         for row in rows:
             click.echo(json.dumps(row.as_json(), ensure_ascii=False))
@@ -187,6 +229,7 @@ def mentions_export(ctx, brand, source, since, sentiment, output) -> None:  # ty
     count = 0
     try:
         with db.read() as session:
+            _known_names(session, brand, source)
             for row in queries.mentions(
                 session, brand=brand, source=source, since=_since(since), sentiment=sentiment, newest_first=False
             ):
@@ -213,8 +256,16 @@ def run_command(ctx: click.Context, once: bool) -> None:
     except SchemaOutOfDate as exc:
         raise click.ClickException(str(exc)) from None
     if once:
-        daemon.run_once()
+        tick = daemon.run_once()
+        stats = daemon.stats
+        failing = sorted(label for label, health in stats.health.items() if health != "ok")
+        click.echo(
+            f"one pass: {stats.fetched} fetched, {stats.stored} new, {tick.scored} scored, {tick.alerts} alerts, "
+            f"{tick.delivered} delivered" + (f"; not ok: {', '.join(failing)}" if failing else ""),
+            err=True,
+        )
     else:
+        click.echo(f"repmon running: {len(daemon.sources)} sources (SIGTERM or Ctrl-C stops it)", err=True)
         daemon.run_forever()
 
 

@@ -41,7 +41,8 @@ class WorkerState:
         from alerts.sender import OutboxSender
         from monitor.daemon import build_sinks
 
-        return OutboxSender(self.db, build_sinks(self.config), self.config.alerts.outbox)
+        unavailable: dict[str, str] = {}  # why a sink is missing, for the console fallback's log line
+        return OutboxSender(self.db, build_sinks(self.config, unavailable), self.config.alerts.outbox, unavailable)
 
     @cached_property
     def pseudonymiser(self) -> Any:

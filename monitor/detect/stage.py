@@ -350,6 +350,7 @@ def _complaints(session: Session, config: DetectConfig, brand: Brand, now: datet
         first = items[0][1]
         top = max(items, key=lambda sm: sm[0].needs_help_probability)
         followers = max((m.author_followers or 0) for _, m in items)
+        reach_known = any(m.author_followers is not None for _, m in items)
         severity: Severity = "high" if followers >= 10_000 or len(items) >= 5 else "medium"
         out.append(
             AlertCandidate(
@@ -364,7 +365,8 @@ def _complaints(session: Session, config: DetectConfig, brand: Brand, now: datet
                     "p_negative": top[0].p_negative,
                     "aspects": top[0].aspects or {},
                     "mentions": len(items),
-                    "author_followers": followers,
+                    # unknown reach stays unknown ("author reach 0 followers" would be a false statement)
+                    "author_followers": followers if reach_known else None,
                     "model_version": top[0].model_version,
                 },
                 mention_ids=tuple(m.id for _, m in items[:EVIDENCE_IDS]),

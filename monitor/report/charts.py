@@ -9,12 +9,14 @@ built with the object API (no pyplot), so rendering holds no global state.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from monitor.report.data import UNSCORED, ReportData, Share, SourceHealth
@@ -65,19 +67,32 @@ def _namespace_ids(svg: str, prefix: str) -> str:
 
 
 def _time_axis(ax: Any, buckets: Sequence[datetime], bucket: timedelta) -> None:
-    """Day names for daily buckets; hours (with the date at midnight) for hourly ones, thinned to fit."""
+    """Day names for daily buckets; hours (with the date at midnight) for hourly ones, thinned until the
+    labels, measured as drawn, no longer touch: horizontal and readable rather than rotated or overlapping."""
     if bucket >= timedelta(days=1):
         labels = [b.strftime("%a %d %b") for b in buckets]
     else:
         labels = [b.strftime("%d %b %H:00" if b.hour == 0 or i == 0 else "%H:00") for i, b in enumerate(buckets)]
     step = max(1, -(-len(buckets) // 16))
-    positions = list(range(0, len(buckets), step))
-    ax.set_xticks(
-        positions,
-        [labels[p] for p in positions],
-        rotation=0 if len(positions) <= 8 else 45,
-        ha="right" if len(positions) > 8 else "center",
+    while True:
+        positions = list(range(0, len(buckets), step))
+        ax.set_xticks(positions, [labels[p] for p in positions], rotation=0, ha="center")
+        if step >= len(buckets) or not _labels_overlap(ax):
+            return
+        step += 1
+
+
+def _labels_overlap(ax: Any, gap_px: float = 4.0) -> bool:
+    """Whether any two x tick labels, as the renderer lays them out, come closer than `gap_px`."""
+    figure = ax.get_figure()
+    canvas = FigureCanvasAgg(figure)  # measuring needs a real renderer and a laid-out figure
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = sorted(
+        (label.get_window_extent(renderer) for label in ax.get_xticklabels() if label.get_text()),
+        key=lambda box: box.x0,
     )
+    return any(b.x0 - a.x1 < gap_px for a, b in itertools.pairwise(boxes))
 
 
 def _unit(bucket: timedelta) -> str:
@@ -243,32 +258,33 @@ def _median(values: Sequence[float]) -> float:
 def source_chart(buckets: Sequence[datetime], bucket: timedelta, sources: Sequence[SourceHealth]) -> str:
     """Mentions per bucket per source: a source that stops delivering shows as a line dropping to zero."""
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(9, 2.8))
-        ax = fig.add_subplot()
-        positions = list(range(len(buckets)))
-        for i, source in enumerate(sources):
-            ax.plot(
-                positions,
-                source.per_bucket,
-                marker=MARKERS[i % len(MARKERS)],
-                linestyle=("-", "--", ":", "-.")[i % 4],
-                color="#333333" if i % 2 else "#0072B2",
-                label=source.name,
-            )
-            if positions:
-                ax.annotate(
-                    source.name,
-                    (positions[-1], source.per_bucket[-1]),
-                    xytext=(6, 0),
-                    textcoords="offset points",
-                    va="center",
-                    fontsize=8,
-                )
-        _time_axis(ax, buckets, bucket)
-        ax.set_xlim(-0.5, len(positions) - 0.5 + max(1, len(positions) * 0.25))
-        ax.set_ylim(bottom=0)
-        ax.set_ylabel(f"mentions per {_unit(bucket)}")
+        fig = source_figure(buckets, bucket, sources)
         parts = "; ".join(f"{s.name}: {sum(s.per_bucket)} mentions, now {s.health}" for s in sources)
         return _svg(
             fig, "sources", f"Line chart of mentions per {_unit(bucket)} for each source. {parts or 'no sources'}."
         )
+
+
+def source_figure(buckets: Sequence[datetime], bucket: timedelta, sources: Sequence[SourceHealth]) -> Figure:
+    """The figure behind `source_chart`. Names sit in a legend beside the plot, not at the line ends:
+    sources that end on the same value (every dead source ends at 0) would print their names on top of
+    each other there."""
+    fig = Figure(figsize=(9, 2.8))
+    ax = fig.add_subplot()
+    positions = list(range(len(buckets)))
+    for i, source in enumerate(sources):
+        ax.plot(
+            positions,
+            source.per_bucket,
+            marker=MARKERS[i % len(MARKERS)],
+            linestyle=("-", "--", ":", "-.")[i % 4],
+            color="#333333" if i % 2 else "#0072B2",
+            label=f"{source.name} ({source.health})" if source.health != "ok" else source.name,
+        )
+    _time_axis(ax, buckets, bucket)
+    ax.set_xlim(-0.5, len(positions) - 0.5)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel(f"mentions per {_unit(bucket)}")
+    if sources:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8, borderaxespad=0)
+    return fig

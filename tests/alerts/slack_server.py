@@ -72,11 +72,13 @@ class SlackServer(LocalServer):
         self.violations: list[str] = []
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages (top level and replies)
         self.users = {
-            "U123": {"id": "U123", "name": "anna", "real_name": "Anna Lead", "profile": {"display_name": "anna"}}
+            "U123": {"id": "U123", "name": "anna", "real_name": "Anna Lead", "profile": {"display_name": "anna"}},
+            "USLACKBOT": {"id": "USLACKBOT", "name": "slackbot", "real_name": "Slackbot", "is_bot": False},
         }
         self.faults: list[Response] = []  # answered instead of the next requests (one each)
         self.down = False  # a 5xx storm: every Web API call fails with 503 until cleared
         self.calls: list[str] = []
+        self.ephemeral: list[dict[str, Any]] = []  # chat.postEphemeral: seen only by one user
         self.on_post: Callable[[dict[str, Any]], None] | None = None  # hook after a message is stored
         self._ts = itertools.count(1)
         self._last_ts = 0.0
@@ -159,6 +161,11 @@ class SlackServer(LocalServer):
         if self.on_post:
             self.on_post(message)
         return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
+
+    def api_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.ephemeral.append({"channel": args["channel"], "user": args["user"], "text": args.get("text", "")})
+        return {"ok": True, "message_ts": self.next_ts()}
 
     def api_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, ts = args["channel"], args["ts"]

@@ -55,6 +55,7 @@ class ZendeskServer(LocalServer):
         self.violations: list[str] = []
         self.faults: list[Response] = []
         self.lose_next_response = False
+        self.groups = {"98738": {"id": 98738, "name": "Social care", "deleted": False, "is_public": True}}
         self._ids = itertools.count(35436)
 
     def handle(self, request: Request) -> Response:
@@ -71,6 +72,12 @@ class ZendeskServer(LocalServer):
             return 200, {}, {"tickets": found, "count": len(found), "next_page": None, "previous_page": None}
         if path == "/api/v2/tickets" and request.method == "POST":
             return self._create(request)
+        if path == "/api/v2/groups" and request.method == "GET":
+            groups = list(self.groups.values())
+            return 200, {}, {"groups": groups, "count": len(groups), "next_page": None, "previous_page": None}
+        if path.startswith("/api/v2/groups/") and request.method == "GET":
+            group = self.groups.get(path.rsplit("/", 1)[1])
+            return (200, {}, {"group": group}) if group else (404, {}, {"error": "RecordNotFound"})
         if path == "/api/v2/search" and request.method == "GET":
             query = request.query.get("query", "")
             ext = query.split("external_id:", 1)[1].split()[0] if "external_id:" in query else None

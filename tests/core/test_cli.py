@@ -69,10 +69,10 @@ scorer = "nope"
     assert result.exit_code == 2
     out = result.output
     for location in (
-        "brands[0].sources[0].settings.base_url",
-        "brands[0].sources[0].settings.access_token",
-        "brands[0].sources[1].interval",
-        "brands[0].sources[1].settings.path",
+        'brands["Telia"].sources["mastodon"].settings.base_url',
+        'brands["Telia"].sources["mastodon"].settings.access_token',
+        'brands["Telia"].sources["file"].interval',
+        'brands["Telia"].sources["file"].settings.path',
         "model.scorer",
         "pseudonym_key",
     ):

@@ -82,11 +82,12 @@ x = 1
     with pytest.raises(ConfigError) as err:
         load_config(path)
     found = {p.location: p.message for p in err.value.problems}
-    assert "brands[0].sources[0].interval" in found
-    assert "not a duration" in found["brands[0].sources[0].interval"]
-    assert "brands[0].sources[0].settings.path" in found  # required by the file connector
-    assert "brands[0].sources[0].settings.bogus" in found
-    assert "no-such-connector" in found["brands[0].sources[1].connector"]
+    # two brands named "Telia": positions stay; the sources are named (by connector when unnamed)
+    assert 'brands[0].sources["file"].interval' in found
+    assert "not a duration" in found['brands[0].sources["file"].interval']
+    assert 'brands[0].sources["file"].settings.path' in found  # required by the file connector
+    assert "unknown key 'bogus'" in found['brands[0].sources["file"].settings.bogus']
+    assert "no-such-connector" in found['brands[0].sources["no-such-connector"].connector']
     assert "brands[0].query" in found
     assert "duplicate" in found["brands[1].name"]
     assert "model.batch_size" in found

@@ -1,0 +1,62 @@
+"""Logging for the command line: levels by `-v`, third-party chatter capped, secrets never printed.
+
+Why a filter and not only care at each call site: libraries log what they send. slack-sdk at DEBUG prints
+request headers and the Socket Mode URL (bot and app tokens), httpx/httpcore print headers too. Every
+record therefore passes a filter that replaces token-shaped text with `[redacted]`, and those libraries
+stay at INFO unless `-vvv` asks for their debug output explicitly (still redacted).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+REDACTED = "[redacted]"
+# Slack tokens (xoxb-, xoxp-, xapp-, xoxe-...), HTTP auth headers, secret-looking query parameters.
+_PATTERNS = (
+    re.compile(r"x(?:ox[a-z]|app)-[A-Za-z0-9-]{6,}"),  # no \b: "0xoxb-…" glued to a word still leaks
+    re.compile(r"(?i)\b(bearer|basic|token)(\s+|=)[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r"(?i)([?&](?:key|api_?key|access_token|token|ticket|client_secret|password|sig)=)[^&\s#'\"]+"),
+    re.compile(r"(?i)(['\"]?authorization['\"]?\s*[:=]\s*['\"]?)[^'\",}\n]+"),
+)
+NOISY_LIBRARIES = ("slack_sdk", "slack_bolt", "httpx", "httpcore", "urllib3", "websocket", "apscheduler")
+
+
+def redact(text: str) -> str:
+    """`text` with every token-shaped substring replaced by `[redacted]`."""
+    text = _PATTERNS[0].sub(REDACTED, text)
+    text = _PATTERNS[1].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    text = _PATTERNS[2].sub(lambda m: m.group(1) + REDACTED, text)
+    return _PATTERNS[3].sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites each record's message (and traceback text) with `redact` before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: let logging report it as it would
+            return True
+        record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+def configure(verbosity: int) -> None:
+    """WARNING by default, INFO at -v, DEBUG at -vv (our code), third-party DEBUG only at -vvv."""
+    if verbosity < 1:  # transformers' "Loading weights" bar on every command is noise; -v brings it back
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    level = logging.WARNING - 10 * min(verbosity, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+            handler.addFilter(RedactSecrets())
+    library_level = logging.DEBUG if verbosity >= 3 else max(level, logging.INFO)
+    for name in NOISY_LIBRARIES:
+        logging.getLogger(name).setLevel(library_level)
