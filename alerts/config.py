@@ -126,6 +126,14 @@ class StoriesConfig(_Section):
     window: Duration = timedelta(days=3)  # only stories updated this recently can absorb a mention
 
 
+class CasesConfig(_Section):
+    """Cases: one customer's matter with a brand, each with exactly one helpdesk ticket (alerts/cases.py)."""
+
+    enabled: bool = True
+    quiet_close: Duration = timedelta(hours=72)  # a case nobody wrote to for this long is closed
+    status_poll: Duration = timedelta(minutes=10)  # how often open case tickets are read back from Zendesk
+
+
 class AlertsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -134,7 +142,8 @@ class AlertsConfig(BaseModel):
     default_console: bool = True  # no matching route -> console sink
     cooldowns: dict[str, Duration] = {"default": timedelta(minutes=30)}  # by alert kind
     quiet_hours: QuietHours | None = None
-    daily_cap: int | None = Field(50, ge=1)  # new alerts per brand per local day
+    daily_cap: int | None = Field(50, ge=1)  # new alerts per brand, per alert kind, per local day
+    daily_caps: dict[str, Annotated[int, Field(ge=1)]] = {}  # by alert kind, overriding `daily_cap`
     overflow_summary_after: Duration = timedelta(minutes=30)
     coverage_after: Duration = timedelta(hours=1)  # a source failing this long raises coverage_lost
     coverage_severity: Severity = "medium"
@@ -145,6 +154,7 @@ class AlertsConfig(BaseModel):
     webhooks: dict[str, WebhookConfig] = {}
     outbox: OutboxConfig = OutboxConfig()
     stories: StoriesConfig = StoriesConfig()
+    cases: CasesConfig = CasesConfig()
 
     @field_validator("timezone")
     @classmethod
@@ -170,6 +180,10 @@ class AlertsConfig(BaseModel):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def cap(self, kind: str) -> int | None:
+        """The daily budget of one alert kind: complaints never use up a spike's budget."""
+        return self.daily_caps.get(kind, self.daily_cap)
 
     def cooldown(self, kind: str) -> timedelta:
         return self.cooldowns.get(kind, self.cooldowns.get("default", timedelta(0)))

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alerts import outbox
+from alerts.cases import HELPDESK_SINKS, link_incidents
 from alerts.config import AlertsConfig, severity_rank
 from alerts.linking import attach_mentions, brand_id_for, mention_views, story_of
 from alerts.rules import (
@@ -30,12 +31,18 @@ from alerts.rules import (
 )
 from alerts.summaries import add_to_summary
 from alerts.view import alert_view
-from monitor.store.tables import Alert, Brand, Source
+from monitor.store.tables import Alert, Brand, CaseMention, Source
 from monitor.types import AlertCandidate
 
 # States of an alert that was not announced on its own (it lives inside another message).
 FOLDED_STATES = ("merged", "cooldown", "overflow", "digest")
 NOTIFYING_SINKS = ("slack", "console", "webhook")
+PROBLEM_KINDS = ("negative_spike", "volume_spike", "virality")  # one incident, many customers
+
+
+def problem_key(alert: Alert) -> str:
+    """External id of an incident's problem ticket (stable: the alert id never changes once committed)."""
+    return f"repmon-problem-{alert.id}"
 
 
 class Router:
@@ -133,15 +140,18 @@ class Router:
             new = attach_mentions(session, parent.id, candidate.mention_ids)
             self._follow_up(session, parent, candidate.headline, new, f"alert{alert.id}", now)
             if alert.state == "cooldown":  # another story: quiet in Slack, but its customer still gets a ticket
-                dests = destinations(self.config, candidate, alert_facts(session, candidate, self.config))
-                tickets = [d for d in dests if d.sink == "zendesk"]
+                dests = self._destinations(session, candidate)
+                tickets = [d for d in dests if d.sink == "zendesk" and alert.kind not in PROBLEM_KINDS]
                 view = alert_view(session, alert) if tickets else {}
                 for dest in tickets:
                     self._enqueue_ticket(session, alert, view, dest, now)
+            if parent.kind in PROBLEM_KINDS:  # the storm grows: its new customers join the problem
+                self._link_incidents(
+                    session, parent, candidate.mention_ids, self._destinations(session, candidate), now
+                )
             return alert.id
 
-        facts = alert_facts(session, candidate, self.config)
-        dests = destinations(self.config, candidate, facts)
+        dests = self._destinations(session, candidate)
         alert.route = ",".join(sorted({d.route for d in dests}))[:200] or None
         alert.slack_channel = next((d.target for d in dests if d.sink == "slack"), None)
         view = alert_view(session, alert)
@@ -151,6 +161,10 @@ class Router:
             alert.state = "overflow"
             for dest in _notifying(dests):
                 add_to_summary(session, self.config, "overflow", dest, alert, view, local, now)
+            for dest in dests:
+                if dest.sink == "zendesk":  # caps govern notifications, never the helpdesk
+                    self._enqueue_ticket(session, alert, view, dest, now)
+            self._link_incidents(session, alert, candidate.mention_ids, dests, now)
             return alert.id
 
         quiet = self.config.quiet_hours
@@ -165,6 +179,7 @@ class Router:
             for dest in dests:
                 if dest.sink == "zendesk":  # a helpdesk queue is not a pager: tickets are made at night too
                     self._enqueue_ticket(session, alert, view, dest, now)
+            self._link_incidents(session, alert, candidate.mention_ids, dests, now)
             return alert.id
 
         for dest in dests:
@@ -180,6 +195,7 @@ class Router:
                 outbox.enqueue(
                     session, key=key, sink=dest.sink, action="post", payload=payload, alert_id=alert.id, due=now
                 )
+        self._link_incidents(session, alert, candidate.mention_ids, dests, now)
         return alert.id
 
     # ------------------------------------------------------------------ repeats and folding
@@ -208,6 +224,8 @@ class Router:
         alert.updated_at = target.updated_at = now
         if new:
             self._follow_up(session, target, None, new, "m" + "-".join(map(str, sorted(new))), now)
+            if target.kind in PROBLEM_KINDS:
+                self._link_incidents(session, target, new, self._destinations(session, candidate), now)
         else:
             outbox.enqueue_update(session, target.id, alert_view(session, target), now)
 
@@ -224,12 +242,18 @@ class Router:
             outbox.enqueue_update(session, parent.id, alert_view(session, parent), now)
 
     def _story_parent(self, session: Session, alert: Alert) -> Alert | None:
-        """One alert per story: the first announced alert of the same story, if any."""
+        """One alert per story and kind: the first announced one. A spike or viral alert is never folded
+        into a complaint's thread (it is the lead's message about the incident, with its own budget)."""
         if alert.story_id is None:
             return None
         return session.scalars(
             select(Alert)
-            .where(Alert.story_id == alert.story_id, Alert.id != alert.id, Alert.state.not_in(FOLDED_STATES))
+            .where(
+                Alert.story_id == alert.story_id,
+                Alert.kind == alert.kind,
+                Alert.id != alert.id,
+                Alert.state.not_in(FOLDED_STATES),
+            )
             .order_by(Alert.id)
         ).first()
 
@@ -269,7 +293,9 @@ class Router:
     # ------------------------------------------------------------------ cap, digest, tickets
 
     def _over_daily_cap(self, session: Session, alert: Alert, local: datetime) -> bool:
-        if self.config.daily_cap is None:
+        """Budgets are per alert kind, so no number of single complaints pushes a spike into overflow."""
+        cap = self.config.cap(alert.kind)
+        if cap is None:
             return False
         start, end = local_day_bounds(local)
         announced = session.scalar(
@@ -277,20 +303,52 @@ class Router:
             .select_from(Alert)
             .where(
                 Alert.brand_id == alert.brand_id,
+                Alert.kind == alert.kind,
                 Alert.id != alert.id,
                 Alert.state.not_in(FOLDED_STATES),
                 Alert.created_at >= start,
                 Alert.created_at < end,
             )
         )
-        return (announced or 0) >= self.config.daily_cap
+        return (announced or 0) >= cap
 
     def _enqueue_ticket(
         self, session: Session, alert: Alert, view: dict[str, Any], dest: Destination, now: datetime
     ) -> None:
-        """One ticket per story (or per alert without a story): the outbox key is the external id."""
-        external_id = view.get("story_key") or f"alert:{alert.key}"
+        """A spike or viral post gets one problem ticket; other alerts one ticket per story (or alert)."""
+        if alert.kind in PROBLEM_KINDS:
+            external_id = problem_key(alert)
+        else:
+            external_id = view.get("story_key") or f"alert:{alert.key}"
         outbox.enqueue_ticket(session, alert.id, view, dest.target, external_id, now)
+
+    # ------------------------------------------------------------------ cases and incidents
+
+    def _destinations(self, session: Session, candidate: AlertCandidate) -> list[Destination]:
+        """Where the alert goes. A complaint whose posts are all in cases reaches the helpdesk through
+        its cases (alerts/cases.py, one ticket per customer), so its own helpdesk destinations are dropped."""
+        dests = destinations(self.config, candidate, alert_facts(session, candidate, self.config))
+        if candidate.kind == "complaint" and self._covered_by_cases(session, candidate.mention_ids):
+            dests = [d for d in dests if d.sink not in HELPDESK_SINKS]
+        return dests
+
+    def _covered_by_cases(self, session: Session, mention_ids: Sequence[int]) -> bool:
+        if not self.config.cases.enabled or not mention_ids:
+            return False
+        in_cases = session.scalar(
+            select(func.count()).select_from(CaseMention).where(CaseMention.mention_id.in_(list(mention_ids)))
+        )
+        return (in_cases or 0) == len(set(mention_ids))
+
+    def _link_incidents(
+        self, session: Session, alert: Alert, mention_ids: Sequence[int], dests: list[Destination], now: datetime
+    ) -> None:
+        """The cases of a spike's / viral post's customers become incidents of its problem ticket."""
+        if alert.kind not in PROBLEM_KINDS or not self.config.cases.enabled:
+            return
+        systems = {d.sink for d in dests if d.sink in HELPDESK_SINKS}
+        if systems:
+            link_incidents(session, problem_key(alert), mention_ids, now, systems)
 
 
 def _notifying(dests: list[Destination]) -> list[Destination]:

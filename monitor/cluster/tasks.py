@@ -151,6 +151,7 @@ def _texts(session: Session, mention_ids: Sequence[int]) -> list[TextToScore]:
 @app.task(name="score_mentions", queue="score", retry=_RETRY)
 def score_mentions(mention_ids: list[int]) -> dict[str, Any]:
     """Score one batch; write the still-unscored part, group stories and defer detection atomically."""
+    from alerts.cases import assign_cases
     from alerts.stories import assign_stories
     from monitor.pipeline import score_batch, write_scores
 
@@ -180,6 +181,7 @@ def score_mentions(mention_ids: list[int]) -> dict[str, Any]:
             session.execute(update(Mention).where(Mention.id.in_(failed)).values(scored_at=now))
         if ids:
             assign_stories(session, ids, now, state.config.alerts.stories)
+            assign_cases(session, ids, now, state.config.alerts)  # one case (and ticket) per customer
             defer_once_in_session(
                 session, build_job(detect_and_route, lock=DETECT_LOCK, queueing_lock=DETECT_WAITING)
             )
