@@ -242,20 +242,16 @@ class Router:
             outbox.enqueue_update(session, parent.id, alert_view(session, parent), now)
 
     def _story_parent(self, session: Session, alert: Alert) -> Alert | None:
-        """One alert per story and kind: the first announced one. A spike or viral alert is never folded
-        into a complaint's thread (it is the lead's message about the incident, with its own budget)."""
+        """One alert per story: the first announced one. A spike or viral alert is never folded into a
+        complaint's thread, though (it is the leads' message about the incident, with its own budget)."""
         if alert.story_id is None:
             return None
-        return session.scalars(
-            select(Alert)
-            .where(
-                Alert.story_id == alert.story_id,
-                Alert.kind == alert.kind,
-                Alert.id != alert.id,
-                Alert.state.not_in(FOLDED_STATES),
-            )
-            .order_by(Alert.id)
-        ).first()
+        query = select(Alert).where(
+            Alert.story_id == alert.story_id, Alert.id != alert.id, Alert.state.not_in(FOLDED_STATES)
+        )
+        if alert.kind in PROBLEM_KINDS:
+            query = query.where(Alert.kind.in_(PROBLEM_KINDS))
+        return session.scalars(query.order_by(Alert.id)).first()
 
     @staticmethod
     def _muted_parent(session: Session, alert: Alert, now: datetime) -> Alert | None:
