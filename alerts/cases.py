@@ -111,10 +111,11 @@ def assign_cases(session: Session, mention_ids: Sequence[int], now: datetime, co
             if not needs_help(score) or is_plain_repost(mention.text):
                 continue
             case, created = _open(session, mention, score, now, config)
-            (stats.opened if created else stats.joined).append(case.id)
             if created:
+                stats.opened.append(case.id)
                 _queue_opening(session, case, now)
                 continue
+            # else: a concurrent worker opened this customer's case a moment ago; the post joins it
         if _join(session, case, mention, now):
             stats.joined.append(case.id)
             _queue_post(session, case, mention, now)
@@ -249,13 +250,7 @@ def link_incidents(
     """
     if not mention_ids:
         return []
-    cases = session.scalars(
-        select(Case)
-        .join(CaseMention, CaseMention.case_id == Case.id)
-        .where(CaseMention.mention_id.in_(list(mention_ids)))
-        .distinct()
-        .order_by(Case.id)
-    ).all()
+    cases = session.scalars(select(Case).where(Case.id.in_(_cases_of(mention_ids))).order_by(Case.id)).all()
     linked = []
     for case in cases:
         if case.problem_key == problem_key:
@@ -284,6 +279,11 @@ def link_incidents(
             )
         linked.append(case.id)
     return linked
+
+
+def _cases_of(mention_ids: Sequence[int]) -> Any:
+    """Ids of the cases holding these posts (a subquery: DISTINCT over a JSON column fails on PostgreSQL)."""
+    return select(CaseMention.case_id).where(CaseMention.mention_id.in_(list(mention_ids)))
 
 
 # --------------------------------------------------------------------------- closing
@@ -335,10 +335,7 @@ def close_solved(session: Session, statuses: dict[str, str], now: datetime) -> i
 def close_cases_of_mentions(session: Session, mention_ids: Sequence[int], now: datetime) -> int:
     """A lead marked an alert done in Slack: the open cases of its posts are done too."""
     cases = session.scalars(
-        select(Case)
-        .join(CaseMention, CaseMention.case_id == Case.id)
-        .where(CaseMention.mention_id.in_(list(mention_ids)), Case.state == CaseState.OPEN.value)
-        .distinct()
+        select(Case).where(Case.id.in_(_cases_of(mention_ids)), Case.state == CaseState.OPEN.value)
     ).all()
     return sum(close_case(session, case, CloseReason.SLACK, now) for case in cases)
 
