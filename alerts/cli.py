@@ -151,9 +151,38 @@ def slack_listen(ctx: click.Context) -> None:
             stop.wait()
 
 
+@click.command("routing")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="../shared/data",
+    show_default=True,
+    help="The licensed reference data (read in place, never copied).",
+)
+@click.option("--n", default=160, show_default=True, help="Customers (distinct negative posts) to feed.")
+@click.option("--seed", default=12, show_default=True)
+@click.option("--scorer", default="e5", show_default=True, help="Scorer plugin (e5 = the shipped model).")
+def eval_routing(data_dir: Path, n: int, seed: int, scorer: str) -> None:
+    """Share of needs-help customers that reach a webhook helpdesk through exactly one case (real daemon
+    path: caps, cooldowns, quiet hours, injected helpdesk faults, a restart half-way). Exit 1 below 95 %."""
+    from alerts.routing_eval import run_routing_eval
+
+    if not (data_dir / "sentiment" / "train").is_dir():
+        click.echo(f"error: no reference data at {data_dir}/sentiment/train: pass --data DIR", err=True)
+        sys.exit(2)
+    report = run_routing_eval(data_dir, n=n, seed=seed, scorer=scorer)
+    for line in report.lines():
+        click.echo(line)
+    if report.missing:
+        click.echo("never reached the helpdesk: " + ", ".join(report.missing[:20]))
+    sys.exit(0 if report.passed else 1)
+
+
 def register(cli: click.Group) -> None:
     from monitor.cli import group
 
+    group("eval").add_command(eval_routing)
     group("outbox").add_command(outbox_list)
     group("outbox").add_command(outbox_retry)
     group("outbox").add_command(outbox_drain)
