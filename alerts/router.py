@@ -321,8 +321,8 @@ class Router:
     # ------------------------------------------------------------------ cases and incidents
 
     def _destinations(self, session: Session, candidate: AlertCandidate) -> list[Destination]:
-        """Where the alert goes. A complaint whose posts are all in cases reaches the helpdesk through
-        its cases (alerts/cases.py, one ticket per customer), so its own helpdesk destinations are dropped."""
+        """Where the alert goes. A complaint whose customers have cases reaches the helpdesk through them
+        (alerts/cases.py, one ticket per customer), so its own helpdesk destinations are dropped."""
         dests = destinations(self.config, candidate, alert_facts(session, candidate, self.config))
         if candidate.kind == "complaint" and self._covered_by_cases(session, candidate.mention_ids):
             dests = [d for d in dests if d.sink not in HELPDESK_SINKS]
@@ -334,7 +334,7 @@ class Router:
         in_cases = session.scalar(
             select(func.count()).select_from(CaseMention).where(CaseMention.mention_id.in_(list(mention_ids)))
         )
-        return (in_cases or 0) == len(set(mention_ids))
+        return (in_cases or 0) > 0  # its customers have cases; the rest are reposts, not customers
 
     def _link_incidents(
         self, session: Session, alert: Alert, mention_ids: Sequence[int], dests: list[Destination], now: datetime
