@@ -120,6 +120,9 @@ def assign_cases(session: Session, mention_ids: Sequence[int], now: datetime, co
             stats.joined.append(case.id)
             _queue_post(session, case, mention, now)
     session.flush()
+    from alerts.incidents import grow_incidents  # incidents builds on cases: imported late
+
+    grow_incidents(session, [*stats.opened, *stats.joined], now)
     return stats
 
 
@@ -199,7 +202,7 @@ def opening_key(sink: str, target: str, key: str) -> str:
     return outbox.outbox_key("case", sink, target, key)
 
 
-def _payload(sink: str, target: str, route: str, view: dict[str, Any]) -> dict[str, Any]:
+def helpdesk_payload(sink: str, target: str, route: str, view: dict[str, Any]) -> dict[str, Any]:
     payload: dict[str, Any] = {"case": view, "external_id": view["case_key"], "route": route}
     if sink == "zendesk":
         payload["group_id"] = target
@@ -216,7 +219,7 @@ def _queue_opening(session: Session, case: Case, now: datetime) -> None:
             key=opening_key(sink, target, case.key),
             sink=sink,
             action="open_case",
-            payload={**_payload(sink, target, route, view), "case_id": case.id},
+            payload={**helpdesk_payload(sink, target, route, view), "case_id": case.id},
             alert_id=None,
             due=now,
         )
@@ -233,55 +236,13 @@ def _queue_post(session: Session, case: Case, mention: Mention, now: datetime) -
             key=outbox.outbox_key(parent, "post", mention.id),
             sink=sink,
             action="case_post",
-            payload={**_payload(sink, target, route, view), "post": post, "parent_key": parent},
+            payload={**helpdesk_payload(sink, target, route, view), "post": post, "parent_key": parent},
             alert_id=None,
             due=now,
         )
 
 
-def link_incidents(
-    session: Session, problem_key: str, mention_ids: Sequence[int], now: datetime, systems: set[str]
-) -> list[int]:
-    """Cases of these posts become incidents of `problem_key` (a spike/viral alert's problem ticket).
-
-    A case already linked to another problem keeps its first link; the second is noted on its ticket.
-    Only the helpdesks in `systems` (those the problem alert went to) get the link.
-    Returns the ids of the cases that got a new link or note.
-    """
-    if not mention_ids:
-        return []
-    cases = session.scalars(select(Case).where(Case.id.in_(_cases_of(mention_ids))).order_by(Case.id)).all()
-    linked = []
-    for case in cases:
-        if case.problem_key == problem_key:
-            continue
-        note_only = case.problem_key is not None
-        if not note_only:
-            case.problem_key = problem_key
-        for sink, target, route in case.destinations or []:
-            if sink not in systems:  # that helpdesk has no problem ticket to link to
-                continue
-            parent = opening_key(sink, target, case.key)
-            payload = {
-                **_payload(sink, target, route, case_view(session, case)),
-                "problem_external_id": problem_key,
-                "note_only": note_only,
-                "parent_key": parent,
-            }
-            outbox.enqueue(
-                session,
-                key=outbox.outbox_key(parent, "incident", problem_key),
-                sink=sink,
-                action="link_incident",
-                payload=payload,
-                alert_id=None,
-                due=now,
-            )
-        linked.append(case.id)
-    return linked
-
-
-def _cases_of(mention_ids: Sequence[int]) -> Any:
+def cases_of(mention_ids: Sequence[int]) -> Any:
     """Ids of the cases holding these posts (a subquery: DISTINCT over a JSON column fails on PostgreSQL)."""
     return select(CaseMention.case_id).where(CaseMention.mention_id.in_(list(mention_ids)))
 
@@ -335,7 +296,7 @@ def close_solved(session: Session, statuses: dict[str, str], now: datetime) -> i
 def close_cases_of_mentions(session: Session, mention_ids: Sequence[int], now: datetime) -> int:
     """A lead marked an alert done in Slack: the open cases of its posts are done too."""
     cases = session.scalars(
-        select(Case).where(Case.id.in_(_cases_of(mention_ids)), Case.state == CaseState.OPEN.value)
+        select(Case).where(Case.id.in_(cases_of(mention_ids)), Case.state == CaseState.OPEN.value)
     ).all()
     return sum(close_case(session, case, CloseReason.SLACK, now) for case in cases)
 

@@ -70,3 +70,6 @@ def _record_case_ticket(session: Session, row: OutboxMessage, now: datetime) -> 
         ticket.ticket_id = str(result["ticket_id"])
         ticket.url = result.get("url")
     session.flush()
+    from alerts.incidents import refresh_incident_messages  # incidents builds on the outbox: imported late
+
+    refresh_incident_messages(session, case.id, now)

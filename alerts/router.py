@@ -19,8 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alerts import outbox
-from alerts.cases import HELPDESK_SINKS, link_incidents
+from alerts.cases import HELPDESK_SINKS
 from alerts.config import AlertsConfig, severity_rank
+from alerts.incidents import PROBLEM_KINDS, link_incidents, problem_key
 from alerts.linking import attach_mentions, brand_id_for, mention_views, story_of
 from alerts.rules import (
     Destination,
@@ -37,12 +38,6 @@ from monitor.types import AlertCandidate
 # States of an alert that was not announced on its own (it lives inside another message).
 FOLDED_STATES = ("merged", "cooldown", "overflow", "digest")
 NOTIFYING_SINKS = ("slack", "console", "webhook")
-PROBLEM_KINDS = ("negative_spike", "volume_spike", "virality")  # one incident, many customers
-
-
-def problem_key(alert: Alert) -> str:
-    """External id of an incident's problem ticket (stable: the alert id never changes once committed)."""
-    return f"repmon-problem-{alert.id}"
 
 
 class Router:

@@ -101,6 +101,22 @@ def fallback_text(view: dict[str, Any]) -> str:
     return f"[{view.get('severity', '?')}] {escape(view.get('brand', ''))}: {escape(view.get('headline', ''))}"
 
 
+INCIDENT_KINDS = ("negative_spike", "volume_spike", "virality")
+
+
+def incident_line(view: dict[str, Any]) -> str:
+    """What a lead needs about an incident: how many customers, which languages and aspects, their tickets."""
+    parts = [f":busts_in_silhouette: *{escape(view.get('customers', 0))}* customer(s) affected"]
+    if view.get("languages"):
+        parts.append("languages " + escape("/".join(view["languages"])))
+    if view.get("aspects"):
+        parts.append("top aspects " + escape(", ".join(view["aspects"][:3])))
+    tickets = view.get("case_tickets") or []
+    if tickets:
+        parts.append("tickets " + ", ".join(link(t.get("url"), f"#{t.get('id')}") for t in tickets))
+    return " · ".join(parts)
+
+
 def alert_blocks(view: dict[str, Any]) -> list[dict[str, Any]]:
     alert_id = str(view["alert_id"])
     emoji = SEVERITY_EMOJI.get(view.get("severity", ""), ":white_circle:")
@@ -122,6 +138,8 @@ def alert_blocks(view: dict[str, Any]) -> list[dict[str, Any]]:
         {"type": "context", "elements": [_mrkdwn(f"{meta} · {escape(view.get('kind', ''))}")]},
         {"type": "section", "text": _mrkdwn(counts_line(view))},
     ]
+    if view.get("kind") in INCIDENT_KINDS:
+        blocks.append({"type": "section", "text": _mrkdwn(incident_line(view))})
     top = view.get("top_post")
     if top:
         quote_text = "\n".join("> " + escape(line) for line in (top.get("text") or "").splitlines() or [""])
