@@ -24,9 +24,10 @@ STATE_LINE = {
     "muted": ":no_bell: Muted",
     "not_relevant": ":no_entry_sign: Marked not relevant",
     "wrong_sentiment": ":arrows_counterclockwise: Sentiment corrected",
+    "done": ":heavy_check_mark: Done",
 }
-CLOSED_STATES = ("not_relevant",)
-MUTE_1H, NOT_RELEVANT = "mute_1h", "not_relevant"
+CLOSED_STATES = ("not_relevant", "done")
+MUTE_1H, NOT_RELEVANT, DONE = "mute_1h", "not_relevant", "done"
 WRONG_PREFIX = "wrong_sentiment:"  # + the corrected label
 TEXT_LIMIT = 3000  # section text limit
 
@@ -192,6 +193,8 @@ def _actions(alert_id: str, view: dict[str, Any]) -> dict[str, Any]:
             ticket_button,
             assign,
             {"type": "button", "action_id": "acknowledge", "text": _plain("Acknowledge"), "value": alert_id},
+            # Done closes the customers' cases (a separate button: Slack's overflow menu holds 5 options)
+            {"type": "button", "action_id": DONE, "text": _plain("Done"), "value": alert_id},
             {
                 "type": "overflow",
                 "action_id": "more",

@@ -22,7 +22,7 @@ from alerts.sender import OutboxSender
 from alerts.sinks.webhook import WebhookSink
 from alerts.sinks.zendesk import ZendeskSink
 from monitor.store.engine import Database
-from monitor.store.tables import Case, CaseMention, Mention, OutboxMessage, Ticket
+from monitor.store.tables import Alert, Case, CaseMention, Mention, OutboxMessage, Ticket
 from monitor.types import AlertCandidate
 
 from .conftest import T0, World, later
@@ -320,3 +320,22 @@ def test_two_workers_seeing_one_customer_at_once_share_one_case(db_url: str, eng
         assert case.mention_count == 2 and set(s.scalars(select(CaseMention.mention_id))) == set(ids)
         assert len(s.scalars(select(OutboxMessage).where(OutboxMessage.action == "open_case")).all()) == 1
     db.engine.dispose()
+
+
+def test_done_in_slack_closes_the_customers_cases_and_the_next_post_opens_a_new_case(zd_world: World) -> None:
+    from alerts.actions import Action, apply_action
+    from alerts.slack_blocks import DONE
+
+    world = zd_world
+    m = post(world, "anna", "Fel på fakturan")
+    with world.factory() as s, s.begin():
+        alert_id = Router(ZD).record(
+            s,
+            [AlertCandidate("complaint", "Acme", "complaint:mention:1", "medium", T0, "x", mention_ids=(m,))],
+            T0,
+        )[0]
+        note = apply_action(s, Action(alert_id, DONE, "U777", "1.2"), ZD, later(1))
+        assert "1 customer case(s) closed" in note and s.get(Alert, alert_id).state == "done"
+    post(world, "anna", "Fel igen", minutes=5)
+    with world.factory() as s:
+        assert [c.close_reason for c in s.scalars(select(Case).order_by(Case.id))] == ["slack", None]
