@@ -51,8 +51,10 @@ def format_delivery(delivery: Delivery) -> str:
     if delivery.action in ("post", "update"):
         prefix = "UPDATE " if delivery.action == "update" else ""
         return prefix + format_alert(payload.get("alert", {}))
-    if delivery.action == "thread_reply":
-        return f"  ↳ (alert {delivery.alert_id}) {payload.get('text', '')}"
+    if delivery.action == "thread_reply":  # under its own parent, named, so a reader sees which thread
+        parent = payload.get("parent") or {}
+        named = f"{parent.get('kind')}: {parent.get('headline')}" if parent.get("kind") else ""
+        return f"  ↳ (alert {delivery.alert_id}{' · ' + named if named else ''}) {payload.get('text', '')}"
     if delivery.action == "digest":
         items = payload.get("items", [])
         head = f"[{payload.get('title', 'Digest')}] {len(items)} alert(s)"
