@@ -69,6 +69,10 @@ class Route(_Section):
     helpdesk_group: str | None = None  # Zendesk group id; a ticket is created automatically
     webhook: str | None = None  # name of an entry in `webhooks`
     console: bool = False
+    # Single complaints (kind "complaint") to this route's Slack channel / console: "post" each one (the
+    # behaviour of earlier versions), or "digest": one summary per `single_complaints_every`. Every customer
+    # reaches the helpdesk through a case either way; Slack is for leads.
+    single_complaints: Literal["post", "digest"] = "post"
 
 
 class QuietHours(_Section):
@@ -145,6 +149,7 @@ class AlertsConfig(BaseModel):
     daily_cap: int | None = Field(50, ge=1)  # new alerts per brand, per alert kind, per local day
     daily_caps: dict[str, Annotated[int, Field(ge=1)]] = {}  # by alert kind, overriding `daily_cap`
     overflow_summary_after: Duration = timedelta(minutes=30)
+    single_complaints_every: Duration = timedelta(hours=1)  # digest of routes with single_complaints="digest"
     coverage_after: Duration = timedelta(hours=1)  # a source failing this long raises coverage_lost
     coverage_severity: Severity = "medium"
     aspect_threshold: float = Field(0.5, ge=0, le=1)

@@ -177,9 +177,14 @@ class Router:
             self._link_incidents(session, alert, candidate.mention_ids, dests, now)
             return alert.id
 
+        digested = [d for d in dests if self._digests_single_complaints(alert, d)]
+        if digested and len(digested) == len(_notifying(dests)):
+            alert.state = "digest"  # announced nowhere on its own, so it uses no budget either
         for dest in dests:
             if dest.sink == "zendesk":
                 self._enqueue_ticket(session, alert, view, dest, now)
+            elif dest in digested:
+                add_to_summary(session, self.config, "complaints", dest, alert, view, local, now)
             else:
                 payload: dict[str, Any] = {"alert": view, "route": dest.route}
                 if dest.sink == "slack":
@@ -312,6 +317,13 @@ class Router:
         else:
             external_id = view.get("story_key") or f"alert:{alert.key}"
         outbox.enqueue_ticket(session, alert.id, view, dest.target, external_id, now)
+
+    def _digests_single_complaints(self, alert: Alert, dest: Destination) -> bool:
+        """Slack is for leads: a route may collect single complaints into a digest instead of posting each."""
+        if alert.kind != "complaint" or dest.sink not in ("slack", "console"):
+            return False
+        route = next((r for r in self.config.routes if r.name == dest.route), None)
+        return route is not None and route.single_complaints == "digest"
 
     # ------------------------------------------------------------------ cases and incidents
 

@@ -217,3 +217,22 @@ def test_coverage_lost_once_per_outage(world: World) -> None:
         alert = s.scalars(select(Alert)).one()
         assert alert.kind == "coverage_lost" and alert.evidence["reason"] == "HTTP 503 x12"
         assert len(rows(s, action="post")) == 1
+
+
+def test_single_complaints_can_go_to_an_hourly_digest_while_spikes_are_posted(world: World) -> None:
+    config = AlertsConfig(
+        routes=[Route(name="leads", slack_channel="C-LEADS", single_complaints="digest")], cooldowns={}
+    )
+    router = Router(config)
+    with world.factory() as s, s.begin():
+        a, b, c = (world.mention(s, f"p{i}") for i in range(3))
+        router.record(s, [candidate("c1", (a,)), candidate("c2", (b,))], later(5))
+        router.record(s, [candidate("sp", (c,), kind="negative_spike")], later(6))
+    with world.factory() as s:
+        (post,) = rows(s, action="post")
+        assert post.payload["alert"]["kind"] == "negative_spike"
+        (digest,) = rows(s, action="digest")
+        headlines = [i["headline"][:24] for i in digest.payload["items"]]
+        assert headlines == ["Customers angry about c1", "Customers angry about c2"]
+        assert digest.next_attempt_at == T0 + timedelta(hours=1)  # the next full hour
+        assert dict(s.execute(select(Alert.key, Alert.state)).all())["c1"] == "digest"
