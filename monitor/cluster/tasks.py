@@ -244,6 +244,16 @@ def deliver_outbox(timestamp: int | None = None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- housekeeping
 
 
+@app.task(name="refresh_cases", queue=MAINTENANCE_QUEUE)
+def refresh_cases(timestamp: int | None = None) -> dict[str, Any]:
+    """Close quiet cases and those whose Zendesk ticket was solved (the daemon's alerts.case_status)."""
+    from alerts.case_status import refresh_cases as refresh
+
+    state = runtime.current()
+    result = refresh(state.db, state.sender.sinks, state.config.alerts, state.now())
+    return {"quiet": result.quiet, "solved": result.solved, "error": result.error}
+
+
 @app.task(name="apply_retention", queue=MAINTENANCE_QUEUE)
 def apply_retention(timestamp: int | None = None) -> None:
     """Strip personal data from mentions older than the retention period (same purge as the daemon)."""
@@ -334,6 +344,12 @@ def register_periodic(config: Any, options: Any) -> None:
         queueing_lock="retention",
         lock="retention",
     )(apply_retention)
+    app.periodic(
+        cron=interval_cron(config.alerts.cases.status_poll, phase("cases")),
+        periodic_id="cases",
+        queueing_lock="refresh-cases",
+        lock="refresh-cases",
+    )(refresh_cases)
     sweep = interval_cron(config.daemon.pipeline_interval)
     app.periodic(cron=sweep, periodic_id="sweep", queueing_lock=DETECT_WAITING, lock=DETECT_LOCK)(detect_and_route)
     app.periodic(cron=sweep, periodic_id="sweep", queueing_lock=DELIVER_WAITING, lock=DELIVER_LOCK)(deliver_outbox)
