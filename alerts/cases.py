@@ -100,7 +100,9 @@ def assign_cases(session: Session, mention_ids: Sequence[int], now: datetime, co
         .order_by(Mention.created_at, Mention.id)
     ).all()
     scores = latest_scores(session, [m.id for m in mentions])
-    for mention in mentions:
+    # One lock order for every worker (customer, then time): two batches holding posts of the same two
+    # customers cannot deadlock on each other's case inserts; each customer's posts stay in time order.
+    for mention in sorted(mentions, key=lambda m: (open_key(m), m.created_at, m.id)):
         score = scores.get(mention.id)
         case = _open_case_of(session, open_key(mention))
         if case is not None and now - case.last_activity_at >= config.cases.quiet_close:
