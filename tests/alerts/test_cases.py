@@ -339,3 +339,31 @@ def test_done_in_slack_closes_the_customers_cases_and_the_next_post_opens_a_new_
     post(world, "anna", "Fel igen", minutes=5)
     with world.factory() as s:
         assert [c.close_reason for c in s.scalars(select(Case).order_by(Case.id))] == ["slack", None]
+
+
+def test_a_new_customer_in_a_recent_problems_story_joins_the_incident(zd_world: World) -> None:
+    """The storm grows after the spike fired: the new customer's case is linked and the lead's message updated."""
+    from monitor.store.tables import Story
+
+    world = zd_world
+    leads = Route(name="leads", kinds=["negative_spike"], helpdesk_group="98738", slack_channel="C-LEADS")
+    config = ZD.model_copy(update={"routes": [ZD.routes[0], leads]})
+    with world.factory() as s, s.begin():
+        story = Story(key="outage", brand_id=world.brand_id, created_at=T0, updated_at=T0)
+        s.add(story)
+        s.flush()
+        first = world.mention(s, "Nätet ligger nere", at=T0)
+        s.get(Mention, first).story_id = story.id
+        assign_cases(s, [first], T0, config)
+        spike = AlertCandidate("negative_spike", "Acme", "sp", "high", T0, "Spike", mention_ids=(first,))
+        alert_id = Router(config).record(s, [spike], later(1))[0]
+        late = world.mention(s, "Nätet ligger nere här också", at=later(30))
+        s.get(Mention, late).story_id = story.id
+        s.flush()
+        assign_cases(s, [late], later(30), config)
+    with world.factory() as s:
+        assert {c.problem_key for c in s.scalars(select(Case))} == {f"repmon-problem-{alert_id}"}
+        links = s.scalars(select(OutboxMessage).where(OutboxMessage.action == "link_incident")).all()
+        assert len(links) == 2
+        updates = s.scalars(select(OutboxMessage).where(OutboxMessage.action == "update")).all()
+        assert updates and updates[-1].payload["alert"]["customers"] == 2
