@@ -16,8 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts import outbox
+from alerts.cases import close_cases_of_mentions
 from alerts.config import AlertsConfig
-from alerts.slack_blocks import MUTE_1H, NOT_RELEVANT, WRONG_PREFIX
+from alerts.slack_blocks import DONE, MUTE_1H, NOT_RELEVANT, WRONG_PREFIX
 from alerts.view import alert_mentions, alert_view, engagement
 from monitor.store.tables import Alert, Feedback
 from monitor.types import SENTIMENTS
@@ -33,7 +34,7 @@ class ActionError(ValueError):
 @dataclass(frozen=True)
 class Action:
     alert_id: int
-    action_id: str  # create_ticket / assign / acknowledge / more
+    action_id: str  # create_ticket / assign / acknowledge / done / more
     user: str  # Slack user id of whoever clicked
     action_ts: str
     value: str | None = None  # button value, selected user, or overflow option
@@ -84,6 +85,10 @@ def apply_action(session: Session, action: Action, config: AlertsConfig, now: da
         alert.muted_until = now + MUTE_FOR
         alert.state = "muted"
         note = f"{who} muted this for 1 h: related alerts are folded in silently"
+    elif action.action_id == DONE:
+        alert.state = "done"
+        closed = close_cases_of_mentions(session, [m.id for m in alert_mentions(session, alert.id)], now)
+        note = f"{who} marked this done: {closed} customer case(s) closed"
     elif action.action_id == "more" and action.value == NOT_RELEVANT:
         alert.state = "not_relevant"
         _feedback(session, alert, action, "not_relevant", None, now)

@@ -185,9 +185,135 @@ def _report(checks: Any) -> None:
         sys.exit(1)
 
 
+@click.command("routing")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="../shared/data",
+    show_default=True,
+    help="The licensed reference data (read in place, never copied).",
+)
+@click.option("--n", default=160, show_default=True, help="Customers (distinct negative posts) to feed.")
+@click.option("--seed", default=12, show_default=True)
+@click.option("--scorer", default="e5", show_default=True, help="Scorer plugin (e5 = the shipped model).")
+def eval_routing(data_dir: Path, n: int, seed: int, scorer: str) -> None:
+    """Share of needs-help customers that reach a webhook helpdesk through exactly one case (real daemon
+    path: caps, cooldowns, quiet hours, injected helpdesk faults, a restart half-way). Exit 1 below 95 %."""
+    from alerts.routing_eval import run_routing_eval
+
+    if not (data_dir / "sentiment" / "train").is_dir():
+        click.echo(f"error: no reference data at {data_dir}/sentiment/train: pass --data DIR", err=True)
+        sys.exit(2)
+    report = run_routing_eval(data_dir, n=n, seed=seed, scorer=scorer)
+    for line in report.lines():
+        click.echo(line)
+    if report.missing:
+        click.echo("never reached the helpdesk: " + ", ".join(report.missing[:20]))
+    sys.exit(0 if report.passed else 1)
+
+
+@click.command("list")
+@click.option("--state", type=click.Choice(["open", "closed", "all"]), default="open", show_default=True)
+@click.option("--brand", help="Only this brand.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+def cases_list(ctx: click.Context, state: str, brand: str | None, limit: int, as_json: bool) -> None:
+    """Customer cases, most recently active first: posts, ticket, problem link, state."""
+    from monitor.store.tables import Brand, Case, Ticket
+
+    _, db = _database(ctx)
+    with db() as session:
+        query = select(Case, Brand.name).join(Brand, Brand.id == Case.brand_id)
+        if state != "all":
+            query = query.where(Case.state == state)
+        if brand:
+            query = query.where(Brand.name == brand)
+        rows = session.execute(query.order_by(Case.last_activity_at.desc(), Case.id.desc()).limit(limit)).all()
+        tickets: dict[int, list[str]] = {}
+        for case_id, system, ticket_id in session.execute(
+            select(Ticket.case_id, Ticket.system, Ticket.ticket_id).where(
+                Ticket.case_id.in_([case.id for case, _ in rows])
+            )
+        ):
+            tickets.setdefault(case_id, []).append(f"{system}#{ticket_id}" if ticket_id else system)
+    if not rows:
+        click.echo(f"no {'' if state == 'all' else state + ' '}cases")
+    for case, brand_name in rows:
+        item = {
+            "id": case.id,
+            "key": case.key,
+            "brand": brand_name,
+            "customer": (case.author_key or "anonymous")[:12],
+            "state": case.state,
+            "close_reason": case.close_reason,
+            "posts": case.mention_count,
+            "tickets": tickets.get(case.id, []),
+            "problem": case.problem_key,
+            "opened_at": case.opened_at.isoformat(),
+            "last_activity_at": case.last_activity_at.isoformat(),
+        }
+        if as_json:
+            click.echo(json.dumps(item))
+            continue
+        closed = f" ({case.close_reason})" if case.close_reason else ""
+        click.echo(
+            f"{case.id:>6}  {case.state}{closed:<11} {brand_name[:16]:<16} {item['customer']}  "
+            f"{case.mention_count:>3} post(s)  {', '.join(item['tickets']) or 'no ticket yet'}"
+            + (f"  incident of {case.problem_key}" if case.problem_key else "")
+            + f"  last {case.last_activity_at:%Y-%m-%d %H:%M}"
+        )
+
+
+@click.command("show")
+@click.argument("case")
+@click.pass_context
+def cases_show(ctx: click.Context, case: str) -> None:
+    """One case (by id or key): its posts, scores, tickets and deliveries."""
+    from alerts.cases import case_view
+    from monitor.store.tables import Case, OutboxMessage, Ticket
+
+    _, db = _database(ctx)
+    with db() as session:
+        query = (
+            select(Case).where(Case.id == int(case)) if case.isdigit() else select(Case).where(Case.key == case)
+        )
+        found = session.scalars(query).first()
+        if found is None:
+            click.echo(f"error: no case {case!r} (see `repmon cases list --state all`)", err=True)
+            sys.exit(1)
+        view = case_view(session, found)
+        tickets = session.scalars(select(Ticket).where(Ticket.case_id == found.id)).all()
+        deliveries = session.execute(
+            select(OutboxMessage.sink, OutboxMessage.action, OutboxMessage.status, OutboxMessage.last_error)
+            .where(OutboxMessage.idempotency_key.like(f"case:%:{found.key}%"))
+            .order_by(OutboxMessage.id)
+        ).all()
+    click.echo(
+        f"case {found.id} {found.key}: {found.state}" + (f" ({found.close_reason})" if found.close_reason else "")
+    )
+    click.echo(f"brand {view['brand']} · customer {view['customer']} · opened {view['opened_at']}")
+    click.echo(
+        f"languages {', '.join(view['languages']) or '?'} · aspects {', '.join(view['aspects']) or 'none'} · "
+        f"needs help {float(view['needs_help_probability']):.0%}"
+        + (f" · stories {', '.join(view['story_keys'])}" if view["story_keys"] else "")
+        + (f" · incident of {view['problem']}" if view["problem"] else "")
+    )
+    for ticket in tickets:
+        click.echo(f"ticket {ticket.system} #{ticket.ticket_id or '?'} {ticket.url or ''}".rstrip())
+    for sink, action, status, error in deliveries:
+        click.echo(f"delivery {sink} {action}: {status}" + (f" ({error[:120]})" if error else ""))
+    for p in view["posts"]:
+        click.echo(f"- {p['created_at']} {p.get('source') or '?'} [{p.get('language') or '?'}] {p['text']}")
+
+
 def register(cli: click.Group) -> None:
     from monitor.cli import group
 
+    group("cases").add_command(cases_list)
+    group("cases").add_command(cases_show)
+    group("eval").add_command(eval_routing)
     group("outbox").add_command(outbox_list)
     group("outbox").add_command(outbox_retry)
     group("outbox").add_command(outbox_drain)

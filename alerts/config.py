@@ -71,6 +71,10 @@ class Route(_Section):
     helpdesk_group: str | None = None  # Zendesk group id; a ticket is created automatically
     webhook: str | None = None  # name of an entry in `webhooks`
     console: bool = False
+    # Single complaints (kind "complaint") to this route's Slack channel / console: "post" each one (the
+    # behaviour of earlier versions), or "digest": one summary per `single_complaints_every`. Every customer
+    # reaches the helpdesk through a case either way; Slack is for leads.
+    single_complaints: Literal["post", "digest"] = "post"
 
 
 class QuietHours(_Section):
@@ -128,6 +132,14 @@ class StoriesConfig(_Section):
     window: Duration = timedelta(days=3)  # only stories updated this recently can absorb a mention
 
 
+class CasesConfig(_Section):
+    """Cases: one customer's matter with a brand, each with exactly one helpdesk ticket (alerts/cases.py)."""
+
+    enabled: bool = True
+    quiet_close: Duration = timedelta(hours=72)  # a case nobody wrote to for this long is closed
+    status_poll: Duration = timedelta(minutes=10)  # how often open case tickets are read back from Zendesk
+
+
 class AlertsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -136,8 +148,10 @@ class AlertsConfig(BaseModel):
     default_console: bool = True  # no matching route -> console sink
     cooldowns: dict[str, Duration] = {"default": timedelta(minutes=30)}  # by alert kind
     quiet_hours: QuietHours | None = None
-    daily_cap: int | None = Field(50, ge=1)  # new alerts per brand per local day
+    daily_cap: int | None = Field(50, ge=1)  # new alerts per brand, per alert kind, per local day
+    daily_caps: dict[str, Annotated[int, Field(ge=1)]] = {}  # by alert kind, overriding `daily_cap`
     overflow_summary_after: Duration = timedelta(minutes=30)
+    single_complaints_every: Duration = timedelta(hours=1)  # digest of routes with single_complaints="digest"
     coverage_after: Duration = timedelta(hours=1)  # a source failing this long raises coverage_lost
     coverage_severity: Severity = "medium"
     aspect_threshold: float = Field(0.5, ge=0, le=1)
@@ -147,6 +161,7 @@ class AlertsConfig(BaseModel):
     webhooks: dict[str, WebhookConfig] = {}
     outbox: OutboxConfig = OutboxConfig()
     stories: StoriesConfig = StoriesConfig()
+    cases: CasesConfig = CasesConfig()
 
     @field_validator("timezone")
     @classmethod
@@ -172,6 +187,10 @@ class AlertsConfig(BaseModel):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def cap(self, kind: str) -> int | None:
+        """The daily budget of one alert kind: complaints never use up a spike's budget."""
+        return self.daily_caps.get(kind, self.daily_cap)
 
     def cooldown(self, kind: str) -> timedelta:
         return self.cooldowns.get(kind, self.cooldowns.get("default", timedelta(0)))

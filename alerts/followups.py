@@ -12,11 +12,14 @@ from sqlalchemy.orm import Session
 from alerts import outbox
 from alerts.slack_blocks import escape, link
 from alerts.view import alert_view, short_headline
-from monitor.store.tables import Alert, OutboxMessage, Ticket
+from monitor.store.tables import Alert, Case, OutboxMessage, Ticket
 
 
 def after_delivery(session: Session, row: OutboxMessage, now: datetime) -> None:
     result = row.result or {}
+    if row.action == "open_case":
+        _record_case_ticket(session, row, now)
+        return
     alert = session.get(Alert, row.alert_id) if row.alert_id else None
     if alert is None:
         return
@@ -50,3 +53,23 @@ def _record_ticket(session: Session, alert: Alert, row: OutboxMessage, now: date
     outbox.enqueue_thread_reply(session, thread.id, text, [], f"ticket-{ticket.ticket_id}", now, trusted=True)
     if thread is alert:
         outbox.enqueue_update(session, alert.id, alert_view(session, alert), now)
+
+
+def _record_case_ticket(session: Session, row: OutboxMessage, now: datetime) -> None:
+    """One Ticket row per (helpdesk, case): the read-back of Zendesk statuses and `repmon cases` use it."""
+    case = session.get(Case, row.payload.get("case_id")) if row.payload.get("case_id") else None
+    if case is None:
+        return
+    result = row.result or {}
+    system = row.sink if row.sink == "zendesk" else f"webhook:{row.payload.get('webhook', '')}"
+    ticket = session.scalars(select(Ticket).where(Ticket.system == system, Ticket.external_id == case.key)).first()
+    if ticket is None:
+        ticket = Ticket(system=system, external_id=case.key, case_id=case.id, created_at=now)
+        session.add(ticket)
+    if result.get("ticket_id"):
+        ticket.ticket_id = str(result["ticket_id"])
+        ticket.url = result.get("url")
+    session.flush()
+    from alerts.incidents import refresh_incident_messages  # incidents builds on the outbox: imported late
+
+    refresh_incident_messages(session, case.id, now)

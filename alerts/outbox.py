@@ -126,11 +126,14 @@ def enqueue_thread_reply(
     `tag` identifies the follow-up (e.g. the new mention ids), so the same follow-up is never queued twice.
     """
     ids = []
+    parent = (post_rows(session, alert_id) or [None])[0]
+    under = (parent.payload.get("alert") or {}) if parent is not None else {}
     for post in post_rows(session, alert_id):
         if post.sink not in ("slack", "console"):
             continue
         key = outbox_key(post.idempotency_key, "thread_reply", tag)
         payload = {"text": text, "mentions": mentions, "parent_key": post.idempotency_key, "trusted": trusted}
+        payload["parent"] = {"kind": under.get("kind"), "headline": under.get("headline")}  # console shows it
         if "channel" in post.payload:
             payload["channel"] = post.payload["channel"]
         row = enqueue(

@@ -19,7 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alerts import outbox
+from alerts.cases import HELPDESK_SINKS
 from alerts.config import AlertsConfig, severity_rank
+from alerts.incidents import PROBLEM_KINDS, link_incidents, problem_key
 from alerts.linking import attach_mentions, brand_id_for, mention_views, story_of
 from alerts.rules import (
     Destination,
@@ -30,7 +32,7 @@ from alerts.rules import (
 )
 from alerts.summaries import add_to_summary
 from alerts.view import alert_view
-from monitor.store.tables import Alert, Brand, Source
+from monitor.store.tables import Alert, Brand, CaseMention, Source
 from monitor.types import AlertCandidate
 
 # States of an alert that was not announced on its own (it lives inside another message).
@@ -133,15 +135,18 @@ class Router:
             new = attach_mentions(session, parent.id, candidate.mention_ids)
             self._follow_up(session, parent, candidate.headline, new, f"alert{alert.id}", now)
             if alert.state == "cooldown":  # another story: quiet in Slack, but its customer still gets a ticket
-                dests = destinations(self.config, candidate, alert_facts(session, candidate, self.config))
-                tickets = [d for d in dests if d.sink == "zendesk"]
+                dests = self._destinations(session, candidate)
+                tickets = [d for d in dests if d.sink == "zendesk" and alert.kind not in PROBLEM_KINDS]
                 view = alert_view(session, alert) if tickets else {}
                 for dest in tickets:
                     self._enqueue_ticket(session, alert, view, dest, now)
+            if parent.kind in PROBLEM_KINDS:  # the storm grows: its new customers join the problem
+                self._link_incidents(
+                    session, parent, candidate.mention_ids, self._destinations(session, candidate), now
+                )
             return alert.id
 
-        facts = alert_facts(session, candidate, self.config)
-        dests = destinations(self.config, candidate, facts)
+        dests = self._destinations(session, candidate)
         alert.route = ",".join(sorted({d.route for d in dests}))[:200] or None
         alert.slack_channel = next((d.target for d in dests if d.sink == "slack"), None)
         view = alert_view(session, alert)
@@ -151,6 +156,10 @@ class Router:
             alert.state = "overflow"
             for dest in _notifying(dests):
                 add_to_summary(session, self.config, "overflow", dest, alert, view, local, now)
+            for dest in dests:
+                if dest.sink == "zendesk":  # caps govern notifications, never the helpdesk
+                    self._enqueue_ticket(session, alert, view, dest, now)
+            self._link_incidents(session, alert, candidate.mention_ids, dests, now)
             return alert.id
 
         quiet = self.config.quiet_hours
@@ -165,11 +174,17 @@ class Router:
             for dest in dests:
                 if dest.sink == "zendesk":  # a helpdesk queue is not a pager: tickets are made at night too
                     self._enqueue_ticket(session, alert, view, dest, now)
+            self._link_incidents(session, alert, candidate.mention_ids, dests, now)
             return alert.id
 
+        digested = [d for d in dests if self._digests_single_complaints(alert, d)]
+        if digested and len(digested) == len(_notifying(dests)):
+            alert.state = "digest"  # announced nowhere on its own, so it uses no budget either
         for dest in dests:
             if dest.sink == "zendesk":
                 self._enqueue_ticket(session, alert, view, dest, now)
+            elif dest in digested:
+                add_to_summary(session, self.config, "complaints", dest, alert, view, local, now)
             else:
                 payload: dict[str, Any] = {"alert": view, "route": dest.route}
                 if dest.sink == "slack":
@@ -180,6 +195,7 @@ class Router:
                 outbox.enqueue(
                     session, key=key, sink=dest.sink, action="post", payload=payload, alert_id=alert.id, due=now
                 )
+        self._link_incidents(session, alert, candidate.mention_ids, dests, now)
         return alert.id
 
     # ------------------------------------------------------------------ repeats and folding
@@ -208,6 +224,8 @@ class Router:
         alert.updated_at = target.updated_at = now
         if new:
             self._follow_up(session, target, None, new, "m" + "-".join(map(str, sorted(new))), now)
+            if target.kind in PROBLEM_KINDS:
+                self._link_incidents(session, target, new, self._destinations(session, candidate), now)
         else:
             outbox.enqueue_update(session, target.id, alert_view(session, target), now)
 
@@ -224,14 +242,16 @@ class Router:
             outbox.enqueue_update(session, parent.id, alert_view(session, parent), now)
 
     def _story_parent(self, session: Session, alert: Alert) -> Alert | None:
-        """One alert per story: the first announced alert of the same story, if any."""
+        """One alert per story: the first announced one. A spike or viral alert is never folded into a
+        complaint's thread, though (it is the leads' message about the incident, with its own budget)."""
         if alert.story_id is None:
             return None
-        return session.scalars(
-            select(Alert)
-            .where(Alert.story_id == alert.story_id, Alert.id != alert.id, Alert.state.not_in(FOLDED_STATES))
-            .order_by(Alert.id)
-        ).first()
+        query = select(Alert).where(
+            Alert.story_id == alert.story_id, Alert.id != alert.id, Alert.state.not_in(FOLDED_STATES)
+        )
+        if alert.kind in PROBLEM_KINDS:
+            query = query.where(Alert.kind.in_(PROBLEM_KINDS))
+        return session.scalars(query.order_by(Alert.id)).first()
 
     @staticmethod
     def _muted_parent(session: Session, alert: Alert, now: datetime) -> Alert | None:
@@ -269,7 +289,9 @@ class Router:
     # ------------------------------------------------------------------ cap, digest, tickets
 
     def _over_daily_cap(self, session: Session, alert: Alert, local: datetime) -> bool:
-        if self.config.daily_cap is None:
+        """Budgets are per alert kind, so no number of single complaints pushes a spike into overflow."""
+        cap = self.config.cap(alert.kind)
+        if cap is None:
             return False
         start, end = local_day_bounds(local)
         announced = session.scalar(
@@ -277,20 +299,59 @@ class Router:
             .select_from(Alert)
             .where(
                 Alert.brand_id == alert.brand_id,
+                Alert.kind == alert.kind,
                 Alert.id != alert.id,
                 Alert.state.not_in(FOLDED_STATES),
                 Alert.created_at >= start,
                 Alert.created_at < end,
             )
         )
-        return (announced or 0) >= self.config.daily_cap
+        return (announced or 0) >= cap
 
     def _enqueue_ticket(
         self, session: Session, alert: Alert, view: dict[str, Any], dest: Destination, now: datetime
     ) -> None:
-        """One ticket per story (or per alert without a story): the outbox key is the external id."""
-        external_id = view.get("story_key") or f"alert:{alert.key}"
+        """A spike or viral post gets one problem ticket; other alerts one ticket per story (or alert)."""
+        if alert.kind in PROBLEM_KINDS:
+            external_id = problem_key(alert)
+        else:
+            external_id = view.get("story_key") or f"alert:{alert.key}"
         outbox.enqueue_ticket(session, alert.id, view, dest.target, external_id, now)
+
+    def _digests_single_complaints(self, alert: Alert, dest: Destination) -> bool:
+        """Slack is for leads: a route may collect single complaints into a digest instead of posting each."""
+        if alert.kind != "complaint" or dest.sink not in ("slack", "console"):
+            return False
+        route = next((r for r in self.config.routes if r.name == dest.route), None)
+        return route is not None and route.single_complaints == "digest"
+
+    # ------------------------------------------------------------------ cases and incidents
+
+    def _destinations(self, session: Session, candidate: AlertCandidate) -> list[Destination]:
+        """Where the alert goes. A complaint whose customers have cases reaches the helpdesk through them
+        (alerts/cases.py, one ticket per customer), so its own helpdesk destinations are dropped."""
+        dests = destinations(self.config, candidate, alert_facts(session, candidate, self.config))
+        if candidate.kind == "complaint" and self._covered_by_cases(session, candidate.mention_ids):
+            dests = [d for d in dests if d.sink not in HELPDESK_SINKS]
+        return dests
+
+    def _covered_by_cases(self, session: Session, mention_ids: Sequence[int]) -> bool:
+        if not self.config.cases.enabled or not mention_ids:
+            return False
+        in_cases = session.scalar(
+            select(func.count()).select_from(CaseMention).where(CaseMention.mention_id.in_(list(mention_ids)))
+        )
+        return (in_cases or 0) > 0  # its customers have cases; the rest are reposts, not customers
+
+    def _link_incidents(
+        self, session: Session, alert: Alert, mention_ids: Sequence[int], dests: list[Destination], now: datetime
+    ) -> None:
+        """The cases of a spike's / viral post's customers become incidents of its problem ticket."""
+        if alert.kind not in PROBLEM_KINDS or not self.config.cases.enabled:
+            return
+        systems = {d.sink for d in dests if d.sink in HELPDESK_SINKS}
+        if systems:
+            link_incidents(session, problem_key(alert), mention_ids, now, systems)
 
 
 def _notifying(dests: list[Destination]) -> list[Destination]:

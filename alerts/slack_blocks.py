@@ -24,9 +24,10 @@ STATE_LINE = {
     "muted": ":no_bell: Muted",
     "not_relevant": ":no_entry_sign: Marked not relevant",
     "wrong_sentiment": ":arrows_counterclockwise: Sentiment corrected",
+    "done": ":heavy_check_mark: Done",
 }
-CLOSED_STATES = ("not_relevant",)
-MUTE_1H, NOT_RELEVANT = "mute_1h", "not_relevant"
+CLOSED_STATES = ("not_relevant", "done")
+MUTE_1H, NOT_RELEVANT, DONE = "mute_1h", "not_relevant", "done"
 WRONG_PREFIX = "wrong_sentiment:"  # + the corrected label
 TEXT_LIMIT = 3000  # section text limit
 
@@ -101,6 +102,22 @@ def fallback_text(view: dict[str, Any]) -> str:
     return f"[{view.get('severity', '?')}] {escape(view.get('brand', ''))}: {escape(view.get('headline', ''))}"
 
 
+INCIDENT_KINDS = ("negative_spike", "volume_spike", "virality")
+
+
+def incident_line(view: dict[str, Any]) -> str:
+    """What a lead needs about an incident: how many customers, which languages and aspects, their tickets."""
+    parts = [f":busts_in_silhouette: *{escape(view.get('customers', 0))}* customer(s) affected"]
+    if view.get("languages"):
+        parts.append("languages " + escape("/".join(view["languages"])))
+    if view.get("aspects"):
+        parts.append("top aspects " + escape(", ".join(view["aspects"][:3])))
+    tickets = view.get("case_tickets") or []
+    if tickets:
+        parts.append("tickets " + ", ".join(link(t.get("url"), f"#{t.get('id')}") for t in tickets))
+    return " · ".join(parts)
+
+
 def alert_blocks(view: dict[str, Any]) -> list[dict[str, Any]]:
     alert_id = str(view["alert_id"])
     emoji = SEVERITY_EMOJI.get(view.get("severity", ""), ":white_circle:")
@@ -122,6 +139,8 @@ def alert_blocks(view: dict[str, Any]) -> list[dict[str, Any]]:
         {"type": "context", "elements": [_mrkdwn(f"{meta} · {escape(view.get('kind', ''))}")]},
         {"type": "section", "text": _mrkdwn(counts_line(view))},
     ]
+    if view.get("kind") in INCIDENT_KINDS:
+        blocks.append({"type": "section", "text": _mrkdwn(incident_line(view))})
     top = view.get("top_post")
     if top:
         quote_text = "\n".join("> " + escape(line) for line in (top.get("text") or "").splitlines() or [""])
@@ -174,6 +193,8 @@ def _actions(alert_id: str, view: dict[str, Any]) -> dict[str, Any]:
             ticket_button,
             assign,
             {"type": "button", "action_id": "acknowledge", "text": _plain("Acknowledge"), "value": alert_id},
+            # Done closes the customers' cases (a separate button: Slack's overflow menu holds 5 options)
+            {"type": "button", "action_id": DONE, "text": _plain("Done"), "value": alert_id},
             {
                 "type": "overflow",
                 "action_id": "more",

@@ -32,11 +32,19 @@ def add_to_summary(
         assert config.quiet_hours is not None
         due = quiet_hours_end(config.quiet_hours, local)
         title = f"Morning digest {due:%Y-%m-%d}"
+    elif kind == "complaints":
+        every = config.single_complaints_every.total_seconds() or 3600.0
+        due = datetime.fromtimestamp((now.timestamp() // every + 1) * every, tz=now.tzinfo)
+        title = f"Customers of {view['brand']} who need help (each has a case in the helpdesk)"
     else:
         due = now + config.overflow_summary_after
         title = f"Daily cap reached for {view['brand']} on {local:%Y-%m-%d}: alerts not posted"
     base = outbox.outbox_key(
-        kind, dest.sink, dest.target, view["brand"] if kind == "overflow" else "", f"{due:%Y-%m-%d}"
+        kind,
+        dest.sink,
+        dest.target,
+        view["brand"] if kind in ("overflow", "complaints") else "",
+        f"{due:%Y-%m-%dT%H:%M}" if kind == "complaints" else f"{due:%Y-%m-%d}",
     )
     item = {
         "alert_id": alert.id,

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.store.tables import Alert, AlertMention, Brand, Mention, Score, Source, Story, Ticket
+from monitor.store.tables import Alert, AlertMention, Brand, CaseMention, Mention, Score, Source, Story, Ticket
 
 HEADLINE_WORDS = 10
+TICKET_LINKS = 10  # case tickets linked from a lead's incident message
 EXCERPT_CHARS = 280
 
 
@@ -86,6 +87,8 @@ def alert_view(session: Session, alert: Alert) -> dict[str, Any]:
     )
     ticket = session.scalars(select(Ticket).where(Ticket.alert_id == alert.id).order_by(Ticket.id)).first()
     return {
+        "customers": len({m.author_key or f"post:{m.id}" for m in mentions}),
+        "case_tickets": case_tickets(session, [m.id for m in mentions]),
         "alert_id": alert.id,
         "key": alert.key,
         "kind": alert.kind,
@@ -105,3 +108,19 @@ def alert_view(session: Session, alert: Alert) -> dict[str, Any]:
         "ticket": {"id": ticket.ticket_id, "url": ticket.url} if ticket and ticket.ticket_id else None,
         "top_post": mention_view(top, source_names.get(top.source_id), scores.get(top.id)) if top else None,
     }
+
+
+def case_tickets(session: Session, mention_ids: list[int]) -> list[dict[str, Any]]:
+    """The helpdesk tickets of the cases these posts belong to (the first few, for the lead's message)."""
+    if not mention_ids:
+        return []
+    rows = session.execute(
+        select(Ticket.ticket_id, Ticket.url)
+        .where(
+            Ticket.case_id.in_(select(CaseMention.case_id).where(CaseMention.mention_id.in_(mention_ids))),
+            Ticket.ticket_id.is_not(None),
+        )
+        .order_by(Ticket.id)
+        .limit(TICKET_LINKS)
+    ).all()
+    return [{"id": ticket_id, "url": url} for ticket_id, url in rows]

@@ -218,6 +218,7 @@ class Daemon:
         self.interactivity: Any = None  # Slack Socket Mode, when its tokens are set
         self.integrations: dict[str, IntegrationState] = {}
         self.job_faults: dict[str, str] = {}  # scheduled job -> why its last run failed (until it works again)
+        self._last_status_poll: datetime | None = None  # helpdesk statuses close cases (alerts.case_status)
 
     def _check_schema(self, migrate_schema: bool) -> None:
         url = self.db.url
@@ -277,14 +278,17 @@ class Daemon:
         return total
 
     def _tick(self) -> PipelineTick:
+        from alerts.case_status import refresh_cases
+        from alerts.cases import assign_cases
         from alerts.stories import assign_stories
         from monitor.detect.stage import detect
 
         started = time.monotonic()
-        stories_config = self.config.alerts.stories
+        alerts_config = self.config.alerts
 
         def group(session: Any, ids: list[int], now: datetime) -> None:
-            assign_stories(session, ids, now, stories_config)
+            assign_stories(session, ids, now, alerts_config.stories)
+            assign_cases(session, ids, now, alerts_config)  # after stories: a case names its posts' stories
 
         scored = score_pending(
             self.db,
@@ -296,6 +300,11 @@ class Daemon:
         )
         routed = detect_and_route(self.db, detect, self.config.detect, self.router, self.clock.now())
         drained = deliver(self.sender, self.clock.now(), self.config.daemon.drain_limit)
+        now = self.clock.now()
+        poll = self._last_status_poll is None or now - self._last_status_poll >= alerts_config.cases.status_poll
+        refresh_cases(self.db, self.sender.sinks, alerts_config, now, read_helpdesk=poll)
+        if poll:
+            self._last_status_poll = now
         tick = PipelineTick(
             scored=scored.scored,
             candidates=len(routed.candidates),

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from monitor.clock import AcceleratedClock
 from monitor.config import Config, Secrets, validate
 from monitor.daemon import Daemon
-from monitor.store.tables import Alert, Mention, Score, Story
+from monitor.store.tables import Alert, Case, Mention, Score, Story, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +103,47 @@ def _summary(daemon: Daemon, storm_at: datetime | None, out: TextIO) -> dict[str
     out.write(f"stories         {counts['stories']}\n")
     if storm_at is not None:
         out.write(f"storm injected  {storm_at:%H:%M} UTC\n")
+    _cases_summary(daemon, out)
     out.write(f"alerts          {counts['alerts']}\n")
+    # The storm's own alerts (spikes, viral posts) first: they are what a lead reads first.
+    alerts = sorted(alerts, key=lambda a: (a[0] == "complaint", a[2]))
     for kind, severity, detected_at, headline in alerts:
         mark = "*" if storm_at is not None and detected_at >= storm_at and kind != "complaint" else " "
         out.write(f"  {mark} {detected_at:%H:%M} {severity:8} {kind:15} {headline[:90]}\n")
     out.write("  (* = raised after the storm began)\n")
     out.flush()
     return counts
+
+
+def _cases_summary(daemon: Daemon, out: TextIO) -> None:
+    """Customers who needed help, their cases and tickets, and the incidents they belong to."""
+    with daemon.db.read() as session:
+        needy = (
+            session.scalar(
+                select(func.count(func.distinct(Mention.author_key)))
+                .join(Score, Score.mention_id == Mention.id)
+                .where(Score.needs_help.is_(True))
+            )
+            or 0
+        )
+        cases = session.scalar(select(func.count()).select_from(Case)) or 0
+        closed = session.scalar(select(func.count()).select_from(Case).where(Case.state == "closed")) or 0
+        tickets = session.scalar(select(func.count()).select_from(Ticket).where(Ticket.case_id.is_not(None))) or 0
+        incidents = (
+            session.scalar(select(func.count()).select_from(Case).where(Case.problem_key.is_not(None))) or 0
+        )
+        problems = (
+            session.scalar(
+                select(func.count())
+                .select_from(Alert)
+                .where(Alert.kind.in_(("negative_spike", "volume_spike", "virality")))
+            )
+            or 0
+        )
+    out.write(f"customers       {needy} needed help; cases opened {cases} ({closed} closed)\n")
+    helpdesk = "" if daemon.config.alerts.routes else " (no helpdesk route in the demo)"
+    out.write(f"tickets         {tickets} case ticket(s){helpdesk}\n")
+    out.write(f"incidents       {problems} spike/viral alert(s); {incidents} case(s) linked to one\n")
 
 
 def run_demo(

@@ -6,7 +6,7 @@ import sys
 from typing import Any, ClassVar, TextIO
 
 from alerts.config import AlertsConfig
-from alerts.slack_blocks import counts_line
+from alerts.slack_blocks import INCIDENT_KINDS, counts_line
 from monitor.types import Delivery, DeliveryResult
 
 SEVERITY_MARK = {"low": "·", "medium": "!", "high": "!!", "critical": "!!!"}
@@ -31,6 +31,13 @@ def format_alert(view: dict[str, Any]) -> str:
         ),
     ]
     lines.append("  " + counts_line(view).replace("*", ""))
+    if view.get("kind") in INCIDENT_KINDS:
+        tickets = ", ".join(f"#{t.get('id')}" for t in view.get("case_tickets") or [])
+        lines.append(
+            f"  {view.get('customers', 0)} customer(s) affected"
+            + (f" · aspects {', '.join(view.get('aspects')[:3])}" if view.get("aspects") else "")
+            + (f" · tickets {tickets}" if tickets else "")
+        )
     top = view.get("top_post")
     if top:
         lines.append(f"  > {top.get('text', '')}")
@@ -44,8 +51,10 @@ def format_delivery(delivery: Delivery) -> str:
     if delivery.action in ("post", "update"):
         prefix = "UPDATE " if delivery.action == "update" else ""
         return prefix + format_alert(payload.get("alert", {}))
-    if delivery.action == "thread_reply":
-        return f"  ↳ (alert {delivery.alert_id}) {payload.get('text', '')}"
+    if delivery.action == "thread_reply":  # under its own parent, named, so a reader sees which thread
+        parent = payload.get("parent") or {}
+        named = f"{parent.get('kind')}: {parent.get('headline')}" if parent.get("kind") else ""
+        return f"  ↳ (alert {delivery.alert_id}{' · ' + named if named else ''}) {payload.get('text', '')}"
     if delivery.action == "create_ticket":  # only as the fallback when the helpdesk is not configured
         group = payload.get("group_id")
         head = f"[helpdesk ticket for group {group}] " if group else "[helpdesk ticket] "

@@ -24,6 +24,7 @@ GROUPS = {
     "sources": "Connectors and configured sources.",
     "mentions": "Stored mentions.",
     "outbox": "Pending and dead-lettered deliveries.",
+    "cases": "Customer cases: one per customer, each with one helpdesk ticket.",
     "feedback": "Corrections made by support leads.",
     "privacy": "Data-subject requests (export, erase).",
 }

@@ -151,6 +151,7 @@ def _texts(session: Session, mention_ids: Sequence[int]) -> list[TextToScore]:
 @app.task(name="score_mentions", queue="score", retry=_RETRY)
 def score_mentions(mention_ids: list[int]) -> dict[str, Any]:
     """Score one batch; write the still-unscored part, group stories and defer detection atomically."""
+    from alerts.cases import assign_cases
     from alerts.stories import assign_stories
     from monitor.pipeline import score_batch, write_scores
 
@@ -180,6 +181,7 @@ def score_mentions(mention_ids: list[int]) -> dict[str, Any]:
             session.execute(update(Mention).where(Mention.id.in_(failed)).values(scored_at=now))
         if ids:
             assign_stories(session, ids, now, state.config.alerts.stories)
+            assign_cases(session, ids, now, state.config.alerts)  # one case (and ticket) per customer
             defer_once_in_session(
                 session, build_job(detect_and_route, lock=DETECT_LOCK, queueing_lock=DETECT_WAITING)
             )
@@ -240,6 +242,16 @@ def deliver_outbox(timestamp: int | None = None) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- housekeeping
+
+
+@app.task(name="refresh_cases", queue=MAINTENANCE_QUEUE)
+def refresh_cases(timestamp: int | None = None) -> dict[str, Any]:
+    """Close quiet cases and those whose Zendesk ticket was solved (the daemon's alerts.case_status)."""
+    from alerts.case_status import refresh_cases as refresh
+
+    state = runtime.current()
+    result = refresh(state.db, state.sender.sinks, state.config.alerts, state.now())
+    return {"quiet": result.quiet, "solved": result.solved, "error": result.error}
 
 
 @app.task(name="apply_retention", queue=MAINTENANCE_QUEUE)
@@ -332,6 +344,12 @@ def register_periodic(config: Any, options: Any) -> None:
         queueing_lock="retention",
         lock="retention",
     )(apply_retention)
+    app.periodic(
+        cron=interval_cron(config.alerts.cases.status_poll, phase("cases")),
+        periodic_id="cases",
+        queueing_lock="refresh-cases",
+        lock="refresh-cases",
+    )(refresh_cases)
     sweep = interval_cron(config.daemon.pipeline_interval)
     app.periodic(cron=sweep, periodic_id="sweep", queueing_lock=DETECT_WAITING, lock=DETECT_LOCK)(detect_and_route)
     app.periodic(cron=sweep, periodic_id="sweep", queueing_lock=DELIVER_WAITING, lock=DELIVER_LOCK)(deliver_outbox)

@@ -238,8 +238,43 @@ class OutboxMessage(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class Case(Base):
+    """One customer's open matter with one brand: the unit of support work (alerts/cases.py).
+
+    `open_key` ("<brand id>:<author key>") is set while the case is open and cleared when it closes; its
+    unique constraint (NULLs never collide, on both backends) makes "one open case per customer" hold even
+    when two workers see the same customer's posts at once. `key` is the helpdesk external id.
+    """
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_brand_state", "brand_id", "state"),)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    open_key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    author_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    state: Mapped[str] = mapped_column(String(20), default="open")  # CaseState
+    close_reason: Mapped[str | None] = mapped_column(String(20), default=None)  # CloseReason
+    first_mention_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    mention_count: Mapped[int] = mapped_column(Integer, default=0)
+    destinations: Mapped[list[Any] | None] = mapped_column(JSON, default=None)  # helpdesks chosen at opening
+    problem_key: Mapped[str | None] = mapped_column(String(200), default=None)  # incident of this problem
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class CaseMention(Base):
+    """A post belongs to at most one case (primary key on the mention: joining twice is a no-op)."""
+
+    __tablename__ = "case_mentions"
+    mention_id: Mapped[int] = mapped_column(ForeignKey("mentions.id", ondelete="CASCADE"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Ticket(Base):
-    """A helpdesk ticket, created once per story (external_id = story key)."""
+    """A helpdesk ticket, created once per case (external_id = case key) or per story (story key)."""
 
     __tablename__ = "tickets"
     __table_args__ = (UniqueConstraint("system", "external_id"),)
@@ -247,6 +282,9 @@ class Ticket(Base):
     system: Mapped[str] = mapped_column(String(50))
     external_id: Mapped[str] = mapped_column(String(200))
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"), default=None)
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", ondelete="SET NULL"), default=None, index=True
+    )
     ticket_id: Mapped[str | None] = mapped_column(String(100), default=None)
     url: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

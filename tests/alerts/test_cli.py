@@ -78,3 +78,24 @@ def test_feedback_export_writes_jsonl(world: World, runner: CliRunner, tmp_path:
     assert [json.loads(x) for x in out.read_text().splitlines()] == [
         {"text": "Toppen service!", "label": "positive", "lang": "da", "source": "repmon_feedback/mastodon-social"}
     ]
+
+
+def test_cases_list_and_show(world: World, runner: CliRunner) -> None:
+    from alerts.cases import assign_cases
+    from alerts.config import Route
+
+    config = AlertsConfig(routes=[Route(name="hd", kinds=["complaint"], helpdesk_group="7")])
+    with world.factory() as s, s.begin():
+        first = world.mention(s, "Fakturan är fel <b>")
+        second = world.mention(s, "Ingen svarar")
+        assign_cases(s, [first, second], T0, config)
+    listed = runner.invoke(cli, ["cases", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert len(rows) == 2 and {r["state"] for r in rows} == {"open"} and all(r["posts"] == 1 for r in rows)
+    shown = runner.invoke(cli, ["cases", "show", rows[-1]["key"]])
+    assert shown.exit_code == 0, shown.output
+    assert "Fakturan är fel <b>" in shown.stdout and "delivery zendesk open_case: pending" in shown.stdout
+    missing = runner.invoke(cli, ["cases", "show", "nope"])
+    assert missing.exit_code == 1 and "repmon cases list" in missing.output and "Traceback" not in missing.output
+    assert runner.invoke(cli, ["cases", "list", "--state", "closed"]).stdout.strip() == "no closed cases"

@@ -168,12 +168,41 @@ def test_daily_cap_sends_an_overflow_summary(world: World) -> None:
     with world.factory() as s, s.begin():
         ms = [world.mention(s, f"p{i}") for i in range(5)]
         for i, m in enumerate(ms):
-            router.record(s, [candidate(f"c{i}", (m,), kind=f"k{i}")], later(i))
+            router.record(s, [candidate(f"c{i}", (m,), kind="complaint")], later(i))
     with world.factory() as s:
         assert len(rows(s, action="post")) == 2
         (summary,) = rows(s, action="digest")
         assert len(summary.payload["items"]) == 3 and "Daily cap" in summary.payload["title"]
         assert summary.next_attempt_at == later(2) + timedelta(minutes=30)
+
+
+def test_spike_is_delivered_after_100_single_complaints_the_same_day(world: World) -> None:
+    """Budgets are per kind: complaints use up their own cap, never the spike's (issue 12)."""
+    router = Router(AlertsConfig(daily_cap=20, cooldowns={}))
+    with world.factory() as s, s.begin():
+        for i in range(100):
+            router.record(s, [candidate(f"c{i}", (world.mention(s, f"klagomål {i}"),))], later(i))
+        storm = world.mention(s, "alla klagar")
+        spike = router.record(s, [candidate("spike", (storm,), kind="negative_spike")], later(101))[0]
+    with world.factory() as s:
+        assert s.get(Alert, spike).state == "open"
+        assert any(r.alert_id == spike for r in rows(s, action="post"))
+        states = list(s.scalars(select(Alert.state).where(Alert.kind == "complaint")))
+        assert states.count("open") == 20 and states.count("overflow") == 80
+
+
+def test_daily_caps_by_kind_override_the_default(world: World) -> None:
+    router = Router(AlertsConfig(daily_cap=50, daily_caps={"complaint": 1}, cooldowns={}))
+    with world.factory() as s, s.begin():
+        a, b, c = (world.mention(s, f"p{i}") for i in range(3))
+        router.record(s, [candidate("c1", (a,)), candidate("c2", (b,))], T0)
+        router.record(s, [candidate("v1", (c,), kind="volume_spike")], T0)
+    with world.factory() as s:
+        assert dict(s.execute(select(Alert.key, Alert.state)).all()) == {
+            "c1": "open",
+            "c2": "overflow",
+            "v1": "open",
+        }
 
 
 def test_coverage_lost_once_per_outage(world: World) -> None:
@@ -188,3 +217,22 @@ def test_coverage_lost_once_per_outage(world: World) -> None:
         alert = s.scalars(select(Alert)).one()
         assert alert.kind == "coverage_lost" and alert.evidence["reason"] == "HTTP 503 x12"
         assert len(rows(s, action="post")) == 1
+
+
+def test_single_complaints_can_go_to_an_hourly_digest_while_spikes_are_posted(world: World) -> None:
+    config = AlertsConfig(
+        routes=[Route(name="leads", slack_channel="C-LEADS", single_complaints="digest")], cooldowns={}
+    )
+    router = Router(config)
+    with world.factory() as s, s.begin():
+        a, b, c = (world.mention(s, f"p{i}") for i in range(3))
+        router.record(s, [candidate("c1", (a,)), candidate("c2", (b,))], later(5))
+        router.record(s, [candidate("sp", (c,), kind="negative_spike")], later(6))
+    with world.factory() as s:
+        (post,) = rows(s, action="post")
+        assert post.payload["alert"]["kind"] == "negative_spike"
+        (digest,) = rows(s, action="digest")
+        headlines = [i["headline"][:24] for i in digest.payload["items"]]
+        assert headlines == ["Customers angry about c1", "Customers angry about c2"]
+        assert digest.next_attempt_at == T0 + timedelta(hours=1)  # the next full hour
+        assert dict(s.execute(select(Alert.key, Alert.state)).all())["c1"] == "digest"

@@ -182,3 +182,41 @@ def test_a_message_that_kills_the_sender_every_time_ends_in_dead_letter(world: W
     stats = OutboxSender(world.factory, {"console": sink}, OutboxConfig(max_attempts=2)).drain(now=now)
     assert stats.dead == 1 and sink.calls == []
     assert statuses(world.factory) == [("dead", 3)]
+
+
+def test_console_prints_each_alert_as_itself_and_follow_ups_under_their_parent(world: World) -> None:
+    """Issue 12: the storm's spike is its own alert, not a one-liner in the first complaint's thread."""
+    from alerts.config import AlertsConfig
+    from alerts.router import Router
+    from monitor.store.tables import Story
+    from monitor.types import AlertCandidate
+
+    with world.factory() as s, s.begin():
+        story = Story(key="story-x", brand_id=world.brand_id, created_at=T0, updated_at=T0)
+        s.add(story)
+        s.flush()
+        a, b, c = (world.mention(s, f"nere {i}") for i in range(3))
+        for m in (a, b, c):
+            s.get(__import__("monitor.store.tables", fromlist=["Mention"]).Mention, m).story_id = story.id
+        router = Router(AlertsConfig(cooldowns={}))
+        router.record(
+            s, [AlertCandidate("complaint", "Acme", "c1", "medium", T0, "Kund: nätet nere", mention_ids=(a,))], T0
+        )
+        router.record(
+            s,
+            [AlertCandidate("negative_spike", "Acme", "sp", "high", T0, "Spike: 40 negative", mention_ids=(b,))],
+            T0,
+        )
+        router.record(
+            s,
+            [AlertCandidate("negative_spike", "Acme", "sp", "high", T0, "Spike: 40 negative", mention_ids=(c,))],
+            later(1),
+        )
+    out = io.StringIO()
+    sender = OutboxSender(world.factory, {"console": ConsoleSink(out)})
+    sender.drain(now=later(1))
+    sender.drain(now=later(2))
+    text = out.getvalue()
+    assert "[! MEDIUM] Kund: nätet nere" in text and "[!! HIGH] Spike: 40 negative" in text
+    assert "negative_spike: Spike: 40 negative) 1 more mention(s)" in text
+    assert "1 customer(s) affected" in text  # the incident line of the spike (console messages are not edited)

@@ -74,7 +74,13 @@ def test_alert_message_thread_and_update_with_hostile_text_escaped(world: World,
     headline = post["blocks"][0]["text"]["text"]
     assert len(headline.split()) <= 11  # emoji + at most ten words
     actions = next(b for b in post["blocks"] if b["type"] == "actions")
-    assert [e["action_id"] for e in actions["elements"]] == ["create_ticket", "assign", "acknowledge", "more"]
+    assert [e["action_id"] for e in actions["elements"]] == [
+        "create_ticket",
+        "assign",
+        "acknowledge",
+        "done",
+        "more",
+    ]
     assert actions["elements"][0]["style"] == "primary"
     with world.factory() as s:
         assert s.get(Alert, alert_id).slack_ts == post["ts"]

@@ -1,7 +1,10 @@
-"""A local Zendesk-Support-compatible server: tickets list (by external_id), create, search.
+"""A local Zendesk-Support-compatible server: tickets list (by external_id), create, update, show_many,
+search.
 
-Request bodies are validated against Zendesk's OpenAPI (`TicketCreateRequest`); responses use the
-documented `TicketResponse` / `TicketsResponse` shapes. Faults: 429 with Retry-After, 5xx, and
+Request bodies are validated against Zendesk's OpenAPI (`TicketCreateRequest`, `TicketUpdateRequest`);
+responses use the documented `TicketResponse` / `TicketsResponse` shapes. An update with a comment
+appends it to the ticket's `comments`; `problem_id` must name an existing ticket of type "problem", as
+Zendesk requires. Tests move a ticket along with `set_status(id, "solved")`. Faults: 429 with Retry-After, 5xx, and
 `lose_next_response` (the ticket is created but the client sees a 500, as when a response times out).
 """
 
@@ -51,6 +54,7 @@ class ZendeskServer(LocalServer):
     def __init__(self, specs: Path) -> None:
         super().__init__()
         self.create_schema = load_validator(specs, "TicketCreateRequest")
+        self.update_schema = load_validator(specs, "TicketUpdateRequest")
         self.tickets: list[dict[str, Any]] = []
         self.violations: list[str] = []
         self.faults: list[Response] = []
@@ -78,6 +82,12 @@ class ZendeskServer(LocalServer):
         if path.startswith("/api/v2/groups/") and request.method == "GET":
             group = self.groups.get(path.rsplit("/", 1)[1])
             return (200, {}, {"group": group}) if group else (404, {}, {"error": "RecordNotFound"})
+        if path == "/api/v2/tickets/show_many" and request.method == "GET":
+            wanted = {int(i) for i in request.query.get("ids", "").split(",") if i.strip().isdigit()}
+            found = [t for t in self.tickets if t["id"] in wanted]
+            return 200, {}, {"tickets": found, "count": len(found), "next_page": None, "previous_page": None}
+        if path.startswith("/api/v2/tickets/") and request.method == "PUT":
+            return self._update(request, path.rsplit("/", 1)[1])
         if path == "/api/v2/search" and request.method == "GET":
             query = request.query.get("query", "")
             ext = query.split("external_id:", 1)[1].split()[0] if "external_id:" in query else None
@@ -104,6 +114,8 @@ class ZendeskServer(LocalServer):
             "group_id": ticket_in.get("group_id"),
             "requester_id": 20978392,
             "type": ticket_in.get("type"),
+            "problem_id": ticket_in.get("problem_id"),
+            "comments": [ticket_in["comment"].get("body")],
             "requester": ticket_in.get("requester"),  # kept only so tests can inspect what was sent
         }
         with self.lock:
@@ -112,3 +124,30 @@ class ZendeskServer(LocalServer):
                 self.lose_next_response = False
                 return 500, {}, {"error": "timeout"}
         return 201, {"Location": ticket["url"]}, {"ticket": ticket}
+
+    def _update(self, request: Request, raw_id: str) -> Response:
+        body = request.form()
+        self.violations += [f"update: {e.message}" for e in self.update_schema.iter_errors(body)]
+        change = dict(body.get("ticket") or {})
+        with self.lock:
+            ticket = next((t for t in self.tickets if str(t["id"]) == raw_id), None)
+            if ticket is None:
+                return 404, {}, {"error": "RecordNotFound", "description": "Not found"}
+            problem_id = change.get("problem_id")
+            if problem_id is not None:
+                problem = next((t for t in self.tickets if t["id"] == problem_id), None)
+                if problem is None or problem.get("type") != "problem":
+                    return 422, {}, {"error": "RecordInvalid", "details": {"problem_id": [{"description": "bad"}]}}
+            if "comment" in change:
+                ticket["comments"].append(change.pop("comment").get("body"))
+            ticket.update({k: v for k, v in change.items() if k in ("type", "problem_id", "status", "priority")})
+            return 200, {}, {"ticket": ticket, "audit": {"id": next(self._ids)}}
+
+    def set_status(self, ticket_id: int, status: str) -> None:
+        """What an agent does in the Zendesk UI (solving a ticket)."""
+        with self.lock:
+            next(t for t in self.tickets if t["id"] == ticket_id)["status"] = status
+
+    def by_external_id(self, external_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [t for t in self.tickets if t["external_id"] == external_id]

@@ -23,6 +23,10 @@ def test_demo_raises_a_spike_alert_for_the_storm(tmp_path):
         kinds = set(conn.scalars(select(Alert.kind)))
     engine.dispose()
     assert kinds & {"negative_spike", "volume_spike", "virality"}, kinds
+    summary = text.split("=== repmon demo summary ===", 1)[1]
+    assert "needed help; cases opened" in summary and "incidents" in summary
+    listed = [line.split()[3] for line in summary.splitlines() if line.startswith("  ") and line[4:5].isdigit()]
+    assert listed and listed[0] != "complaint", listed  # the storm's alert first, before single complaints
 
 
 def test_demo_cli_prints_json_as_its_last_line(tmp_path, monkeypatch):

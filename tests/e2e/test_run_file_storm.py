@@ -1,6 +1,7 @@
 """Done-when of the alerts issue, through the real daemon process: `repmon run` with the file source fed a
 complaint storm posts ONE threaded Slack alert to the local Slack server, creates ONE Zendesk ticket on the
-local Zendesk server, threads the later retellings, and exits 0 on SIGTERM."""
+local Zendesk server (the case of the one customer: `RT @victim:` retellings are not customers), threads the
+later retellings, and exits 0 on SIGTERM."""
 
 from __future__ import annotations
 
@@ -156,6 +157,7 @@ pipeline_interval = "1s"
         assert len(posts) == 1, posts  # one alert for the whole story, never re-alerted
         assert replies and {r["thread_ts"] for r in replies} == {posts[0]["ts"]}
         assert len(zendesk.tickets) == 1
+        assert zendesk.tickets[0]["external_id"].startswith("repmon-case-")  # the customer's case ticket
         assert slack.violations == [] and zendesk.violations == []
         with sqlite3.connect(tmp_path / "repmon.db") as conn:
             assert conn.execute("SELECT state FROM alerts WHERE id = ?", (alert_id,)).fetchone() == (
