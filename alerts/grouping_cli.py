@@ -6,6 +6,7 @@ Registered under `repmon.commands` like every other command module; the work is 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -18,14 +19,23 @@ def register(cli: click.Group) -> None:
     group("eval").add_command(eval_grouping)
 
 
+def default_data_dir() -> Path:
+    """Where the shared data lives next to a checkout (or a worktree one level deeper)."""
+    if root := os.environ.get("REPMON_SHARED_DATA"):
+        return Path(root) / "sentiment" / "train"
+    for up in (Path(".."), Path("../..")):
+        if (candidate := up / "shared" / "data" / "sentiment" / "train").is_dir():
+            return candidate
+    return Path("../shared/data/sentiment/train")
+
+
 @click.command("grouping")
 @click.option(
     "--data",
     "data_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default="../shared/data/sentiment/train",
-    show_default=True,
-    help="Folder of the labelled sentiment JSON Lines files (negative posts are read from it, never copied).",
+    help="Folder of the labelled sentiment JSON Lines files (negative posts are read from it, never copied); "
+    "default: $REPMON_SHARED_DATA/sentiment/train, else ../shared/data/sentiment/train.",
 )
 @click.option(
     "--calibrate",
@@ -44,7 +54,7 @@ def register(cli: click.Group) -> None:
 @click.pass_context
 def eval_grouping(
     ctx: click.Context,
-    data_dir: Path,
+    data_dir: Path | None,
     calibrate: bool,
     per_language: int,
     seed: int,
@@ -62,6 +72,7 @@ def eval_grouping(
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         sys.exit(2)
+    data_dir = data_dir or default_data_dir()
     if not data_dir.is_dir():
         raise click.ClickException(f"{data_dir} not found: pass --data with the shared sentiment/train folder")
     try:

@@ -25,7 +25,7 @@ import random
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ TARGET_MERGED = 0.001  # different complaints merged in at most 0.1 % of pairs
 TARGET_STRUCTURAL = 0.90
 TARGET_PARAPHRASE = 0.60
 CALIBRATION_MARGIN = 0.5  # the threshold is chosen for half the target, for headroom out of sample
-GRID = tuple(round(float(x), 3) for x in np.arange(0.80, 0.9951, 0.005))
+GRID = tuple(round(float(x), 3) for x in np.arange(0.85, 0.9951, 0.01))
 BATCH = 32
 T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 MIN_WORDS = 8
@@ -353,28 +353,63 @@ def embed(items: Sequence[Item], scorer: Any) -> dict[str, np.ndarray]:
     return out
 
 
+TOPIC_SIMILARITY_GRID = (0.5, 0.6, 0.7, 0.8)
+TOPIC_OVERLAP_GRID = (0.1, 0.15, 0.2, 0.25, 0.3)
+
+
 def calibrate(
     items: Sequence[Item], vectors: dict[str, np.ndarray], version: str, base: StoriesConfig
-) -> tuple[float | None, list[dict[str, Any]]]:
-    """Lowest grid threshold from which on every higher one keeps merges under half the target."""
+) -> tuple[dict[str, float] | None, list[dict[str, Any]]]:
+    """Thresholds for `version`, chosen on `items` (the calibration half) in two steps.
+
+    1. similarity: the lowest grid cosine from which on every higher one keeps merges of different
+       incidents under half the target (no drift: the rate must hold for all stricter values too);
+    2. with it, or without cosine-alone evidence, the (topic_similarity, topic_overlap) pair that joins the
+       most paraphrases while merges stay under half the target (ties: fewer merges). Neither step sees
+       the evaluation half.
+    """
     sweep = []
+    off = base.model_copy(update={"similarity": None, "topic_similarity": None, "topic_overlap": None})
     for threshold in GRID:
-        config = base.model_copy(update={"similarity": threshold})
+        config = off.model_copy(update={"similarity": threshold})
         figures = metrics(items, run_stories(items, vectors, version, config))
         sweep.append({"similarity": threshold, **figures})
+    budget = TARGET_MERGED * CALIBRATION_MARGIN
     chosen = None
     for row in reversed(sweep):
-        if row["merged_rate"] > TARGET_MERGED * CALIBRATION_MARGIN:
+        if row["merged_rate"] > budget:
             break
         chosen = row["similarity"]
-    return chosen, sweep
+    if chosen is None:
+        return None, sweep
+    best: tuple[tuple[float, float], dict[str, float]] | None = None
+    for similarity in (chosen, None):
+        for topic_similarity in TOPIC_SIMILARITY_GRID:
+            for topic_overlap in TOPIC_OVERLAP_GRID:
+                update = {
+                    "similarity": similarity,
+                    "topic_similarity": topic_similarity,
+                    "topic_overlap": topic_overlap,
+                }
+                figures = metrics(items, run_stories(items, vectors, version, off.model_copy(update=update)))
+                sweep.append({**update, **figures})
+                if figures["merged_rate"] > budget:
+                    continue
+                key = (figures["joined"].get("paraphrase", {}).get("rate", 0.0), -figures["merged_rate"])
+                if best is None or key > best[0]:
+                    best = (key, {k: v for k, v in update.items() if v is not None})
+    if best is None:
+        return {"similarity": chosen}, sweep
+    return best[1], sweep
 
 
-def write_calibration(version: str, threshold: float, details: dict[str, Any], path: Path | None = None) -> Path:
-    """Store the threshold for `version`, keeping other versions' entries; written atomically."""
+def write_calibration(
+    version: str, thresholds: dict[str, float], details: dict[str, Any], path: Path | None = None
+) -> Path:
+    """Store the thresholds for `version`, keeping other versions' entries; written atomically."""
     path = path or CALIBRATION_FILE
     versions = load_calibration(path)
-    versions[version] = {"similarity": threshold, **details}
+    versions[version] = {**thresholds, **details}
     payload = {
         "about": "Cosine thresholds for story grouping per scorer model version; "
         "written by `repmon eval grouping --calibrate` (docs/alerts.md, Stories).",
@@ -408,12 +443,16 @@ def evaluate(
         progress("calibrating on the calibration half ...")
         chosen, sweep = calibrate(halves["calibration"], vectors, scorer.version, config)
         report["sweep"] = [
-            {"similarity": r["similarity"], "merged_rate": r["merged_rate"], "joined": r["joined"]} for r in sweep
+            {k: r.get(k) for k in ("similarity", "topic_similarity", "topic_overlap", "merged_rate", "joined")}
+            for r in sweep
         ]
         if chosen is None:
             report["calibration"] = None
         else:
-            cal = next(r for r in sweep if r["similarity"] == chosen)
+            cal = metrics(
+                halves["calibration"],
+                run_stories(halves["calibration"], vectors, scorer.version, config.model_copy(update=chosen)),
+            )
             details = {
                 "calibrated_on": f"{cal['items']} posts (calibration half), "
                 f"per_language={per_language}, seed={seed}",
@@ -421,12 +460,12 @@ def evaluate(
                 "paraphrase_joined_calibration": round(cal["joined"].get("paraphrase", {}).get("rate", 0.0), 4),
             }
             write_calibration(scorer.version, chosen, details, calibration_path)
-            report["calibration"] = {"similarity": chosen, **details}
-    from alerts.stories import semantic_threshold
+            report["calibration"] = {**chosen, **details}
+    from alerts.stories import semantic_thresholds
 
-    threshold = semantic_threshold(scorer.version, config, calibration_path)
-    report["similarity"] = threshold
-    run_config = config.model_copy(update={"similarity": threshold})
+    semantic = semantic_thresholds(scorer.version, config, calibration_path)
+    report["semantic"] = asdict(semantic)
+    run_config = config.model_copy(update=asdict(semantic))
     for part, subset in halves.items():
         progress(f"grouping the {part} half ...")
         figures = metrics(subset, run_stories(subset, vectors, scorer.version, run_config))
@@ -436,7 +475,7 @@ def evaluate(
 
 
 def format_report(report: dict[str, Any]) -> str:
-    lines = [f"model version {report['model_version']}, semantic threshold {report['similarity']}"]
+    lines = [f"model version {report['model_version']}, semantic thresholds {report['semantic']}"]
     if "calibration" in report:
         lines.append(f"calibrated: {report['calibration']}")
     for part in ("calibration", "evaluation"):

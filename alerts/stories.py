@@ -24,8 +24,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,6 +50,10 @@ CALIBRATION_FILE = Path(__file__).with_name("similarity_calibration.json")
 MEMBERS_COMPARED = 20  # per story, for URL/text/vector evidence: the first posts define a story (no drift)
 SHINGLE_WORDS = 3
 MIN_SHINGLES = 4  # below this a text is too short for containment: only an exact copy counts
+MIN_MEANING_WORDS = 5  # vectors of shorter posts ("+1", "same here!") say nothing about which incident
+MIN_TOPIC_DOCUMENTS = 50  # rare-word weights need a pool of recent posts; fewer: no topic evidence
+STOPWORD_SHARE = 0.02  # a word in more than 2 % of recent posts (and more than 5) is no specific
+STOPWORD_MIN_POSTS = 5
 MIN_EXACT_WORDS = 4  # ... and then only with at least this many words ("thanks @x" is no evidence)
 TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|igshid|mc_cid|mc_eid|ref|ref_src|s|t|si)=", re.I)
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -144,24 +150,61 @@ def load_calibration(path: Path | None = None) -> dict[str, Any]:
     return versions if isinstance(versions, dict) else {}
 
 
-def semantic_threshold(version: str | None, config: StoriesConfig, path: Path | None = None) -> float | None:
-    """The cosine threshold for vectors of `version`, or None (semantic merging off, logged once)."""
-    if config.similarity is not None:
-        return config.similarity
-    if version is None:
-        return None
-    entry = load_calibration(path).get(version)
-    value = entry.get("similarity") if isinstance(entry, dict) else None
-    if isinstance(value, int | float) and 0 < value <= 1:
-        return float(value)
-    if version not in _warned_versions:
+@dataclass(frozen=True)
+class Semantic:
+    """Calibrated thresholds of one model version's vectors (None: that evidence is off).
+
+    similarity: cosine alone. topic_similarity + topic_overlap: a lower cosine that counts only when the
+    two posts also share rare words (IDF-weighted Jaccard of content words, IDF over the brand's recent
+    posts): same-incident paraphrases share specifics (a flight number, a town, a payment app) even when
+    the vectors, tuned for sentiment, see "one more complaint".
+    """
+
+    similarity: float | None = None
+    topic_similarity: float | None = None
+    topic_overlap: float | None = None
+
+    @property
+    def topic(self) -> bool:
+        return self.topic_similarity is not None and self.topic_overlap is not None
+
+
+OFF = Semantic()
+
+
+def _threshold(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and 0 < value <= 1 else None
+
+
+def semantic_thresholds(version: str | None, config: StoriesConfig, path: Path | None = None) -> Semantic:
+    """The thresholds for vectors of `version`: the config's overrides, else the calibration (else off)."""
+    entry: dict[str, Any] = {}
+    if version is not None:
+        found = load_calibration(path).get(version)
+        entry = found if isinstance(found, dict) else {}
+    calibrated = Semantic(
+        _threshold(entry.get("similarity")),
+        _threshold(entry.get("topic_similarity")),
+        _threshold(entry.get("topic_overlap")),
+    )
+    result = Semantic(
+        config.similarity if config.similarity is not None else calibrated.similarity,
+        config.topic_similarity if config.topic_similarity is not None else calibrated.topic_similarity,
+        config.topic_overlap if config.topic_overlap is not None else calibrated.topic_overlap,
+    )
+    if result == OFF and version is not None and version not in _warned_versions:
         _warned_versions.add(version)
         log.warning(
             "stories: no similarity calibration for scorer model version %r, so semantic merging is off "
             "(links, shared URLs and near-duplicate text still group); run `repmon eval grouping --calibrate`",
             version,
         )
-    return None
+    return result
+
+
+def content_words(found: Iterable[str]) -> frozenset[str]:
+    """Words that can name a specific (3+ letters or any digit), cut to 5 letters: a crude stem in 4 languages."""
+    return frozenset(w[:5] for w in found if len(w) >= 3 or any(c.isdigit() for c in w))
 
 
 # --------------------------------------------------------------------------- in-memory index
@@ -184,15 +227,16 @@ class _Post:
     links: frozenset[str]
     shingles: frozenset[str]
     vector: np.ndarray | None
+    words: frozenset[str]  # content words, for topic evidence
     copy_key: str | None  # the whole word sequence of a short text (>= MIN_EXACT_WORDS words)
 
 
 class _BrandIndex:
     """Everything new mentions of one brand are compared with, indexed so a match costs no scan."""
 
-    def __init__(self, text_threshold: float, vector_threshold: float | None) -> None:
+    def __init__(self, text_threshold: float, semantic: Semantic) -> None:
         self.text_threshold = text_threshold
-        self.vector_threshold = vector_threshold
+        self.semantic = semantic
         self.by_external: dict[str, _Group] = {}
         self.by_parent: dict[str, _Group] = {}
         self.by_link: dict[str, _Group] = {}
@@ -202,6 +246,9 @@ class _BrandIndex:
         self.member_groups: list[_Group] = []
         self.vectors: list[np.ndarray] = []
         self.vector_groups: list[_Group] = []
+        self.vector_words: list[frozenset[str]] = []
+        self.document_frequency: Counter[str] = Counter()
+        self.documents = 0
 
     def add_links(self, post: _Post, group: _Group) -> None:
         self.by_external.setdefault(post.external_id, group)
@@ -223,9 +270,12 @@ class _BrandIndex:
             self.member_groups.append(group)
             for shingle in post.shingles:
                 self.by_shingle.setdefault(shingle, []).append(index)
-        if post.vector is not None:
+        self.documents += 1
+        self.document_frequency.update(post.words)
+        if post.vector is not None and len(post.words) >= MIN_MEANING_WORDS:
             self.vectors.append(post.vector)
             self.vector_groups.append(group)
+            self.vector_words.append(post.words)
 
     def match(self, post: _Post) -> _Group | None:
         if post.parent and post.parent in self.by_external:
@@ -245,12 +295,42 @@ class _BrandIndex:
                 best, best_score = self.member_groups[i], score
         if best is not None:
             return best
-        if post.vector is not None and self.vector_threshold is not None and self.vectors:
-            sims = np.stack(self.vectors) @ post.vector
-            i = int(np.argmax(sims))
-            if float(sims[i]) >= self.vector_threshold:
-                return self.vector_groups[i]
+        if post.vector is None or len(post.words) < MIN_MEANING_WORDS or not self.vectors or self.semantic == OFF:
+            return None
+        sims = np.stack(self.vectors) @ post.vector
+        i = int(np.argmax(sims))
+        if self.semantic.similarity is not None and float(sims[i]) >= self.semantic.similarity:
+            return self.vector_groups[i]
+        if self.semantic.topic and self.documents >= MIN_TOPIC_DOCUMENTS:
+            return self._topic_match(post, sims)
         return None
+
+    def _topic_match(self, post: _Post, sims: np.ndarray) -> _Group | None:
+        assert self.semantic.topic_similarity is not None and self.semantic.topic_overlap is not None
+        best, best_score = None, self.semantic.topic_overlap
+        for i in np.flatnonzero(sims >= self.semantic.topic_similarity):
+            score = self.rare_overlap(post.words, self.vector_words[int(i)])
+            if score >= best_score:
+                best, best_score = self.vector_groups[int(i)], score
+        return best
+
+    def rare_overlap(self, a: frozenset[str], b: frozenset[str]) -> float:
+        """IDF-weighted Jaccard of content words; words in many recent posts weigh nothing (stopwords, the
+        brand's everyday vocabulary), so only shared specifics count, in any language."""
+        if not a or not b:
+            return 0.0
+        n = self.documents + 1
+        common = max(STOPWORD_SHARE * self.documents, STOPWORD_MIN_POSTS)
+
+        def weight(found: Iterable[str]) -> float:
+            total = 0.0
+            for w in found:
+                df = self.document_frequency[w]
+                total += 0.0 if df > common else math.log(n / (df + 0.5))
+            return total
+
+        union = weight(a | b)
+        return weight(a & b) / union if union > 0 else 0.0
 
 
 # --------------------------------------------------------------------------- the stage
@@ -279,10 +359,10 @@ def assign_stories(
         return []
     scores = latest_scores(session, [m.id for m in mentions])
     version = _running_version(scores.values())
-    threshold = semantic_threshold(version, config)
-    indexes = {b: _BrandIndex(config.shingle_similarity, threshold) for b in {m.brand_id for m in mentions}}
+    semantic = semantic_thresholds(version, config)
+    indexes = {b: _BrandIndex(config.shingle_similarity, semantic) for b in {m.brand_id for m in mentions}}
     groups: dict[int, _Group] = {}
-    for row in _members(session, mentions, now, config, version if threshold is not None else None):
+    for row in _members(session, mentions, now, config, version if semantic != OFF else None):
         group = groups.setdefault(row.story_id, _Group(story_id=row.story_id))
         indexes[row.brand_id].add(_post(row, decode_vector(row.embedding)), group)
     for row in _linked_members(session, mentions, now, config):
@@ -335,6 +415,7 @@ def _post(row: Any, vector: np.ndarray | None) -> _Post:
         links=link_keys(row.url, row.links),
         shingles=grams,
         vector=vector,
+        words=content_words(found),
         copy_key=" ".join(found) if short else None,
     )
 
