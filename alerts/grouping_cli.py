@@ -89,6 +89,6 @@ def eval_grouping(
         )
     except (GroupingDataError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
-    if calibrate and report.get("calibration") is None:
+    if calibrate and report.get("calibrated") is None:
         click.echo("no threshold on the grid keeps merges under the target: semantic merging stays off", err=True)
     click.echo(json.dumps(report, indent=1) if as_json else format_report(report))

@@ -227,10 +227,8 @@ def run_stories(
         source = Source(brand_id=brand.id, name="eval", connector="file")
         session.add(source)
         session.flush()
-        ids: dict[str, int] = {}
-        for n, item in enumerate(ordered):
-            at = T0 + timedelta(minutes=item.minutes)
-            mention = Mention(
+        mentions = [
+            Mention(
                 source_id=source.id,
                 brand_id=brand.id,
                 external_id=item.key,
@@ -240,11 +238,14 @@ def run_stories(
                 language=item.lang,
                 parent_external_id=item.parent,
                 links=list(item.links) or None,
-                created_at=at,
+                created_at=T0 + timedelta(minutes=item.minutes),
             )
-            session.add(mention)
-            session.flush()
-            ids[item.key] = mention.id
+            for n, item in enumerate(ordered)
+        ]
+        session.add_all(mentions)
+        session.flush()
+        ids = {m.external_id: m.id for m in mentions}
+        for item, mention in zip(ordered, mentions, strict=True):
             vector = vectors.get(item.key)
             session.add(
                 Score(
@@ -256,7 +257,7 @@ def run_stories(
                     p_positive=0.05,
                     language=item.lang,
                     embedding=None if vector is None else np.asarray(vector, dtype="<f2").tobytes(),
-                    scored_at=at,
+                    scored_at=mention.created_at,
                 )
             )
     for start in range(0, len(ordered), BATCH):
@@ -447,7 +448,7 @@ def evaluate(
             for r in sweep
         ]
         if chosen is None:
-            report["calibration"] = None
+            report["calibrated"] = None
         else:
             cal = metrics(
                 halves["calibration"],
@@ -460,7 +461,7 @@ def evaluate(
                 "paraphrase_joined_calibration": round(cal["joined"].get("paraphrase", {}).get("rate", 0.0), 4),
             }
             write_calibration(scorer.version, chosen, details, calibration_path)
-            report["calibration"] = {**chosen, **details}
+            report["calibrated"] = {**chosen, **details}
     from alerts.stories import semantic_thresholds
 
     semantic = semantic_thresholds(scorer.version, config, calibration_path)
@@ -476,8 +477,8 @@ def evaluate(
 
 def format_report(report: dict[str, Any]) -> str:
     lines = [f"model version {report['model_version']}, semantic thresholds {report['semantic']}"]
-    if "calibration" in report:
-        lines.append(f"calibrated: {report['calibration']}")
+    if "calibrated" in report:
+        lines.append(f"calibrated and written: {report['calibrated']}")
     for part in ("calibration", "evaluation"):
         r = report[part]
         note = " (out of sample)" if part == "evaluation" else " (thresholds chosen here)"

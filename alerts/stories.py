@@ -247,6 +247,7 @@ class _BrandIndex:
         self.vectors: list[np.ndarray] = []
         self.vector_groups: list[_Group] = []
         self.vector_words: list[frozenset[str]] = []
+        self.by_word: dict[str, list[int]] = {}  # content word -> indexes into vectors
         self.document_frequency: Counter[str] = Counter()
         self.documents = 0
 
@@ -275,6 +276,8 @@ class _BrandIndex:
         if post.vector is not None and len(post.words) >= MIN_MEANING_WORDS:
             self.vectors.append(post.vector)
             self.vector_groups.append(group)
+            for word in post.words:
+                self.by_word.setdefault(word, []).append(len(self.vector_words))
             self.vector_words.append(post.words)
 
     def match(self, post: _Post) -> _Group | None:
@@ -308,10 +311,14 @@ class _BrandIndex:
     def _topic_match(self, post: _Post, sims: np.ndarray) -> _Group | None:
         assert self.semantic.topic_similarity is not None and self.semantic.topic_overlap is not None
         best, best_score = None, self.semantic.topic_overlap
-        for i in np.flatnonzero(sims >= self.semantic.topic_similarity):
-            score = self.rare_overlap(post.words, self.vector_words[int(i)])
+        common = max(STOPWORD_SHARE * self.documents, STOPWORD_MIN_POSTS)
+        sharing = {i for w in post.words if self.document_frequency[w] <= common for i in self.by_word.get(w, ())}
+        for i in sorted(sharing):
+            if sims[i] < self.semantic.topic_similarity:
+                continue
+            score = self.rare_overlap(post.words, self.vector_words[i])
             if score >= best_score:
-                best, best_score = self.vector_groups[int(i)], score
+                best, best_score = self.vector_groups[i], score
         return best
 
     def rare_overlap(self, a: frozenset[str], b: frozenset[str]) -> float:
