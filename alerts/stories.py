@@ -50,6 +50,8 @@ CALIBRATION_FILE = Path(__file__).with_name("similarity_calibration.json")
 MEMBERS_COMPARED = 20  # per story, for URL/text/vector evidence: the first posts define a story (no drift)
 SHINGLE_WORDS = 3
 MIN_SHINGLES = 4  # below this a text is too short for containment: only an exact copy counts
+COMMON_SHINGLE_SHARE = 0.02  # candidate search skips shingles indexed for more than 2 % of members ...
+COMMON_SHINGLE_MIN = 50  # ... and more than 50 of them
 MIN_MEANING_WORDS = 5  # vectors of shorter posts ("+1", "same here!") say nothing about which incident
 MIN_TOPIC_DOCUMENTS = 50  # rare-word weights need a pool of recent posts; fewer: no topic evidence
 STOPWORD_SHARE = 0.02  # a word in more than 2 % of recent posts (and more than 5) is no specific
@@ -244,7 +246,8 @@ class _BrandIndex:
         self.by_shingle: dict[str, list[int]] = {}
         self.member_shingles: list[frozenset[str]] = []
         self.member_groups: list[_Group] = []
-        self.vectors: list[np.ndarray] = []
+        self.matrix = np.zeros((0, 0), dtype=np.float32)  # member vectors, rows [:vector_count], grown by doubling
+        self.vector_count = 0
         self.vector_groups: list[_Group] = []
         self.vector_words: list[frozenset[str]] = []
         self.by_word: dict[str, list[int]] = {}  # content word -> indexes into vectors
@@ -273,12 +276,24 @@ class _BrandIndex:
                 self.by_shingle.setdefault(shingle, []).append(index)
         self.documents += 1
         self.document_frequency.update(post.words)
-        if post.vector is not None and len(post.words) >= MIN_MEANING_WORDS:
-            self.vectors.append(post.vector)
+        if post.vector is not None and len(post.words) >= MIN_MEANING_WORDS and self._append_vector(post.vector):
             self.vector_groups.append(group)
             for word in post.words:
                 self.by_word.setdefault(word, []).append(len(self.vector_words))
             self.vector_words.append(post.words)
+
+    def _append_vector(self, vector: np.ndarray) -> bool:
+        """Add a member vector; one of another dimension than the first (a corrupt blob) is left out."""
+        if self.vector_count and len(vector) != self.matrix.shape[1]:
+            return False
+        if self.vector_count == len(self.matrix):
+            grown = np.zeros((max(64, 2 * len(self.matrix)), len(vector)), dtype=np.float32)
+            if self.vector_count:
+                grown[: self.vector_count] = self.matrix[: self.vector_count]
+            self.matrix = grown
+        self.matrix[self.vector_count] = vector
+        self.vector_count += 1
+        return True
 
     def match(self, post: _Post) -> _Group | None:
         if post.parent and post.parent in self.by_external:
@@ -291,16 +306,23 @@ class _BrandIndex:
         if post.copy_key and post.copy_key in self.by_copy:
             return self.by_copy[post.copy_key]
         best, best_score = None, 0.0
-        candidates = {i for s in post.shingles for i in self.by_shingle.get(s, ())}
+        # Phrases many posts share ("i have been waiting") find nothing a rarer shingle would not: skip their
+        # long posting lists. A campaign still matches: a story indexes at most MEMBERS_COMPARED copies.
+        common = max(COMMON_SHINGLE_SHARE * len(self.member_shingles), COMMON_SHINGLE_MIN)
+        candidates = {
+            i for s in post.shingles if len(postings := self.by_shingle.get(s, ())) <= common for i in postings
+        }
         for i in sorted(candidates):
             score = near_duplicate(post.shingles, self.member_shingles[i], self.text_threshold)
             if score > best_score:
                 best, best_score = self.member_groups[i], score
         if best is not None:
             return best
-        if post.vector is None or len(post.words) < MIN_MEANING_WORDS or not self.vectors or self.semantic == OFF:
+        if self.semantic == OFF or post.vector is None or len(post.words) < MIN_MEANING_WORDS:
             return None
-        sims = np.stack(self.vectors) @ post.vector
+        if not self.vector_count or len(post.vector) != self.matrix.shape[1]:
+            return None
+        sims = self.matrix[: self.vector_count] @ post.vector
         i = int(np.argmax(sims))
         if self.semantic.similarity is not None and float(sims[i]) >= self.semantic.similarity:
             return self.vector_groups[i]
@@ -376,7 +398,7 @@ def assign_stories(
         group = groups.setdefault(row.story_id, _Group(story_id=row.story_id))
         indexes[row.brand_id].add_links(_post(row, None), group)
 
-    touched: list[_Group] = []
+    touched: dict[int, _Group] = {}  # by id(): insertion order = order of first touch
     for mention in mentions:
         score = scores.get(mention.id)
         vector = decode_vector(score.embedding) if score is not None and score.model_version == version else None
@@ -387,10 +409,9 @@ def assign_stories(
             group = _Group(seed=mention)
         index.add(post, group)
         group.added.append(mention)
-        if not any(group is g for g in touched):
-            touched.append(group)
-    _create_stories(session, [g for g in touched if g.story_id is None], now)
-    for group in touched:
+        touched.setdefault(id(group), group)
+    _create_stories(session, [g for g in touched.values() if g.story_id is None], now)
+    for group in touched.values():
         for mention in group.added:
             mention.story_id = group.story_id
     session.flush()
@@ -399,12 +420,12 @@ def assign_stories(
         update(Story.__table__)
         .where(table.id == bindparam("sid"))
         .values(mention_count=table.mention_count + bindparam("n"), updated_at=bindparam("now")),
-        [{"sid": g.story_id, "n": len(g.added), "now": now} for g in touched],
+        [{"sid": g.story_id, "n": len(g.added), "now": now} for g in touched.values()],
     )
     for story in session.identity_map.values():
         if isinstance(story, Story):
             session.expire(story, ["mention_count", "updated_at"])
-    return [g.story_id for g in touched if g.story_id is not None]
+    return [g.story_id for g in touched.values() if g.story_id is not None]
 
 
 def _running_version(scores: Iterable[Score]) -> str | None:
