@@ -48,7 +48,8 @@ def default_data_dir() -> Path:
 @click.option(
     "--calibration-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Read/write thresholds here instead of the packaged file.",
+    help="Read/write thresholds here instead of the packaged file (experiments: the pipeline reads the packaged "
+    "one).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
@@ -89,6 +90,10 @@ def eval_grouping(
         )
     except (GroupingDataError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:  # e.g. the packaged calibration file is read-only in a system install
+        raise click.ClickException(
+            f"cannot write the calibration ({exc.strerror}: {exc.filename}); run from a writable checkout"
+        ) from exc
     if calibrate and report.get("calibrated") is None:
         click.echo("no threshold on the grid keeps merges under the target: semantic merging stays off", err=True)
     click.echo(json.dumps(report, indent=1) if as_json else format_report(report))

