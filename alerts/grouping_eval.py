@@ -12,9 +12,8 @@ The labelled set is generated when the evaluation runs, from real negative posts
 
 Each half of the set (split by a hash of the incident) is run through the real `assign_stories` on its own
 SQLite database, in time order, in batches, with the real scorer's vectors. `--calibrate` picks the
-semantic threshold on the calibration half only (the lowest cosine whose merge rate of different
-incidents stays under half the target) and writes it for the scorer's model version; the figures printed
-for the evaluation half are out of sample.
+meaning thresholds on the calibration half only (see `calibrate`) and writes them for the scorer's model
+version; the figures printed for the evaluation half are out of sample.
 """
 
 from __future__ import annotations
@@ -35,10 +34,12 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
+import alerts.stories as stories_module
 from alerts.config import StoriesConfig
-from alerts.stories import CALIBRATION_FILE, assign_stories, load_calibration, words
+from alerts.stories import CALIBRATION_FILE, Semantic, assign_stories, load_calibration, semantic_thresholds, words
 
 PARAPHRASES = Path(__file__).with_name("grouping_paraphrases.json")
+EVAL_VERSION = "grouping-eval"  # the model version the evaluation's scores carry (see run_stories)
 SOURCES = {
     "en": ("en_airline.jsonl",),
     "da": ("da_angrytweets.jsonl",),
@@ -212,10 +213,20 @@ def build_set(data_dir: Path, per_language: int = 150, seed: int = 0) -> list[It
 
 
 def run_stories(
-    items: Sequence[Item], vectors: dict[str, np.ndarray], version: str, config: StoriesConfig
+    items: Sequence[Item],
+    vectors: dict[str, np.ndarray],
+    thresholds: Semantic | None = None,
+    config: StoriesConfig | None = None,
 ) -> dict[str, int]:
-    """Store `items` as mentions with scores on a fresh SQLite database and group them as the pipeline would."""
+    """Store `items` as mentions with scores on a fresh SQLite database and group them as the pipeline would.
+
+    The scores carry a model version of their own, so only `thresholds` apply (never the packaged file's).
+    """
     from monitor.store.tables import Base, Brand, Mention, Score, Source
+
+    stories_module._warned_versions.add(EVAL_VERSION)  # "no calibration" is the point of a run without one
+    config = (config or StoriesConfig()).model_copy(update=asdict(thresholds or Semantic()))
+    version = EVAL_VERSION
 
     engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
     Base.metadata.create_all(engine)
@@ -359,49 +370,48 @@ TOPIC_OVERLAP_GRID = (0.1, 0.15, 0.2, 0.25, 0.3)
 
 
 def calibrate(
-    items: Sequence[Item], vectors: dict[str, np.ndarray], version: str, base: StoriesConfig
+    items: Sequence[Item], vectors: dict[str, np.ndarray], base: StoriesConfig
 ) -> tuple[dict[str, float] | None, list[dict[str, Any]]]:
-    """Thresholds for `version`, chosen on `items` (the calibration half) in two steps.
+    """Thresholds chosen on `items` (the calibration half; the evaluation half is never seen), in two steps.
 
-    1. similarity: the lowest grid cosine from which on every higher one keeps merges of different
-       incidents under half the target (no drift: the rate must hold for all stricter values too);
-    2. with it, or without cosine-alone evidence, the (topic_similarity, topic_overlap) pair that joins the
-       most paraphrases while merges stay under half the target (ties: fewer merges). Neither step sees
-       the evaluation half.
+    1. the (topic_similarity, topic_overlap) pair, without cosine-alone evidence, that joins the most
+       paraphrases while merges of different incidents stay under half the target (ties: fewer merges);
+    2. with it, the cosine-alone threshold (or none) that joins the most same-incident pairs under the same
+       budget (ties: the stricter). Cosine alone rarely adds anything with sentiment-tuned vectors, and
+       then this keeps it from spending the budget.
     """
-    sweep = []
-    off = base.model_copy(update={"similarity": None, "topic_similarity": None, "topic_overlap": None})
-    for threshold in GRID:
-        config = off.model_copy(update={"similarity": threshold})
-        figures = metrics(items, run_stories(items, vectors, version, config))
-        sweep.append({"similarity": threshold, **figures})
     budget = TARGET_MERGED * CALIBRATION_MARGIN
-    chosen = None
-    for row in reversed(sweep):
-        if row["merged_rate"] > budget:
-            break
-        chosen = row["similarity"]
-    if chosen is None:
-        return None, sweep
-    best: tuple[tuple[float, float], dict[str, float]] | None = None
-    for similarity in (chosen, None):
-        for topic_similarity in TOPIC_SIMILARITY_GRID:
-            for topic_overlap in TOPIC_OVERLAP_GRID:
-                update = {
-                    "similarity": similarity,
-                    "topic_similarity": topic_similarity,
-                    "topic_overlap": topic_overlap,
-                }
-                figures = metrics(items, run_stories(items, vectors, version, off.model_copy(update=update)))
-                sweep.append({**update, **figures})
-                if figures["merged_rate"] > budget:
-                    continue
+    sweep: list[dict[str, Any]] = []
+
+    def trial(thresholds: Semantic) -> dict[str, Any]:
+        figures = metrics(items, run_stories(items, vectors, thresholds, base))
+        sweep.append({**asdict(thresholds), **figures})
+        return figures
+
+    best_topic: tuple[tuple[float, float], Semantic] | None = None
+    for topic_similarity in TOPIC_SIMILARITY_GRID:
+        for topic_overlap in TOPIC_OVERLAP_GRID:
+            thresholds = Semantic(None, topic_similarity, topic_overlap)
+            figures = trial(thresholds)
+            if figures["merged_rate"] <= budget:
                 key = (figures["joined"].get("paraphrase", {}).get("rate", 0.0), -figures["merged_rate"])
-                if best is None or key > best[0]:
-                    best = (key, {k: v for k, v in update.items() if v is not None})
+                if best_topic is None or key > best_topic[0]:
+                    best_topic = (key, thresholds)
+    topic = best_topic[1] if best_topic else Semantic()
+    best: tuple[tuple[float, float, float], Semantic] | None = None
+    for similarity in (None, *sorted(GRID, reverse=True)):
+        thresholds = replace(topic, similarity=similarity)
+        if thresholds == Semantic():
+            continue
+        figures = trial(thresholds)
+        if figures["merged_rate"] > budget:
+            continue
+        key = (figures["pairwise_recall"], -figures["merged_rate"], similarity or 1.0)
+        if best is None or key > best[0]:
+            best = (key, thresholds)
     if best is None:
-        return {"similarity": chosen}, sweep
-    return best[1], sweep
+        return None, sweep
+    return {k: v for k, v in asdict(best[1]).items() if v is not None}, sweep
 
 
 def write_calibration(
@@ -442,7 +452,7 @@ def evaluate(
     report: dict[str, Any] = {"model_version": scorer.version, "per_language": per_language, "seed": seed}
     if do_calibrate:
         progress("calibrating on the calibration half ...")
-        chosen, sweep = calibrate(halves["calibration"], vectors, scorer.version, config)
+        chosen, sweep = calibrate(halves["calibration"], vectors, config)
         report["sweep"] = [
             {k: r.get(k) for k in ("similarity", "topic_similarity", "topic_overlap", "merged_rate", "joined")}
             for r in sweep
@@ -451,8 +461,7 @@ def evaluate(
             report["calibrated"] = None
         else:
             cal = metrics(
-                halves["calibration"],
-                run_stories(halves["calibration"], vectors, scorer.version, config.model_copy(update=chosen)),
+                halves["calibration"], run_stories(halves["calibration"], vectors, Semantic(**chosen), config)
             )
             details = {
                 "calibrated_on": f"{cal['items']} posts (calibration half), "
@@ -462,14 +471,11 @@ def evaluate(
             }
             write_calibration(scorer.version, chosen, details, calibration_path)
             report["calibrated"] = {**chosen, **details}
-    from alerts.stories import semantic_thresholds
-
     semantic = semantic_thresholds(scorer.version, config, calibration_path)
     report["semantic"] = asdict(semantic)
-    run_config = config.model_copy(update=asdict(semantic))
     for part, subset in halves.items():
         progress(f"grouping the {part} half ...")
-        figures = metrics(subset, run_stories(subset, vectors, scorer.version, run_config))
+        figures = metrics(subset, run_stories(subset, vectors, semantic, config))
         figures["targets_met"] = meets_targets(figures)
         report[part] = figures
     return report

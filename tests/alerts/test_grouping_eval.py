@@ -8,7 +8,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
-from alerts.config import StoriesConfig
 from alerts.grouping_eval import STRUCTURAL, TARGET_MERGED, Item, build_set, evaluate, metrics, run_stories
 from monitor.store.tables import Mention, Score
 
@@ -47,7 +46,7 @@ def test_metrics_count_pairs_of_different_incidents_and_leave_parallel_texts_out
 def test_structural_retellings_join_and_real_complaints_stay_apart_without_vectors(shared_data: Path) -> None:
     items = build_set(shared_data / "sentiment" / "train", per_language=60, seed=1)
     assert {it.kind for it in items} == {"original", "paraphrase", *STRUCTURAL}
-    figures = metrics(items, run_stories(items, {}, "none", StoriesConfig()))
+    figures = metrics(items, run_stories(items, {}))
     assert figures["merged_rate"] <= TARGET_MERGED
     for kind in STRUCTURAL:
         assert figures["joined"][kind]["rate"] >= 0.9, (kind, figures["joined"])
