@@ -9,11 +9,12 @@ brand (one updated within `stories.window`) on the first of:
 3. near-duplicate text: containment of word shingles (`RT @x:` prefixes, URLs, @handles and a truncation's
    cut-off last word removed) >= `stories.shingle_similarity` with a member: reposts, quotes that add a
    comment, truncations, copy-paste campaigns;
-4. sentence vectors (`scores.embedding`) with cosine >= the threshold calibrated for the running scorer's
-   model version (`alerts/similarity_calibration.json`, written by `repmon eval grouping --calibrate`),
-   compared with the story's first members, never with a centroid: a centroid drifts toward "a complaint
-   in general" and then attracts every complaint. Without a calibration for that version semantic
-   merging is off (logged once) and structural evidence still groups.
+4. meaning: sentence vectors (`scores.embedding`) with cosine >= a threshold, or a lower cosine while the
+   posts share rare words (see `Semantic`), at the thresholds calibrated for the running scorer's model
+   version (`alerts/similarity_calibration.json`, written by `repmon eval grouping --calibrate`), compared
+   with the story's first members, never with a centroid: a centroid drifts toward "a complaint in
+   general" and then attracts every complaint. Without a calibration for that version meaning evidence
+   is off (logged once) and structural evidence still groups.
 Otherwise the mention starts a story keyed by its own identity, so re-running the grouping is a no-op.
 
 The stage is set-based: a batch costs a fixed number of queries however many mentions it holds.
@@ -49,14 +50,14 @@ log = logging.getLogger(__name__)
 CALIBRATION_FILE = Path(__file__).with_name("similarity_calibration.json")
 MEMBERS_COMPARED = 20  # per story, for URL/text/vector evidence: the first posts define a story (no drift)
 SHINGLE_WORDS = 3
-MIN_SHINGLES = 4  # below this a text is too short for containment: only an exact copy counts
+MIN_SHINGLES = 4  # below this a text is too short for containment: only an exact copy counts ...
+MIN_EXACT_WORDS = 4  # ... and then only with at least this many words ("thanks @x" is no evidence)
 COMMON_SHINGLE_SHARE = 0.02  # candidate search skips shingles indexed for more than 2 % of members ...
 COMMON_SHINGLE_MIN = 50  # ... and more than 50 of them
 MIN_MEANING_WORDS = 5  # vectors of shorter posts ("+1", "same here!") say nothing about which incident
 MIN_TOPIC_DOCUMENTS = 50  # rare-word weights need a pool of recent posts; fewer: no topic evidence
 STOPWORD_SHARE = 0.02  # a word in more than 2 % of recent posts (and more than 5) is no specific
 STOPWORD_MIN_POSTS = 5
-MIN_EXACT_WORDS = 4  # ... and then only with at least this many words ("thanks @x" is no evidence)
 TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|igshid|mc_cid|mc_eid|ref|ref_src|s|t|si)=", re.I)
 WORD = re.compile(r"\w+", re.UNICODE)
 REPOST_PREFIX = re.compile(r"^\s*(rt|repost|reposted|via)\s*:?\s*@\w+\s*:?", re.I)
@@ -94,7 +95,7 @@ def link_keys(url: str | None, links: Iterable[Any] | None) -> frozenset[str]:
 
 
 def words(text: str) -> list[str]:
-    """The words that carry a post's content: repost prefix, URLs and @handles removed, case and accents folded."""
+    """The words that carry a post's content: repost prefix, URLs and @handles removed, NFKC, case folded."""
     text = unicodedata.normalize("NFKC", text or "")
     truncated = bool(TRUNCATED.search(text))
     text = NOISE.sub(" ", REPOST_PREFIX.sub(" ", text)).casefold()
