@@ -127,8 +127,15 @@ class OutboxConfig(_Section):
 
 
 class StoriesConfig(_Section):
-    similarity: float = Field(0.86, gt=0, le=1)  # cosine similarity of sentence vectors
-    shingle_similarity: float = Field(0.6, gt=0, le=1)  # Jaccard of word 3-shingles, without vectors
+    """How mentions are grouped into stories (one story = one incident; see alerts/stories.py)."""
+
+    # Cosine of sentence vectors. None (the default) = the threshold calibrated for the running scorer's
+    # model version by `repmon eval grouping --calibrate`; a number here overrides the calibration.
+    similarity: float | None = Field(None, gt=0, le=1)
+    topic_similarity: float | None = Field(None, gt=0, le=1)  # lower cosine, only with shared rare words...
+    topic_overlap: float | None = Field(None, gt=0, le=1)  # ...of at least this IDF-weighted share
+    # Containment of word 3-shingles for near-duplicate text (reposts, quotes, truncations, copy-paste).
+    shingle_similarity: float = Field(0.5, gt=0, le=1)
     window: Duration = timedelta(days=3)  # only stories updated this recently can absorb a mention
 
 
