@@ -421,7 +421,11 @@ def assign_stories(
         update(Story.__table__)
         .where(table.id == bindparam("sid"))
         .values(mention_count=table.mention_count + bindparam("n"), updated_at=bindparam("now")),
-        [{"sid": g.story_id, "n": len(g.added), "now": now} for g in touched.values()],
+        # in story-id order: two workers then lock shared story rows in the same order and cannot deadlock
+        sorted(
+            ({"sid": g.story_id, "n": len(g.added), "now": now} for g in touched.values()),
+            key=lambda row: row["sid"],
+        ),
     )
     for story in session.identity_map.values():
         if isinstance(story, Story):
