@@ -48,12 +48,22 @@ class ShareResult:
     in_event: bool = False
 
 
-def share_severity(surprise: float, ratio: float, negative: int) -> Severity:
-    if ratio >= 4 and surprise >= 10 and negative >= 30:
+def share_severity(surprise: float, share: float, base: float, negative: int) -> Severity:
+    """Severity from the evidence: how far the share moved (as an odds ratio) and how sure we are.
+
+    Why odds and not the plain ratio share/base: a ratio cannot exceed 1/base, so for a brand whose usual
+    share is 30 % even 100 % negatives was only "3.3x" and a storm of 80 % negatives stayed *medium*. The
+    odds ratio (0.8/0.2 vs 0.3/0.7 = 9.3) grows without bound as the share nears 1, for low and high
+    usual shares alike. Critical needs many affected customers as well (>= 50 negatives).
+    """
+    share = min(max(share, 1e-6), 1 - 1e-6)
+    base = min(max(base, 1e-6), 1 - 1e-6)
+    odds_ratio = (share / (1 - share)) / (base / (1 - base))
+    if odds_ratio >= 8 and surprise >= 12 and negative >= 50:
         return "critical"
-    if ratio >= 3 and surprise >= 7:
+    if odds_ratio >= 4 and surprise >= 7:
         return "high"
-    if ratio >= 2:
+    if odds_ratio >= 2:
         return "medium"
     return "low"
 
@@ -129,7 +139,7 @@ class ShareDetector:
             self.armed = True
         if self.seen >= p.warmup_mentions and self.armed and self.since_alert > p.cooldown and surprise >= p.fire:
             fired, self.armed, self.since_alert = True, False, 0
-            severity = share_severity(surprise, (neg / tot) / base, neg)
+            severity = share_severity(surprise, neg / tot, base, neg)
         score = squash(surprise, p.fire)
         if not fired:
             score = min(score, 0.4999)
