@@ -40,9 +40,8 @@ class Grid:
 def to_grid(timestamps: Sequence[str], values: Sequence[float]) -> Grid:
     """Place rows on the absolute 5-minute grid (NAB realTweets has gaps; seasonal lags need real time)."""
     epoch = datetime(1970, 1, 1)
-    absolute = np.array(
-        [int((datetime.fromisoformat(t.strip()) - epoch).total_seconds() // 300) for t in timestamps], dtype=np.int64
-    )
+    seconds = [(datetime.fromisoformat(t.strip()) - epoch).total_seconds() for t in timestamps]
+    absolute = np.array([int(x // 300) for x in seconds], dtype=np.int64)
     first = int(absolute[0])
     idx = absolute - first
     grid = np.full(int(idx[-1]) + 1, np.nan)

@@ -72,18 +72,44 @@ def _current(series: nab.Series) -> tuple[np.ndarray, np.ndarray]:
 
 FAMILIES: tuple[Family, ...] = (
     Family("current", _current, {}, (2.0, 2.25, 2.5, 2.75, 3.0, 3.5), "shipped counts.SpikeDetector"),
-    Family("robust_z", _on_rows(baselines.robust_z), {"smooth": (6,), "profile": ("none",)}, FIRE_Z,
-           "SCORING.md recipe"),
-    Family("robust_z_profile", _on_rows(baselines.robust_z),
-           {"smooth": (3, 6, 12), "profile": ("day", "week")}, FIRE_Z, "log counts, time-of-day/week median"),
-    Family("glm", _on_rows(baselines.glm_tail), {"scale": (3, 12), "family": ("poisson", "negbin")},
-           FIRE_LOG10, "Poisson/NB, slot means of the past week"),
-    Family("windowed_gaussian", _on_rows(baselines.windowed_gaussian), {"window": (576, 2016, 6400)}, FIRE_Z,
-           "NAB windowedGaussian"),
-    Family("relative_entropy", _on_rows(baselines.relative_entropy), {"window": (52,)}, FIRE_LOG10,
-           "Wang et al. 2011"),
-    Family("knn_cad", _on_rows(baselines.knn_cad), {"dim": (19,), "k": (27,)}, (1.5, 2.0, 2.5, 2.7),
-           "Burnaev & Ishimtsev 2016"),
+    Family(
+        "robust_z",
+        _on_rows(baselines.robust_z),
+        {"smooth": (6,), "profile": ("none",)},
+        FIRE_Z,
+        "SCORING.md recipe",
+    ),
+    Family(
+        "robust_z_profile",
+        _on_rows(baselines.robust_z),
+        {"smooth": (3, 6, 12), "profile": ("day", "week")},
+        FIRE_Z,
+        "log counts, time-of-day/week median",
+    ),
+    Family(
+        "glm",
+        _on_rows(baselines.glm_tail),
+        {"scale": (3, 12), "family": ("poisson", "negbin")},
+        FIRE_LOG10,
+        "Poisson/NB, slot means of the past week",
+    ),
+    Family(
+        "windowed_gaussian",
+        _on_rows(baselines.windowed_gaussian),
+        {"window": (576, 2016, 6400)},
+        FIRE_Z,
+        "NAB windowedGaussian",
+    ),
+    Family(
+        "relative_entropy", _on_rows(baselines.relative_entropy), {"window": (52,)}, FIRE_LOG10, "Wang et al. 2011"
+    ),
+    Family(
+        "knn_cad",
+        _on_rows(baselines.knn_cad),
+        {"dim": (19,), "k": (27,)},
+        (1.5, 2.0, 2.5, 2.7),
+        "Burnaev & Ishimtsev 2016",
+    ),
 )
 
 

@@ -30,6 +30,11 @@ class NegativeShareConfig(BaseModel):
     min_negative: int = Field(5, ge=1, description="negative mentions a window needs before it can page")
     warmup_mentions: float = Field(100.0, ge=0)
     prior_share: float = Field(0.15, gt=0, lt=1)
+    early: bool = Field(
+        True,
+        description="also judge bins that have not settled (the open one included) on the mentions scored so "
+        "far, so a storm pages within minutes; the settled pass still counts late arrivals",
+    )
 
 
 class ViralityConfig(BaseModel):

@@ -104,6 +104,27 @@ class ShareDetector:
             armed=bool(state["armed"]),
         )
 
+    def mark_alerted(self) -> None:
+        """Enter the after-alert state (quiet until re-armed and cooled down) without a settled alert.
+
+        Why: an open bin that was already alerted on early (`peek`) must start the cooldown when the
+        settled pass reaches it, so the same storm is not alerted twice.
+        """
+        self.armed, self.since_alert = False, 0
+
+    def peek(self, bins: list[tuple[int, int]]) -> tuple[int, ShareResult] | None:
+        """(index, result) of the first of these not-yet-settled bins that would fire, judged on a copy.
+
+        Why a copy: the open bins' counts are incomplete (late arrivals, unscored mentions), so they may
+        raise an alert early but must never be learnt; the settled pass counts them in full later.
+        """
+        probe = ShareDetector.from_state(self.state(), self.params)
+        for i, (negative, total) in enumerate(bins):
+            res = probe.update(negative, total)
+            if res.fired:
+                return i, res
+        return None
+
     def baseline_share(self) -> float:
         p = self.params
         return (self.neg_weight + p.prior_share * p.prior_weight) / (self.all_weight + p.prior_weight)
