@@ -54,14 +54,16 @@ def share_severity(surprise: float, share: float, base: float, negative: int) ->
     Why odds and not the plain ratio share/base: a ratio cannot exceed 1/base, so for a brand whose usual
     share is 30 % even 100 % negatives was only "3.3x" and a storm of 80 % negatives stayed *medium*. The
     odds ratio (0.8/0.2 vs 0.3/0.7 = 9.3) grows without bound as the share nears 1, for low and high
-    usual shares alike. Critical needs many affected customers as well (>= 50 negatives).
+    usual shares alike. The alert has already passed the significance test (`fire`), so above it the
+    *size* of the move decides, with a floor on affected customers: high needs >= 8 negatives, critical
+    >= 50 and overwhelming evidence.
     """
     share = min(max(share, 1e-6), 1 - 1e-6)
     base = min(max(base, 1e-6), 1 - 1e-6)
     odds_ratio = (share / (1 - share)) / (base / (1 - base))
     if odds_ratio >= 8 and surprise >= 12 and negative >= 50:
         return "critical"
-    if odds_ratio >= 4 and surprise >= 7:
+    if odds_ratio >= 4 and negative >= 8:
         return "high"
     if odds_ratio >= 2:
         return "medium"
