@@ -27,7 +27,8 @@ class ShareParams:
     prior_weight: float = 50.0  # mentions' worth of confidence in the prior
     memory: float = 2000.0  # mentions' worth of history the baseline share remembers
     concentration: float = 60.0  # beta-binomial concentration: how much the true share wobbles
-    warmup_mentions: float = 100.0  # mentions seen before the first alert
+    warmup_mentions: float = 100.0  # mentions seen before the first alert ...
+    warmup_bins: int = 288  # ... or this many bins (a day): a 5-posts-a-day brand must not wait 3 weeks
     fire: float = 4.0  # -log10 tail probability (multiplicity corrected) that fires
     rearm: float = 1.5
     cooldown: int = 72  # bins (6 h at 5-min bins)
@@ -76,6 +77,7 @@ class ShareDetector:
     neg_weight: float = 0.0  # exponentially weighted negative mentions
     all_weight: float = 0.0  # exponentially weighted mentions
     seen: float = 0.0
+    bins: int = 0  # bins seen (time-based warm-up)
     recent: list[tuple[int, int]] = field(default_factory=list)
     since_alert: int = 10**9
     armed: bool = True
@@ -86,6 +88,7 @@ class ShareDetector:
             "neg_weight": self.neg_weight,
             "all_weight": self.all_weight,
             "seen": self.seen,
+            "bins": self.bins,
             "recent": [list(x) for x in self.recent],
             "since_alert": self.since_alert,
             "armed": self.armed,
@@ -101,6 +104,7 @@ class ShareDetector:
             neg_weight=float(state["neg_weight"]),
             all_weight=float(state["all_weight"]),
             seen=float(state["seen"]),
+            bins=int(state.get("bins", 0)),
             recent=[(int(a), int(b)) for a, b in state["recent"]],
             since_alert=int(state["since_alert"]),
             armed=bool(state["armed"]),
@@ -160,7 +164,8 @@ class ShareDetector:
         self.since_alert += 1
         if not self.armed and surprise < p.rearm:
             self.armed = True
-        if self.seen >= p.warmup_mentions and self.armed and self.since_alert > p.cooldown and surprise >= p.fire:
+        warm = self.seen >= p.warmup_mentions or self.bins >= p.warmup_bins
+        if warm and self.armed and self.since_alert > p.cooldown and surprise >= p.fire:
             fired, self.armed, self.since_alert = True, False, 0
             severity = share_severity(surprise, neg / tot, base, neg)
         score = squash(surprise, p.fire)
@@ -173,6 +178,7 @@ class ShareDetector:
         self.neg_weight = self.neg_weight * decay + weight * negative
         self.all_weight = self.all_weight * decay + weight * total
         self.seen += total
+        self.bins += 1
         return ShareResult(
             score=score,
             fired=fired,

@@ -105,6 +105,7 @@ def _spike_params(config: DetectConfig) -> tuple[SpikeParams, ShareParams]:
         cooldown=s.cooldown_bins,
         min_negative=s.min_negative,
         warmup_mentions=s.warmup_mentions,
+        warmup_bins=s.warmup_bins,
         prior_share=s.prior_share,
     )
     return spike, share
