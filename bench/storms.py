@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import statistics
 import tempfile
@@ -65,10 +66,8 @@ def _poisson(rng: random.Random, lam: float) -> int:
     if lam <= 0:
         return 0
     if lam > 60:
-        return max(int(round(rng.gauss(lam, lam**0.5))), 0)
+        return max(round(rng.gauss(lam, lam**0.5)), 0)
     # Knuth, fine for small means
-    import math
-
     limit, k, p = math.exp(-lam), 0, 1.0
     while True:
         p *= rng.random()
@@ -100,9 +99,9 @@ def build_brand(series: nab.Series, scale: float, days: int, rng: random.Random)
             minutes, rate = 30, 3.0
         b0 = int((t - T0) / BIN)
         usual = sum(per_bin[b0 : b0 + minutes // 5]) * base_share  # expected negatives in the window
-        extra = max(int(round((rate - 1) * usual)), 10)
+        extra = max(round((rate - 1) * usual), 10)
         storm = Storm(t, minutes, rate, rng.random() < 0.5, extra)
-        for k in range(extra):
+        for _ in range(extra):
             u = rng.random()
             frac = u**0.5 if storm.ramp else u  # ramp: density rising linearly over the storm
             posts.append((t + frac * minutes * MINUTE, True))
