@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scipy.stats import betabinom
+from scipy.stats import betabinom, poisson
 
 from monitor.detect.counts import squash
 from monitor.types import Severity
@@ -34,6 +34,9 @@ class ShareParams:
     cooldown: int = 72  # bins (6 h at 5-min bins)
     min_negative: int = 5  # never page on fewer negative mentions than this in the window
     min_ratio: float = 1.5  # observed share must be at least this multiple of the usual share
+    rate_gate: float = 1.5  # share surprise (-log10) above which the negative *rate* is also consulted
+    rate_peak: float = 3.0  # the rate test allows this multiple of the usual rate (busy hours)
+    rate_memory_bins: int = 2016  # the usual rate remembers about a week
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,7 @@ class ShareDetector:
     all_weight: float = 0.0  # exponentially weighted mentions
     seen: float = 0.0
     bins: int = 0  # bins seen (time-based warm-up)
+    neg_rate: float | None = None  # usual negatives per bin (EW mean)
     recent: list[tuple[int, int]] = field(default_factory=list)
     since_alert: int = 10**9
     armed: bool = True
@@ -89,6 +93,7 @@ class ShareDetector:
             "all_weight": self.all_weight,
             "seen": self.seen,
             "bins": self.bins,
+            "neg_rate": self.neg_rate,
             "recent": [list(x) for x in self.recent],
             "since_alert": self.since_alert,
             "armed": self.armed,
@@ -105,6 +110,7 @@ class ShareDetector:
             all_weight=float(state["all_weight"]),
             seen=float(state["seen"]),
             bins=int(state.get("bins", 0)),
+            neg_rate=None if state.get("neg_rate") is None else float(state["neg_rate"]),
             recent=[(int(a), int(b)) for a, b in state["recent"]],
             since_alert=int(state["since_alert"]),
             armed=bool(state["armed"]),
@@ -135,6 +141,21 @@ class ShareDetector:
         p = self.params
         return (self.neg_weight + p.prior_share * p.prior_weight) / (self.all_weight + p.prior_weight)
 
+    def _rate_surprise(self, negative: int, k: int) -> float:
+        """-log10 P(>= negative in k bins) against `rate_peak` x the usual negatives per bin (Poisson).
+
+        Why: when a window holds only the storm (a brand with 5 posts a day gets 10 angry posts in half
+        an hour), "10 of 10 negative" is all the share test sees, and the wobble it must allow for keeps
+        that near the fire level. That ten negatives arrived at all, at a brand that sees one a day, is
+        the evidence. It is only consulted once the share itself is up (`rate_gate`), so a launch buzz
+        (more of everything, usual share) never pages on its negative count; and `rate_peak` allows for
+        busy hours (daily peaks reach about 3x the mean rate), since the rate has no time-of-day profile.
+        """
+        assert self.neg_rate is not None
+        expected = max(self.neg_rate, 1e-4) * k * self.params.rate_peak
+        tail = float(poisson.sf(negative - 1, expected))
+        return 300.0 if tail <= 0 else -math.log10(tail)
+
     def update(self, negative: int, total: int) -> ShareResult:
         """Score one bin's (negative, total) counts, then learn from them."""
         p = self.params
@@ -143,7 +164,8 @@ class ShareDetector:
             raise ValueError(f"need 0 <= negative <= total, got {negative}/{total}")
         base = min(max(self.baseline_share(), 1e-3), 0.999)
         self.recent.append((negative, total))
-        del self.recent[: max(len(self.recent) - max(p.scales), 0)]
+        leaving = self.recent[: max(len(self.recent) - max(p.scales), 0)]
+        del self.recent[: len(leaving)]
         a, b = base * p.concentration, (1 - base) * p.concentration
         correction = math.log10(len(p.scales))
         best = (0.0, p.scales[0], negative, total)
@@ -154,7 +176,10 @@ class ShareDetector:
             if tot == 0 or neg < p.min_negative or neg / tot < p.min_ratio * base:
                 continue
             tail = float(betabinom.sf(neg - 1, tot, a, b))
-            surprise = (300.0 if tail <= 0 else -math.log10(tail)) - correction
+            surprise = 300.0 if tail <= 0 else -math.log10(tail)
+            if surprise >= p.rate_gate and self.neg_rate is not None:
+                surprise = max(surprise, self._rate_surprise(neg, k))
+            surprise -= correction
             if surprise > best[0]:
                 best = (surprise, k, neg, tot)
         surprise, k, neg, tot = best
@@ -179,6 +204,14 @@ class ShareDetector:
         self.all_weight = self.all_weight * decay + weight * total
         self.seen += total
         self.bins += 1
+        # The usual rate of negatives per bin learns a bin only once it has left the longest window, so
+        # a storm's leading edge never raises the rate it is tested against; an incident is not learnt.
+        if self.neg_rate is None and self.recent:
+            self.neg_rate = sum(x for x, _ in self.recent) / len(self.recent)
+        for old_negative, _ in leaving if self.armed else ():
+            assert self.neg_rate is not None
+            step = max(1.0 / max(self.bins - len(self.recent), 1), 1.0 / p.rate_memory_bins)
+            self.neg_rate += step * (old_negative - self.neg_rate)
         return ShareResult(
             score=score,
             fired=fired,

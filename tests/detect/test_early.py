@@ -170,3 +170,25 @@ def test_near_silent_brand_stays_quiet_and_catches_a_real_storm(engine: Engine) 
             s.commit()
     assert len(found) == 1, found
     assert found[0][0] <= 30
+
+
+def test_tiny_brand_storm_fires_on_the_negative_rate_but_a_buzz_does_not() -> None:
+    """A brand with ~5 posts a day: five negatives in 25 minutes page (the share test alone saw only
+    "5 of 5", within its wobble allowance). A busy brand's buzz — every count x8, usual share — does not,
+    because the rate is only consulted once the share itself has risen."""
+    from monitor.detect.share import ShareDetector
+
+    rng = random.Random(1)
+    tiny = ShareDetector()
+    for _ in range(600):
+        n = int(rng.random() < 5 / 288)
+        tiny.update(int(n and rng.random() < 0.2), n)
+    results = [tiny.update(1, 1) for _ in range(5)]
+    assert [r.fired for r in results] == [False, False, False, False, True]
+
+    busy = ShareDetector()
+    for _ in range(600):
+        tot = rng.randint(30, 50)
+        busy.update(sum(rng.random() < 0.15 for _ in range(tot)), tot)
+    buzz = [busy.update(sum(rng.random() < 0.15 for _ in range(320)), 320) for _ in range(12)]
+    assert not any(r.fired for r in buzz)
