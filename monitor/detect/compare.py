@@ -24,7 +24,8 @@ import numpy as np
 from monitor.detect import baselines, nab
 
 FIRE_Z = (2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 10.0)
-FIRE_LOG10 = (2.0, 2.5, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+FIRE_LOG10 = (2.0, 2.5, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0)
+FIRE_RATIO = (0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +67,24 @@ def _on_rows(fn: Callable[..., np.ndarray]) -> Callable[..., tuple[np.ndarray, N
     return run
 
 
+_CURRENT: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
 def _current(series: nab.Series) -> tuple[np.ndarray, np.ndarray]:
-    return baselines.current_evidence(series.timestamps, series.values)
+    """The shipped detector's evidence, computed once per series (it is pure Python, the slow one)."""
+    key = (series.name, len(series.values))
+    if key not in _CURRENT:
+        _CURRENT[key] = baselines.current_evidence(series.timestamps, series.values)
+    return _CURRENT[key]
+
+
+def _ensemble(series: nab.Series, how: str, glm_fire: float) -> tuple[np.ndarray, None]:
+    """Shipped detector and NB GLM, each scaled to its own fire level: "and" needs both, "or" either."""
+    cur, gate = _current(series)
+    mine = np.where(gate, cur / 2.5, np.minimum(cur / 2.5, 0.99))
+    grid = baselines.to_grid(series.timestamps, series.values)
+    other = baselines.glm_tail(grid, 12, "negbin")[grid.rows] / glm_fire
+    return (np.fmin(mine, other) if how == "and" else np.fmax(mine, other)), None
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -102,6 +119,13 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "relative_entropy", _on_rows(baselines.relative_entropy), {"window": (52,)}, FIRE_LOG10, "Wang et al. 2011"
+    ),
+    Family(
+        "ensemble",
+        _ensemble,
+        {"how": ("and", "or"), "glm_fire": (8.0, 16.0)},
+        FIRE_RATIO,
+        "current + NB GLM, each over its fire level",
     ),
     Family(
         "knn_cad",
