@@ -112,7 +112,7 @@ def eval_spikes(nab_dir: Path, as_json: bool, with_compare: bool) -> None:
             "series": [s.name for s in corpus],
             "held_out_nested": {k: v for k, v in nested.items() if k == "current"}.get("current"),
             "comparison": nested if with_compare else None,
-            "in_sample_profiles": result,
+            "profiles": result,  # in-sample: each profile with its own optimised threshold
             "standard_leave_one_file_out": loo,
             "standard_at_alert_level": fixed,
         }
