@@ -192,3 +192,18 @@ def test_tiny_brand_storm_fires_on_the_negative_rate_but_a_buzz_does_not() -> No
         busy.update(sum(rng.random() < 0.15 for _ in range(tot)), tot)
     buzz = [busy.update(sum(rng.random() < 0.15 for _ in range(320)), 320) for _ in range(12)]
     assert not any(r.fired for r in buzz)
+
+
+def test_peek_learns_nothing_from_open_bins() -> None:
+    """Judging incomplete bins must leave the detector exactly as it was (late arrivals are counted later)."""
+    from monitor.detect.share import ShareDetector
+
+    rng = random.Random(2)
+    det = ShareDetector()
+    for _ in range(400):
+        tot = rng.randint(0, 12)
+        det.update(sum(rng.random() < 0.2 for _ in range(tot)), tot)
+    before = det.state()
+    hit = det.peek([(9, 10), (10, 10)])
+    assert hit is not None and hit[0] in (0, 1)
+    assert det.state() == before
