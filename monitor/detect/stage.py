@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -104,6 +105,7 @@ def _spike_params(config: DetectConfig) -> tuple[SpikeParams, ShareParams]:
         cooldown=s.cooldown_bins,
         min_negative=s.min_negative,
         warmup_mentions=s.warmup_mentions,
+        warmup_bins=s.warmup_bins,
         prior_share=s.prior_share,
     )
     return spike, share
@@ -145,6 +147,8 @@ def _spikes(session: Session, config: DetectConfig, brand: Brand, now: datetime)
     recent_negative: list[list[int]] = [list(x) for x in state.get("recent_negative", [])]
     recent_all: list[list[int]] = [list(x) for x in state.get("recent_all", [])]
     keep = max(max(spike_params.scales), max(share_params.scales))
+    early = [datetime.fromisoformat(e) for e in state.get("early_alerts", [])]
+    cooldown = share_params.cooldown * width
     b = start
     while b < settled_end:
         mentions = per_bin.get(b, [])
@@ -157,7 +161,10 @@ def _spikes(session: Session, config: DetectConfig, brand: Brand, now: datetime)
         bin_in_day = int((b - b.replace(hour=0, minute=0)).total_seconds() // 60) // config.bin_minutes
         vres = volume.update(len(ids), bin_in_day)
         sres = share.update(len(negative), len(ids))
-        if config.negative_share.enabled and sres.fired and sres.severity:
+        raised_early = any(abs(e - b) <= cooldown for e in early)
+        if b in early and not sres.fired and not sres.in_event:
+            share.mark_alerted()  # the early alert starts this storm's cooldown, so it pages once
+        if config.negative_share.enabled and sres.fired and sres.severity and not raised_early:
             evidence_ids = [m for bin_ids in recent_negative[-sres.scale :] for m in bin_ids][-EVIDENCE_IDS:]
             out.append(
                 AlertCandidate(
@@ -215,9 +222,17 @@ def _spikes(session: Session, config: DetectConfig, brand: Brand, now: datetime)
             )
         b += width
 
+    early = [e for e in early if e + cooldown >= b]
+    if config.negative_share.enabled and config.negative_share.early and not early:
+        found = _early_share(session, config, brand, share, b, now, recent_negative)
+        if found is not None:
+            early.append(found.evidence_bin)
+            out.append(found.candidate)
+
     _save_state(
         row,
         {
+            "early_alerts": [e.isoformat() for e in early],
             "next_bin": b.isoformat(),
             "volume": volume.state(),
             "share": share.state(),
@@ -227,6 +242,83 @@ def _spikes(session: Session, config: DetectConfig, brand: Brand, now: datetime)
         now,
     )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _EarlyShare:
+    evidence_bin: datetime
+    candidate: AlertCandidate
+
+
+def _early_share(
+    session: Session,
+    config: DetectConfig,
+    brand: Brand,
+    share: ShareDetector,
+    first_open: datetime,
+    now: datetime,
+    recent_negative: list[list[int]],
+) -> _EarlyShare | None:
+    """Judge the bins that have not settled yet (the open one included) on what is scored so far.
+
+    Why: waiting `settle_minutes` after a bin ends means nothing can page within 15 minutes of a storm's
+    first post. The share of negatives among the mentions *already scored* is an unbiased sample of the
+    bin's share, so a storm shows in it within minutes. Nothing learnt here is kept (`ShareDetector.peek`
+    works on a copy): late arrivals and late scores are counted in full by the settled pass, which then
+    starts the cooldown at the early alert's bin instead of paging a second time.
+    """
+    width = timedelta(minutes=config.bin_minutes)
+    rows = session.execute(
+        select(Mention.id, Mention.created_at)
+        .where(Mention.brand_id == brand.id, Mention.created_at >= first_open, Mention.created_at <= now)
+        .order_by(Mention.created_at, Mention.id)
+    ).all()
+    if not rows:
+        return None
+    labels = _latest_labels(session, [r.id for r in rows], config)
+    n_bins = int((_floor_bin(now, config.bin_minutes) - first_open) / width) + 1
+    counts = [[0, 0] for _ in range(n_bins)]
+    negatives: list[list[int]] = [[] for _ in range(n_bins)]
+    for r in rows:
+        score = labels.get(r.id)
+        i = int((_floor_bin(r.created_at, config.bin_minutes) - first_open) / width)
+        if score is None or not 0 <= i < n_bins:
+            continue  # unscored: neither negative nor not-negative yet
+        counts[i][1] += 1
+        if score.label == "negative":
+            counts[i][0] += 1
+            negatives[i].append(r.id)
+    hit = share.peek([(neg, tot) for neg, tot in counts])
+    if hit is None or hit[1].severity is None:
+        return None
+    i, sres = hit
+    b = first_open + i * width
+    window = [*recent_negative, *negatives[: i + 1]][-sres.scale :]
+    evidence_ids = [m for bin_ids in window for m in bin_ids][-EVIDENCE_IDS:]
+    candidate = AlertCandidate(
+        kind="negative_spike",
+        brand=brand.name,
+        key=f"negative_spike:{brand.id}:{b.isoformat()}",
+        severity=sres.severity,
+        detected_at=now,
+        headline=(
+            f"{brand.name}: {sres.negative} of {sres.total} scored mentions negative in the last "
+            f"{sres.scale * config.bin_minutes} min (usually {sres.baseline_share:.0%})"
+        ),
+        evidence={
+            "window_start": (b + width - sres.scale * width).isoformat(),
+            "window_end": min(b + width, now).isoformat(),
+            "negative": sres.negative,
+            "total": sres.total,
+            "share": sres.negative / sres.total,
+            "baseline_share": sres.baseline_share,
+            "expected_negative": sres.baseline_share * sres.total,
+            "surprise_log10": sres.surprise,
+            "early": True,
+        },
+        mention_ids=tuple(evidence_ids),
+    )
+    return _EarlyShare(b, candidate)
 
 
 # --------------------------------------------------------------------------- virality

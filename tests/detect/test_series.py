@@ -107,3 +107,8 @@ def test_eval_spikes_json_on_realtweets(shared_data: Path) -> None:
     # Nothing fitted at the alert level, so it can only be at or below the optimised threshold's score.
     assert 60.0 < payload["standard_at_alert_level"] <= standard["score"]
     assert all(0 <= p["score"] <= 100 for p in payload["profiles"].values())
+    # The held-out figure (nested leave-one-series-out, fire level chosen without the series) is
+    # printed beside it for all three profiles and cannot beat the in-sample one.
+    held = payload["held_out_nested"]
+    assert set(held) == set(payload["profiles"])
+    assert 60.0 < held["standard"]["held_out"] <= held["standard"]["in_sample"]
