@@ -112,3 +112,19 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(packed, tmp_path) -> Non
     both = json.loads((run / "metrics.json").read_text())["teacher_default"]
     assert [r["epoch"] for r in both] == [0, 1]
     assert both[0] == first[0]  # epoch 0 was not trained again
+
+
+def test_fulltrain_command_names_a_bad_data_line_without_a_traceback(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import _register_plugins, cli
+
+    _register_plugins()
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "da_x.jsonl").write_text('{"text": "fin", "label": "positive"}\n{"text": 3}\n')
+    result = CliRunner().invoke(
+        cli, ["model", "fulltrain", "--data", str(tmp_path), "--work-dir", str(tmp_path / "w"), "--pack-only"]
+    )
+    assert result.exit_code == 1
+    assert "da_x.jsonl:2" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "w" / "pack" / "base.npz").exists()
