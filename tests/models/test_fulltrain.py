@@ -20,12 +20,15 @@ WORDS = {"positive": ["good", "hello"], "negative": ["bad", "slow", "wait", "ref
 THREE = ("negative", "neutral", "positive")
 
 
-def _rows(n: int, lang: str, labels: tuple[str, ...], rng: random.Random) -> list[dict]:
+def _rows(n: int, lang: str, labels: tuple[str, ...], rng: random.Random, reason: bool = False) -> list[dict]:
     rows = []
     for i in range(n):
         label = labels[i % len(labels)]
         words = rng.choices(WORDS[label], k=rng.randint(2, 6))
-        rows.append({"text": " ".join(words) + f" {i}", "label": label, "lang": lang})
+        row = {"text": " ".join(words) + f" {i}", "label": label, "lang": lang}
+        if reason and label == "negative":
+            row["reason"] = rng.choice(["Late Flight", "Lost Luggage", "Customer Service Issue", "Can't Tell"])
+        rows.append(row)
     return rows
 
 
@@ -34,7 +37,7 @@ def packed(tmp_path_factory, tiny_checkpoint: Path) -> tuple[Path, Path]:
     rng = random.Random(0)
     root = tmp_path_factory.mktemp("shared")
     files = {
-        "train/en_airline": _rows(150, "en", THREE, rng),
+        "train/en_airline": _rows(150, "en", THREE, rng, reason=True),
         "train/no_norec": _rows(90, "no", THREE, rng),
         "train/sv_reviews": _rows(150, "sv", ("negative", "positive"), rng),
         "dev/no_norec_dev": _rows(30, "no", THREE, rng),
@@ -128,3 +131,47 @@ def test_fulltrain_command_names_a_bad_data_line_without_a_traceback(tmp_path) -
     assert result.exit_code == 1
     assert "da_x.jsonl:2" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "w" / "pack" / "base.npz").exists()
+
+
+@pytest.mark.slow
+def test_an_exported_student_scores_through_the_product_path(packed, tmp_path, tiny_checkpoint) -> None:
+    from models.config import ModelConfig
+    from models.scorer import E5Scorer
+    from models.train import TrainConfig, export_student
+    from monitor.types import TextToScore
+
+    root, out = packed
+    run = tmp_path / "run"
+    ft.main([str(out), str(run), "--configs", "default", "--students", "1", "--epochs", "3", "--lr", "1e-3",
+             "--student-epochs", "3", "--student-lr", "1e-3", "--device", "cpu"])  # fmt: skip
+    weights = tmp_path / "weights"
+    cfg = TrainConfig(
+        data_dir=root / "train", out_dir=weights, work_dir=tmp_path / "w", checkpoint=tiny_checkpoint
+    )
+    result = export_student(run, 1, cfg)
+    assert set(result["temperatures"]) == {"en", "no", "sv"}
+    scorer = E5Scorer(
+        ModelConfig(scorer="e5", weights_dir=str(weights), quantize=False), checkpoint=tiny_checkpoint
+    )
+    runtime = scorer.prepare()
+    assert len(runtime.model.encoder.layer) == 1 and scorer.version.startswith("e5-student1-")
+
+    # the product path computes the trained student's vectors (up to the fp16 the weights ship in)
+    base = ft.load_base(out / "base.npz")
+    student = ft.Encoder(base, 1)
+    saved = load_file(str(run / "student1.safetensors"))
+    with torch.no_grad():
+        for name, param in student.layers[0].hf_state("encoder.layer.0").items():
+            param.copy_(saved[name].float())
+    student.eval()
+    kept = np.load(out / "data.npz")["kept"]
+    remap = {int(t): i for i, t in enumerate(kept)}
+    texts = ["good hello 3", "bad slow wait refund 7", "hej world 5"]
+    ids = encoder.tokenize(runtime.tokenizer, texts)
+    input_ids, mask = encoder.pad_batch(ids, runtime.tokenizer.pad_token_id)
+    with torch.no_grad():
+        want = student(torch.tensor([[remap[t] for t in row] for row in input_ids.tolist()]), mask)["pooled"]
+    got = torch.from_numpy(runtime.pooled(texts))
+    assert torch.nn.functional.cosine_similarity(want, got).min() > 0.999
+    results = scorer.score([TextToScore(i, t) for i, t in enumerate(texts)])
+    assert [r.label for r in results][:2] == ["positive", "negative"]
