@@ -66,7 +66,7 @@ def main() -> None:
     t0 = time.perf_counter()
     runtime = scorer.prepare()
     took = time.perf_counter() - t0
-    if args.layers:
+    if args.layers and args.layers < len(runtime.model.encoder.layer):
         runtime.model.encoder.layer = runtime.model.encoder.layer[: args.layers]
         runtime.model.config.num_hidden_layers = args.layers
         print(f"encoder cut to its first {args.layers} layers: speed of a {args.layers}-layer student only")
