@@ -2,12 +2,17 @@
 
     nice -n 10 .venv/bin/python bench/scoring.py [--n 2000] [--repeats 3] [--quantize]
         [--precision auto|fp32|bf16] [--data ../shared/data/sentiment/train] [--weights models/weights]
+        [--layers K]
 
 Forward-only = the encoder on pre-tokenised, length-bucketed batches (the floor any scorer pays).
 Full path = `E5Scorer.score()` on TextToScore items: tokenising, the same forward pass, py3langid,
 all heads, calibration and result objects. Prints medians over repeats, their ratio, and peak RSS.
 Texts: an even mix of the four languages from the shared training files (read in place), or the
 hand-written probe sentences repeated when the shared data is absent.
+
+--layers K keeps only the encoder's first K layers after loading: the cost of a K-layer distilled
+student (models/fulltrain.py) before one is trained. Its scores are meaningless and its peak RSS still
+includes loading all 12 layers; only the two speed figures are a student's.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ def main() -> None:
     ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     ap.add_argument("--data", type=Path, default=Path("../shared/data/sentiment/train"))
     ap.add_argument("--weights", type=str, default=None)
+    ap.add_argument("--layers", type=int, default=None, help="keep the first K layers (student speed)")
     args = ap.parse_args()
 
     texts = sample_texts(args.data, args.n)
@@ -60,6 +66,10 @@ def main() -> None:
     t0 = time.perf_counter()
     runtime = scorer.prepare()
     took = time.perf_counter() - t0
+    if args.layers and args.layers < len(runtime.model.encoder.layer):
+        runtime.model.encoder.layer = runtime.model.encoder.layer[: args.layers]
+        runtime.model.config.num_hidden_layers = args.layers
+        print(f"encoder cut to its first {args.layers} layers: speed of a {args.layers}-layer student only")
     print(f"prepare (load, merge, quantise): {took:.1f}s; threads={runtime.threads}, bf16={runtime.bf16}")
     ids = encoder.tokenize(runtime.tokenizer, texts, runtime.max_length)
     batches = [

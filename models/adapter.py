@@ -44,6 +44,9 @@ class AdapterMeta:
     aspects: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
     needs_help_threshold: float = 0.5
+    # A distilled student (models/fulltrain.py): the encoder is cut to its first `encoder_layers` layers
+    # and the tensors `encoder.layer.{i}.*` replace them whole. None = LoRA factors merged as above.
+    encoder_layers: int | None = None
 
 
 class LoRALinear(nn.Module):
@@ -105,6 +108,26 @@ def adapter_state(layers: nn.ModuleList, first_index: int) -> dict[str, torch.Te
             if "LayerNorm" in name:
                 out[f"layer.{i}.{name}"] = p.detach().clone()
     return out
+
+
+@torch.no_grad()
+def load_student(model: nn.Module, state: dict[str, torch.Tensor], layers: int) -> None:
+    """Cut a BertModel to its first `layers` layers and replace their weights with a student's (all of them).
+
+    WHY cut first: the dropped layers' fp32 weights are freed before scoring starts (memory goal).
+    """
+    if not 0 < layers <= len(model.encoder.layer):
+        raise ValueError(f"student has {layers} layers; the encoder has {len(model.encoder.layer)}")
+    model.encoder.layer = model.encoder.layer[:layers]
+    model.config.num_hidden_layers = layers
+    own = {k: v for k, v in model.state_dict().items() if k.startswith("encoder.layer.")}
+    given = {k: v for k, v in state.items() if k.startswith("encoder.layer.")}
+    if set(own) != set(given):
+        missing, extra = sorted(set(own) - set(given))[:3], sorted(set(given) - set(own))[:3]
+        raise ValueError(
+            f"student tensors do not match a {layers}-layer encoder (missing {missing}, extra {extra})"
+        )
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in given.items()}, strict=False)
 
 
 @torch.no_grad()

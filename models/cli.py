@@ -1,4 +1,4 @@
-"""`repmon model prepare|train` and `repmon eval sentiment` (registered via repmon.commands)."""
+"""`repmon model prepare|train|fulltrain` and `repmon eval sentiment` (registered via repmon.commands)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ def register(cli: click.Group) -> None:
 
     group("model").add_command(prepare)
     group("model").add_command(train_command)
+    group("model").add_command(fulltrain_command)
     group("eval").add_command(eval_sentiment)
 
 
@@ -101,6 +102,73 @@ def train_command(
     )
     result = run(cfg, heads_only=heads_only, recompute_features=recompute_features)
     click.echo(json.dumps(result, indent=2, sort_keys=True))
+
+
+@click.command("fulltrain")
+@click.option(
+    "--data",
+    "data_root",
+    type=click.Path(file_okay=False, exists=True),
+    default="../shared/data/sentiment",
+    show_default=True,
+    help="Shared data root holding train/ (and dev/, reported only).",
+)
+@click.option("--work-dir", type=click.Path(file_okay=False), default="/tmp/repmon-fulltrain", show_default=True)
+@click.option("--pack-only", is_flag=True, help="Only write WORK_DIR/pack (to carry to a GPU machine).")
+@click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
+@click.option("--threads", type=int, default=0, help="CPU threads (default: torch's choice).")
+@click.option("--export", "export_layers", type=int, help="Export WORK_DIR/run's K-layer student to --out.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Weights folder for --export.")
+@click.argument("extra", nargs=-1, type=click.UNPROCESSED)
+def fulltrain_command(
+    data_root: str,
+    work_dir: str,
+    pack_only: bool,
+    device: str | None,
+    threads: int,
+    export_layers: int | None,
+    out_dir: str | None,
+    extra: tuple[str, ...],
+) -> None:
+    """Full fine-tune of the encoder + distillation into students (models/fulltrain.py); resumable.
+
+    Packs the data and base weights once into WORK_DIR/pack, then trains into WORK_DIR/run, writing a
+    checkpoint every 50 steps: run the same command again to continue. Hours to days on a small CPU;
+    the GPU path carries WORK_DIR/pack and models/fulltrain.py (docs/model.md). Options after `--` go
+    to models/fulltrain.py (e.g. `-- --configs default --students 4`). `--export K --out DIR` then
+    writes the K-layer student as a weights folder with refitted heads (compare it with
+    `repmon eval sentiment --weights DIR` before it replaces models/weights).
+    """
+    from models import fulltrain
+    from models.data import DataError
+    from models.pack import pack
+
+    work = Path(work_dir)
+    if export_layers:
+        from models.train import TrainConfig, export_student
+
+        if not out_dir:
+            raise click.BadParameter("--export needs --out DIR", param_hint="--out")
+        cfg = TrainConfig(data_dir=Path(data_root) / "train", out_dir=Path(out_dir), work_dir=work / "heads")
+        try:
+            result = export_student(work / "run", export_layers, cfg)
+        except (FileNotFoundError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
+        return
+    if not (work / "pack" / "base.npz").is_file():
+        try:
+            click.echo(json.dumps(pack(Path(data_root), work / "pack")))
+        except DataError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if pack_only:
+        return
+    args = [str(work / "pack"), str(work / "run"), "--checkpoint-every", "50", *extra]
+    if device:
+        args += ["--device", device]
+    if threads:
+        args += ["--threads", str(threads)]
+    fulltrain.main(args)
 
 
 def _pairs(values: tuple[str, ...], option: str, convert) -> dict:

@@ -44,7 +44,10 @@ class E5Runtime:
         torch.set_num_threads(self.threads)
         self.tokenizer, self.model = encoder.load_encoder(checkpoint)
         tensors, self.meta = adapter.load(weights_dir)
-        adapter.merge_adapter(self.model, tensors)
+        if self.meta.encoder_layers:
+            adapter.load_student(self.model, tensors, self.meta.encoder_layers)
+        else:
+            adapter.merge_adapter(self.model, tensors)
         self.sentiment_w = tensors["head.sentiment.weight"]
         self.sentiment_b = tensors["head.sentiment.bias"]
         self.max_length = min(max_length, self.model.config.max_position_embeddings)

