@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,7 @@ ALPHA = 0.9
 NEUTRAL_BIAS = 0.81
 HELP_THRESHOLD = 0.5
 # Bump when the scoring code changes; word-list and constant changes alter the hash part by themselves.
-ALGORITHM_VERSION = 2
+ALGORITHM_VERSION = 3
 
 
 def _entries(spec: str) -> dict[str, float]:
@@ -60,6 +61,19 @@ class Lexicon:
     intensifiers: frozenset[str]
 
     def lookup(self, word: str) -> float:
+        """Polarity of one folded word: exact, stem (+ up to 4 letters), intensified or compound tail."""
+        value = self._inflected(word)
+        if value:
+            return value
+        for prefix in _INTENSIFYING_PREFIXES:
+            rest = word[len(prefix) :]
+            if word.startswith(prefix) and len(rest) >= 3:
+                base = self._inflected(rest)
+                if base:
+                    return base * INTENSITY_FACTOR
+        return self._compound_tail(word)
+
+    def _inflected(self, word: str) -> float:
         if word in self.polarity:
             return self.polarity[word]
         for cut in range(1, MAX_SUFFIX + 1):
@@ -68,12 +82,19 @@ class Lexicon:
                 break
             if stem in self.polarity:
                 return self.polarity[stem]
-        for prefix in W.INTENSIFYING_PREFIXES:
-            rest = word[len(prefix) :]
-            if word.startswith(prefix) and len(rest) >= 3:
-                base = self.lookup(rest)
-                if base:
-                    return base * INTENSITY_FACTOR
+        return 0.0
+
+    def _compound_tail(self, word: str) -> float:
+        """Nordic compounds carry the polarity of their last part: "drittdårlig", "kundeservicekatastrofe".
+
+        The longest known tail of 5+ letters after a first part of 3+ letters wins; a first part like
+        "miss"/"mis" denies the tail ("missnöjd"). Shorter tails are too often accidental (choco-"late").
+        """
+        for start in range(3, len(word) - 4):
+            value = self._inflected(word[start:])
+            if value:
+                head = word[:start]
+                return -value if head in _NEGATING_PREFIXES else value
         return 0.0
 
     def hashtag_tail(self, tag: str) -> float:
@@ -87,13 +108,16 @@ class Lexicon:
 
 def _build(langs: Sequence[str]) -> Lexicon:
     polarity: dict[str, float] = {}
-    for lang in langs:
+    for lang in reversed(langs):  # the post's own language wins a folded clash (da "løst" vs en "lost")
         polarity.update({w: -v for w, v in _entries(W.NEGATIVE[lang]).items()})
         polarity.update(_entries(W.POSITIVE[lang]))
     negators = frozenset().union(*(_wordset(W.NEGATORS[lang]) for lang in langs))
     intens = frozenset().union(*(_wordset(W.INTENSIFIERS[lang]) for lang in langs))
     return Lexicon(polarity, negators, intens)
 
+
+_INTENSIFYING_PREFIXES = tuple(fold(p) for p in W.INTENSIFYING_PREFIXES)
+_NEGATING_PREFIXES = frozenset(fold(p) for p in W.NEGATING_PREFIXES)
 
 # English is always consulted (code-switching); unknown language: all four.
 _LEXICONS = {lang: _build((lang, "en") if lang != "en" else ("en",)) for lang in LANGS}
@@ -123,8 +147,13 @@ class Evidence:
 
 def sentiment_evidence(text: str, lang: str) -> Evidence:
     """Summed positive and negative weights, after negation and intensifiers."""
-    lex = _LEXICONS.get(lang, _LEXICONS["other"])
+    return sentiment_evidence_with(_LEXICONS.get(lang, _LEXICONS["other"]), text)
+
+
+def sentiment_evidence_with(lex: Lexicon, text: str) -> Evidence:
+    """As sentiment_evidence, with a given lexicon (the guard builds its own language combinations)."""
     tokens = words(text)  # folded: apostrophes are gone ("don't" -> "dont")
+    clause_ends = _clause_ends(text, len(tokens))
     hashtags = {fold(m.group(2)) for m in TOKEN_RE.finditer(text) if m.group(1) == "#"}
     pos = neg = 0.0
     negate_left = 0
@@ -153,6 +182,8 @@ def sentiment_evidence(text: str, lang: str) -> Evidence:
             pos, neg = (pos + value, neg) if value > 0 else (pos, neg - value)
             boost = 1.0
         negate_left = max(0, negate_left - step)
+        if i + step - 1 in clause_ends:  # "without fixing anything. Pathetic." : negation stops at the stop
+            negate_left, boost = 0, 1.0
         i += step
     for ch in text:
         if ch in W.EMOJI_POSITIVE:
@@ -162,6 +193,21 @@ def sentiment_evidence(text: str, lang: str) -> Evidence:
     pos += sum(0.8 for e in W.EMOTICONS_POSITIVE if e in text)
     neg += sum(0.8 for e in W.EMOTICONS_NEGATIVE if e in text)
     return Evidence(pos, neg)
+
+
+_CLAUSE_END = re.compile(r"[.!?;:,\n]")
+
+
+def _clause_ends(text: str, n_tokens: int) -> set[int]:
+    """Indices of tokens followed by clause punctuation (the tokens as `words` yields them)."""
+    ends: set[int] = set()
+    index = -1
+    for m in TOKEN_RE.finditer(text):
+        index += 1
+        follow = text[m.end() : m.end() + 2]
+        if _CLAUSE_END.match(follow.lstrip(" )\"'")[:1] or " "):
+            ends.add(index)
+    return ends if index + 1 == n_tokens else set()  # tokeniser mismatch: no clause information
 
 
 def probabilities(ev: Evidence, alpha: float = ALPHA, bias: float = NEUTRAL_BIAS) -> dict[str, float]:
