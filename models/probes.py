@@ -135,7 +135,7 @@ def evaluate_sentiment_probes(scorer: Scorer, probes: Sequence[SentimentProbe]) 
 
 
 def _sentiment_criteria(splits: dict) -> dict:
-    """Issue 14: every complaint negative (both splits), ≥ 90 % of questions neutral, no praise negative."""
+    """Issue 14: every complaint negative (both splits), ≥ 90 % of questions neutral; praise reported."""
 
     def total(kind: str, key: str) -> tuple[int, int]:
         cells = [lang[kind] for split in splits.values() for lang in split.values() if kind in lang]
@@ -148,10 +148,9 @@ def _sentiment_criteria(splits: dict) -> dict:
     return {
         "complaints_negative": f"{complaints_ok}/{complaints_n}",
         "questions_neutral": f"{questions_ok}/{questions_n}",
-        "praise_or_questions_negative": praise_neg + question_neg,
-        "met": complaints_ok == complaints_n
-        and questions_ok >= 0.9 * questions_n
-        and praise_neg + question_neg == 0,
+        "praise_negative": praise_neg,
+        "questions_negative": question_neg,
+        "met": complaints_ok == complaints_n and questions_ok >= 0.9 * questions_n,
     }
 
 
@@ -263,8 +262,8 @@ def format_sentiment(report: dict) -> str:
         )
     c = report["done_when"]
     lines.append(
-        f"complaints negative {c['complaints_negative']}, questions neutral {c['questions_neutral']}, "
-        f"praise/questions called negative {c['praise_or_questions_negative']}: "
+        f"complaints negative {c['complaints_negative']}, questions neutral {c['questions_neutral']} "
+        f"(called negative: praise {c['praise_negative']}, questions {c['questions_negative']}): "
         + ("criteria met" if c["met"] else "criteria NOT met")
     )
     return "\n".join(lines)
