@@ -132,4 +132,9 @@ def apply(texts: Sequence[str], languages: Sequence[str], probs: np.ndarray) -> 
 
 def refine(texts: Sequence[str], probs: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, Analysis]:
     """The scorer's one hook: sentiment rules, then needs_help and aspect cues (models/cues.py)."""
-    return apply(texts, analysis.languages, probs), analysis
+    from models import cues as word_cues
+
+    probs = apply(texts, analysis.languages, probs)
+    plain = np.array([cues(t, lang).question for t, lang in zip(texts, analysis.languages, strict=True)])
+    aspects, needs = word_cues.combine(texts, probs[:, NEGATIVE], analysis.aspects, analysis.needs_help, plain)
+    return probs, Analysis(analysis.languages, needs, aspects)

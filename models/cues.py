@@ -1,0 +1,83 @@
+"""Aspect and needs_help evidence from words, for sv/da/no/en, combined with the heads' probabilities.
+
+WHY: the aspect and needs_help heads learnt their labels from English airline complaint reasons only.
+On Nordic posts they transfer poorly (the probe sets: almost no aspect reaches 0.5 in sv/da/no, and
+`not_resolved` leads everywhere), and "charged twice" is a billing complaint in any language. Keyword
+lists per aspect and language (models/lexicon_words.ASPECT_KEYWORDS, matched with the lexicon's
+morphology: inflections, compound tails like "telefonkö", "purregebyr") give evidence the heads lack.
+
+Combination (no fitted constants beyond HIT_DECAY, kept from the lexicon scorer): an aspect's word
+evidence is 1 - HIT_DECAY**hits, scaled by how negative the post is after the guard (a question about
+opening hours mentions "open" without complaining), and joined to the head by noisy-OR, so either
+source can raise an aspect and neither can lower the other. needs_help rises to the post's negative
+probability when it names a concrete aspect, and a plain information question never needs help.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from functools import cache
+
+import numpy as np
+
+from models import lexicon
+from models import lexicon_words as W
+from monitor.textfold import fold, words
+from monitor.types import ASPECTS
+
+HIT_DECAY = 0.4  # 1 hit -> 0.6, 2 -> 0.84 (as the lexicon scorer)
+MAX_SUFFIX = 4
+MIN_STEM = 4
+MIN_TAIL = 4
+
+
+@cache
+def _keywords() -> list[tuple[frozenset[str], frozenset[str]]]:
+    """Per aspect: (single folded stems of all four languages, two-word phrases)."""
+    out = []
+    for aspect in ASPECTS:
+        entries = {
+            fold(w).replace("_", " ") for lang in lexicon.LANGS for w in W.ASPECT_KEYWORDS[aspect][lang].split()
+        }
+        out.append((frozenset(e for e in entries if " " not in e), frozenset(e for e in entries if " " in e)))
+    return out
+
+
+def _matches(token: str, stems: frozenset[str]) -> bool:
+    if token in stems:
+        return True
+    for cut in range(1, MAX_SUFFIX + 1):  # inflection: "fakturan", "ventetiden", "refunded"
+        stem = token[:-cut]
+        if len(stem) < MIN_STEM:
+            break
+        if stem in stems:
+            return True
+    # compound tail: "telefonkøen" -> "kø", "purregebyr" -> "gebyr" (first part of 3+ letters)
+    return any(token[start:] in stems and len(token) - start >= MIN_TAIL for start in range(3, len(token) - 1))
+
+
+def aspect_hits(texts: Sequence[str]) -> np.ndarray:
+    """[N, len(ASPECTS)] number of keyword matches per aspect."""
+    table = _keywords()
+    out = np.zeros((len(texts), len(ASPECTS)), dtype=np.float64)
+    for row, text in enumerate(texts):
+        tokens = words(text)
+        pairs = {f"{a} {b}" for a, b in itertools.pairwise(tokens)}
+        for k, (stems, phrases) in enumerate(table):
+            out[row, k] = sum(_matches(t, stems) for t in tokens) + len(pairs & phrases)
+    return out
+
+
+def combine(
+    texts: Sequence[str], negative: np.ndarray, head_aspects: np.ndarray, head_needs: np.ndarray, plain: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(aspects [N, 6], needs_help [N]) from the heads plus word evidence gated by P(negative)."""
+    hits = aspect_hits(texts)
+    evidence = (1.0 - HIT_DECAY**hits) * negative[:, None]
+    aspects = 1.0 - (1.0 - head_aspects) * (1.0 - evidence)
+    named = hits.sum(1) > 0
+    needs = np.where(named, np.maximum(head_needs, negative), head_needs)
+    needs = np.where(plain, np.minimum(needs, 0.05), needs)
+    aspects = np.where(plain[:, None], np.minimum(aspects, 0.05), aspects)
+    return aspects, needs
