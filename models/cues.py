@@ -7,10 +7,11 @@ lists per aspect and language (models/lexicon_words.ASPECT_KEYWORDS, matched wit
 morphology: inflections, compound tails like "telefonkö", "purregebyr") give evidence the heads lack.
 
 Combination (no fitted constants beyond HIT_DECAY, kept from the lexicon scorer): an aspect's word
-evidence is 1 - HIT_DECAY**hits, scaled by how negative the post is after the guard (a question about
-opening hours mentions "open" without complaining), and joined to the head by noisy-OR, so either
-source can raise an aspect and neither can lower the other. needs_help rises to the post's negative
-probability when it names a concrete aspect, and a plain information question never needs help.
+evidence is 1 - HIT_DECAY**hits, scaled by how complaint-like the post is after the guard,
+P(negative) + P(neutral)/2 (praise that mentions the price is no billing complaint), and joined to the
+head by noisy-OR, so either source can raise an aspect and neither can lower the other. needs_help
+rises to that complaint weight when the post names a concrete aspect, and a plain information question
+never needs help.
 """
 
 from __future__ import annotations
@@ -70,14 +71,15 @@ def aspect_hits(texts: Sequence[str]) -> np.ndarray:
 
 
 def combine(
-    texts: Sequence[str], negative: np.ndarray, head_aspects: np.ndarray, head_needs: np.ndarray, plain: np.ndarray
+    texts: Sequence[str], probs: np.ndarray, head_aspects: np.ndarray, head_needs: np.ndarray, plain: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(aspects [N, 6], needs_help [N]) from the heads plus word evidence gated by P(negative)."""
+    """(aspects [N, 6], needs_help [N]) from the heads plus word evidence gated by how complaint-like."""
     hits = aspect_hits(texts)
-    evidence = (1.0 - HIT_DECAY**hits) * negative[:, None]
+    complaint = probs[:, 0] + 0.5 * probs[:, 1]  # negative, plus half of neutral (as the lexicon scorer)
+    evidence = (1.0 - HIT_DECAY**hits) * complaint[:, None]
     aspects = 1.0 - (1.0 - head_aspects) * (1.0 - evidence)
     named = hits.sum(1) > 0
-    needs = np.where(named, np.maximum(head_needs, negative), head_needs)
+    needs = np.where(named, np.maximum(head_needs, complaint), head_needs)
     needs = np.where(plain, np.minimum(needs, 0.05), needs)
     aspects = np.where(plain[:, None], np.minimum(aspects, 0.05), aspects)
     return aspects, needs

@@ -136,5 +136,5 @@ def refine(texts: Sequence[str], probs: np.ndarray, analysis: Analysis) -> tuple
 
     probs = apply(texts, analysis.languages, probs)
     plain = np.array([cues(t, lang).question for t, lang in zip(texts, analysis.languages, strict=True)])
-    aspects, needs = word_cues.combine(texts, probs[:, NEGATIVE], analysis.aspects, analysis.needs_help, plain)
+    aspects, needs = word_cues.combine(texts, probs, analysis.aspects, analysis.needs_help, plain)
     return probs, Analysis(analysis.languages, needs, aspects)

@@ -182,50 +182,74 @@ SECOND_PERSON = {
 ASPECT_KEYWORDS = {
     "availability_wait": {
         "sv": "kö köa väntetid väntat väntar vänta telefonkö timme timmar minuter svarar ingen_svarar "
-        "nåbar otillgänglig stängd chatt",
-        "da": "kø ventetid ventet venter vente telefonkø time timer minutter svarer utilgængelig lukket chat",
-        "no": "kø ventetid ventet venter vente telefonkø time timer minutter svarer utilgjengelig stengt chat",
-        "en": "queue hold wait waiting waited hour hours minutes answer reach unreachable closed chat longlines",
+        "nåbar otillgänglig stängd chatt köade köar upptaget svarstid väntetiden komma_fram nå_er "
+        "timmes",
+        "da": "kø ventetid ventet venter vente telefonkø time timer minutter svarer utilgængelig lukket "
+        "chat optaget igennem komme_igennem svartid ventetiden køen kø_i ventet_i",
+        "no": "kø ventetid ventet venter vente telefonkø time timer minutter svarer utilgjengelig "
+        "stengt chat opptatt gjennom komme_gjennom svartid ventetiden køen kø_i ventet_i",
+        "en": "queue hold wait waiting waited hour hours minutes answer reach unreachable closed chat "
+        "longlines engaged busy get_through reply response line on_hold waiting_time",
     },
     "not_resolved": {
-        "sv": "fortfarande igen tredje gången ärende återkoppling löst olöst lovade lovat ingenting",
-        "da": "stadig igen tredje sag sagen løst uløst lovede lovet intet ingenting",
-        "no": "fortsatt igjen tredje sak saken løst uløst lovet lovte ingenting",
-        "en": "still again third case ticket resolved unresolved promised nothing repeatedly",
+        "sv": "fortfarande igen tredje gången ärende återkoppling löst olöst lovade lovat ingenting "
+        "händer inget_händer kvar stängde stängt ärendet ärendenummer åtgärdat resultat "
+        "utan_resultat början förklara ringa_tillbaka hört ingen_återkoppling",
+        "da": "stadig igen tredje sag sagen løst uløst lovede lovet intet ingenting lukkede lukket "
+        "sagsnummer ordnet resultat uden_resultat forfra forklare ringe_tilbage hørt sker "
+        "intet_sker",
+        "no": "fortsatt igjen tredje sak saken løst uløst lovet lovte ingenting lukket saksnummer "
+        "ordnet resultat uten_resultat nytt forklare ringe_tilbake hørt skjer ingenting_skjer",
+        "en": "still again third case ticket resolved unresolved promised nothing repeatedly "
+        "nothing_happens happens closed case_number result no_result scratch explain call_back "
+        "heard sorted escalate",
     },
     "staff_attitude": {
-        "sv": "otrevlig oförskämd nedlåtande arrogant bemötande personal personalen otrevliga sur attityd "
-        "utskrattad skrek",
-        "da": "uhøflig uforskammet nedladende arrogant behandling personale personalet sur attitude grinede råbte",
-        "no": "frekk uhøflig nedlatende arrogant behandling ansatte personalet sur holdning lo kjeftet",
+        "sv": "otrevlig oförskämd nedlåtande arrogant bemötande personal personalen otrevliga sur "
+        "attityd utskrattad skrek bemött himlade struntade ignorerade säljaren chauffören "
+        "kassörskan behandlad respektlös",
+        "da": "uhøflig uforskammet nedladende arrogant behandling personale personalet sur attitude "
+        "grinede råbte behandlet ekspedienten chaufføren rullede ignorerede sælgeren supporter "
+        "respektløs",
+        "no": "frekk uhøflig nedlatende arrogant behandling ansatte personalet sur holdning lo kjeftet "
+        "behandlet ekspeditøren sjåføren himlet ignorerte selgeren respektløs",
         "en": "rude condescending arrogant attitude staff agent employee unfriendly yelled laughed "
-        "disrespectful attendant",
+        "disrespectful attendant cashier driver rolled ignored shouted grumpy treated salesman "
+        "disrespect",
     },
     "competence_wrong_info": {
-        "sv": "fel felaktig information info olika inkompetent okunnig handläggare",
-        "da": "forkert fejlagtig information info forskellige inkompetent uvidende medarbejdere",
-        "no": "feil feilaktig informasjon info forskjellige inkompetent uvitende saksbehandlere",
-        "en": "wrong incorrect misinformation information info different answers incompetent clueless misinformed",
+        "sv": "fel felaktig information info olika inkompetent okunnig handläggare stämde_inte "
+        "stämmer_inte olika_svar visste_inte uppgifter felinformation",
+        "da": "forkert fejlagtig information info forskellige inkompetent uvidende medarbejdere "
+        "passede_ikke passer_ikke forskellige_svar vidste_ikke forkerte oplysninger",
+        "no": "feil feilaktig informasjon info forskjellige inkompetent uvitende saksbehandlere "
+        "stemte_ikke stemmer_ikke forskjellige_svar visste_ikke opplysninger",
+        "en": "wrong incorrect misinformation information info different answers incompetent clueless "
+        "misinformed not_true different_answers know_how told misled",
     },
     "price_billing": {
         "sv": "faktura fakturan räkning pris priset priser kostar dyr debiter dubbeldebiter överdebiter "
-        "avgift pengar kr kronor betala betalat återbetalning abonnemang",
-        "da": "faktura regning pris prisen priser koster dyr trukket opkræv gebyr penge kr kroner betale betalt "
-        "tilbagebetaling abonnement",
-        "no": "faktura regning pris prisen priser koster dyr trukket belast gebyr penger kr kroner betale "
-        "betalt tilbakebetaling abonnement",
-        "en": "bill billing invoice price prices charge charged overcharg fee fees money refund pay paid "
-        "payment subscription expensive",
+        "avgift pengar kr kronor betala betalat återbetalning abonnemang dragit drog konto höjde "
+        "höjt månadskostnad kostnaden påminnelseavgift debiterades debitera återbetalningen",
+        "da": "faktura regning pris prisen priser koster dyr trukket opkræv gebyr penge kr kroner "
+        "betale betalt tilbagebetaling abonnement konto hævet hævede månedlig rykkergebyr "
+        "opkrævet refusion regningen",
+        "no": "faktura regning pris prisen priser koster dyr trukket belast gebyr penger kr kroner "
+        "betale betalt tilbakebetaling abonnement konto økte økt månedspris purregebyr belastet "
+        "refusjon regningen",
+        "en": "bill billing invoice price prices charge charged overcharg fee fees money refund pay "
+        "paid payment subscription expensive twice billed raised account",
     },
     "product_delivery_fault": {
-        "sv": "leverans levererad försenad trasig router paket nere avbrott fungerar funkar fel mobilnätet "
-        "nätet täckning",
-        "da": "levering leveret forsinket stykker router pakke nede nedbrud virker fungerer fejl mobilnettet "
-        "nettet dækning",
-        "no": "levering levert forsinket ødelagt ruter pakke nede brudd virker fungerer feil mobilnettet "
-        "nettet dekning",
-        "en": "delivery delivered late delayed broken router package parcel down outage working works fault "
-        "network coverage luggage flight cancelled",
+        "sv": "leverans levererad försenad trasig router paket nere avbrott fungerar funkar fel "
+        "mobilnätet nätet täckning kom_aldrig saknades saknas inställd ställdes_in sönder "
+        "slutar_fungera",
+        "da": "levering leveret forsinket stykker router pakke nede nedbrud virker fungerer fejl "
+        "mobilnettet nettet dækning kom_aldrig manglede mangler aflyst holder_op",
+        "no": "levering levert forsinket ødelagt ruter pakke nede brudd virker fungerer feil "
+        "mobilnettet nettet dekning kom_aldri manglet mangler innstilt slutter",
+        "en": "delivery delivered late delayed broken router package parcel down outage working works "
+        "fault network coverage luggage flight cancelled never_arrived missing stops_working",
     },
 }
 
