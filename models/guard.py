@@ -40,6 +40,7 @@ COMPLAINT_MIN_NEGATIVE = 2.0  # one strong word (elendig, usel: weight 2) or two
 COMPLAINT_MAX_POSITIVE_SHARE = 0.25  # positive evidence at most a quarter of the negative
 # Evidence per word: a short post built around a strong word, not one "crisis" in a long news sentence.
 COMPLAINT_MIN_DENSITY = 0.15
+COMPLAINT_MAX_WORDS = 25  # a post, not a speech: long texts weigh their words themselves
 PLAIN_QUESTION_MAX_WORDS = 15
 COMPLAINT_FLOOR = 0.70
 QUESTION_FLOOR = 0.60
@@ -59,6 +60,7 @@ def _lexicon(lang: str) -> lexicon.Lexicon:
 
 
 _WHY = frozenset({"varfor", "hvorfor", "why", "kvifor", "wtf"})
+_ADDRESS = re.compile(r"^(?:\s*[@#]\w+)+")
 _SENTENCE_BREAK = re.compile(r"[.!;]\s|\n")
 
 
@@ -74,6 +76,8 @@ class Cues:
         return (
             self.negative >= COMPLAINT_MIN_NEGATIVE
             and self.positive <= COMPLAINT_MAX_POSITIVE_SHARE * self.negative
+            and self.negative >= COMPLAINT_MIN_DENSITY * self.tokens
+            and self.tokens <= COMPLAINT_MAX_WORDS
         )
 
     @property
@@ -87,7 +91,7 @@ def is_plain_question(text: str, lex: lexicon.Lexicon) -> bool:
     Not a rhetorical one, which in customer posts is usually a complaint: no why-question ("Hvorfor
     svarer I ikke?"), no negation, one question mark, one sentence, at most PLAIN_QUESTION_MAX_WORDS.
     """
-    stripped = text.strip()
+    stripped = _ADDRESS.sub("", text).strip()  # "@united why ...?": the question starts after the handles
     if stripped.count("?") + stripped.count("？") != 1 or not _ends_with_question(stripped):
         return False
     tokens = words(stripped)
@@ -104,7 +108,7 @@ def _ends_with_question(text: str) -> bool:
 
 def cues(text: str, lang: str) -> Cues:
     lex = _lexicon(lang)
-    ev = lexicon.sentiment_evidence_with(lex, text)
+    ev = lexicon.sentiment_evidence_with(lex, text, symbols=False)
     return Cues(ev.negative, ev.positive, is_plain_question(text, lex), len(words(text)))
 
 

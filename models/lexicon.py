@@ -150,8 +150,11 @@ def sentiment_evidence(text: str, lang: str) -> Evidence:
     return sentiment_evidence_with(_LEXICONS.get(lang, _LEXICONS["other"]), text)
 
 
-def sentiment_evidence_with(lex: Lexicon, text: str) -> Evidence:
-    """As sentiment_evidence, with a given lexicon (the guard builds its own language combinations)."""
+def sentiment_evidence_with(lex: Lexicon, text: str, symbols: bool = True) -> Evidence:
+    """As sentiment_evidence, with a given lexicon (the guard builds its own language combinations).
+
+    symbols=False counts words only: the encoder reads emoji well, and ":/" also occurs in every URL.
+    """
     tokens = words(text)  # folded: apostrophes are gone ("don't" -> "dont")
     clause_ends = _clause_ends(text, len(tokens))
     hashtags = {fold(m.group(2)) for m in TOKEN_RE.finditer(text) if m.group(1) == "#"}
@@ -185,6 +188,8 @@ def sentiment_evidence_with(lex: Lexicon, text: str) -> Evidence:
         if i + step - 1 in clause_ends:  # "without fixing anything. Pathetic." : negation stops at the stop
             negate_left, boost = 0, 1.0
         i += step
+    if not symbols:
+        return Evidence(pos, neg)
     for ch in text:
         if ch in W.EMOJI_POSITIVE:
             pos += 1.0
