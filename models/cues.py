@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -45,28 +45,44 @@ def _keywords() -> list[tuple[frozenset[str], frozenset[str]]]:
     return out
 
 
-def _matches(token: str, stems: frozenset[str]) -> bool:
-    if token in stems:
-        return True
-    for cut in range(1, MAX_SUFFIX + 1):  # inflection: "fakturan", "ventetiden", "refunded"
+@cache
+def _stem_table() -> dict[str, tuple[int, ...]]:
+    """folded stem or word -> indices of the aspects that list it (single words only)."""
+    table: dict[str, set[int]] = {}
+    for k, (stems, _) in enumerate(_keywords()):
+        for stem in stems:
+            table.setdefault(stem, set()).add(k)
+    return {stem: tuple(sorted(ks)) for stem, ks in table.items()}
+
+
+@lru_cache(maxsize=200_000)
+def _token_aspects(token: str) -> tuple[int, ...]:
+    """Aspects a folded token names: exactly, inflected ("fakturan", "refunded") or as a compound tail
+    ("telefonkøen" -> "kø", "purregebyr" -> "gebyr"; first part of 3+ letters, tail of 4+)."""
+    table = _stem_table()
+    found = set(table.get(token, ()))
+    for cut in range(1, MAX_SUFFIX + 1):
         stem = token[:-cut]
         if len(stem) < MIN_STEM:
             break
-        if stem in stems:
-            return True
-    # compound tail: "telefonkøen" -> "kø", "purregebyr" -> "gebyr" (first part of 3+ letters)
-    return any(token[start:] in stems and len(token) - start >= MIN_TAIL for start in range(3, len(token) - 1))
+        found.update(table.get(stem, ()))
+    for start in range(3, len(token) - MIN_TAIL + 1):
+        found.update(table.get(token[start:], ()))
+    return tuple(sorted(found))
 
 
 def aspect_hits(texts: Sequence[str]) -> np.ndarray:
     """[N, len(ASPECTS)] number of keyword matches per aspect."""
-    table = _keywords()
+    phrases = [p for _, p in _keywords()]
     out = np.zeros((len(texts), len(ASPECTS)), dtype=np.float64)
     for row, text in enumerate(texts):
         tokens = words(text)
+        for token in tokens:
+            for k in _token_aspects(token):
+                out[row, k] += 1
         pairs = {f"{a} {b}" for a, b in itertools.pairwise(tokens)}
-        for k, (stems, phrases) in enumerate(table):
-            out[row, k] = sum(_matches(t, stems) for t in tokens) + len(pairs & phrases)
+        for k, phrase_set in enumerate(phrases):
+            out[row, k] += len(pairs & phrase_set)
     return out
 
 

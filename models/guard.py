@@ -124,9 +124,12 @@ def _floor(p: np.ndarray, k: int, floor: float) -> np.ndarray:
 
 def apply(texts: Sequence[str], languages: Sequence[str], probs: np.ndarray) -> np.ndarray:
     """[N, 3] probabilities (SENTIMENTS order) after the complaint and question rules."""
+    return _apply([cues(t, lang) for t, lang in zip(texts, languages, strict=True)], probs)
+
+
+def _apply(found: Sequence[Cues], probs: np.ndarray) -> np.ndarray:
     out = np.array(probs, dtype=np.float64, copy=True)
-    for i, (text, lang) in enumerate(zip(texts, languages, strict=True)):
-        c = cues(text, lang)
+    for i, c in enumerate(found):
         if c.complaint:
             out[i] = _floor(out[i], NEGATIVE, COMPLAINT_FLOOR)
         elif c.plain_question:
@@ -138,7 +141,8 @@ def refine(texts: Sequence[str], probs: np.ndarray, analysis: Analysis) -> tuple
     """The scorer's one hook: sentiment rules, then needs_help and aspect cues (models/cues.py)."""
     from models import cues as word_cues
 
-    probs = apply(texts, analysis.languages, probs)
-    plain = np.array([cues(t, lang).question for t, lang in zip(texts, analysis.languages, strict=True)])
+    found = [cues(t, lang) for t, lang in zip(texts, analysis.languages, strict=True)]
+    probs = _apply(found, probs)
+    plain = np.array([c.question for c in found], dtype=bool)
     aspects, needs = word_cues.combine(texts, probs, analysis.aspects, analysis.needs_help, plain)
     return probs, Analysis(analysis.languages, needs, aspects)

@@ -17,7 +17,7 @@ import itertools
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from models import lexicon_words as W
@@ -34,6 +34,7 @@ NEGATED_NEGATIVE = -0.5
 INTENSITY_FACTOR = 1.5
 MAX_SUFFIX = 4  # a stem of 4+ letters matches words up to 4 letters longer
 ALPHA = 0.9
+MAX_CACHED_WORDS = 200_000
 NEUTRAL_BIAS = 0.81
 HELP_THRESHOLD = 0.5
 # Bump when the scoring code changes; word-list and constant changes alter the hash part by themselves.
@@ -59,9 +60,20 @@ class Lexicon:
     polarity: dict[str, float]  # positive weights > 0, negative < 0
     negators: frozenset[str]
     intensifiers: frozenset[str]
+    # word -> polarity, filled as words are seen: social posts repeat their words, and the compound
+    # search costs a few dozen dictionary probes per long word. Bounded by MAX_CACHED_WORDS.
+    _seen: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     def lookup(self, word: str) -> float:
         """Polarity of one folded word: exact, stem (+ up to 4 letters), intensified or compound tail."""
+        value = self._seen.get(word)
+        if value is None:
+            value = self._lookup(word)
+            if len(self._seen) < MAX_CACHED_WORDS:
+                self._seen[word] = value
+        return value
+
+    def _lookup(self, word: str) -> float:
         value = self._inflected(word)
         if value:
             return value
