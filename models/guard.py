@@ -108,8 +108,12 @@ def _ends_with_question(text: str) -> bool:
 
 def cues(text: str, lang: str) -> Cues:
     lex = _lexicon(lang)
+    # Words trigger, emoji only veto: the encoder reads emoji well (and ":/" is in every URL), but a
+    # "jävla stiliga 😍😍" or a question with hearts is no plain complaint or plain question.
     ev = lexicon.sentiment_evidence_with(lex, text, symbols=False)
-    return Cues(ev.negative, ev.positive, is_plain_question(text, lex), len(words(text)))
+    sym = lexicon.symbol_evidence(text)
+    question = is_plain_question(text, lex) and sym.positive == 0 and sym.negative == 0
+    return Cues(ev.negative, ev.positive + sym.positive, question, len(words(text)))
 
 
 def _floor(p: np.ndarray, k: int, floor: float) -> np.ndarray:

@@ -202,6 +202,13 @@ def sentiment_evidence_with(lex: Lexicon, text: str, symbols: bool = True) -> Ev
         i += step
     if not symbols:
         return Evidence(pos, neg)
+    sym = symbol_evidence(text)
+    return Evidence(pos + sym.positive, neg + sym.negative)
+
+
+def symbol_evidence(text: str) -> Evidence:
+    """Emoji and emoticons only."""
+    pos = neg = 0.0
     for ch in text:
         if ch in W.EMOJI_POSITIVE:
             pos += 1.0

@@ -213,3 +213,10 @@ def test_long_posts_keep_the_heads_answer() -> None:
 def test_swedish_letters_are_swedish_evidence() -> None:
     ev = language.vocabulary_evidence(["Kör hårt", "Kør hårdt"])
     assert ev[0, 0] > ev[0, 1] and ev[1, 1] > ev[1, 0]
+
+
+def test_emoji_veto_but_never_trigger() -> None:
+    assert not guard.cues("Men de är så jävla snygga 😍😍", "sv").complaint  # swearing in praise
+    assert not guard.cues("Hej! Vad heter låten i slutet?❤❤", "sv").question  # a fan, not a plain question
+    assert not guard.cues("Se http://example.com/a 🙂", "en").complaint  # ":/" inside a URL is no frown
+    assert guard.cues("Elendig kundeservice 😡", "da").complaint
