@@ -100,9 +100,12 @@ class Lexicon:
         """Nordic compounds carry the polarity of their last part: "drittdårlig", "kundeservicekatastrofe".
 
         The longest known tail of 5+ letters after a first part of 3+ letters wins; a first part like
-        "miss"/"mis" denies the tail ("missnöjd"). Shorter tails are too often accidental (choco-"late").
+        "miss"/"mis" denies the tail ("missnöjd"). Shorter tails are too often accidental (choco-"late"), and
+        so are tails that start with a vowel (press-meddel-"elände").
         """
         for start in range(3, len(word) - 4):
+            if word[start] in _VOWELS:  # a split before a vowel is usually inside a word: press|meddel|ande
+                continue
             value = self._inflected(word[start:])
             if value:
                 head = word[:start]
@@ -128,6 +131,7 @@ def _build(langs: Sequence[str]) -> Lexicon:
     return Lexicon(polarity, negators, intens)
 
 
+_VOWELS = frozenset("aeiouy")  # folded: å/ä/æ -> a, ö/ø -> o
 _INTENSIFYING_PREFIXES = tuple(fold(p) for p in W.INTENSIFYING_PREFIXES)
 _NEGATING_PREFIXES = frozenset(fold(p) for p in W.NEGATING_PREFIXES)
 

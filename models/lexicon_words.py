@@ -19,7 +19,7 @@ POSITIVE = {
         klockren favorit wow najs nice grattis:1.5 söt:1.5 gullig:1.5 kärlek:1.5 lycka:1.5
         lycklig:1.5 stolt skratt haha hahaha snäll:1.5 vackert fräsch proffsigt underhållande:1.5
         spännande:1.5 intressant välkommen
-        löst:1 beröm:1.5 okej:0.5""",
+        beröm:1.5 okej:0.5""",
     "da": """god:1 godt:1 super fantastisk:2 fremragende:2 perfekt:2 tilfreds:1.5 glad hurtig nem venlig
         hjælpsom professionel elsk:2 kan_lide tak:1 taknemmelig anbefal:1.5 bedst:1.5 bedre fin flot
         dejlig:1.5 lækker skøn imponer:1.5 let lykkedes smart sjov sjovt fremragende tryg pålidelig
@@ -27,7 +27,7 @@ POSITIVE = {
         prisvenlig billig favorit wow nice topklasse genial vildt_god fed fedt sød hyggelig
         spændende:1.5 interessant underholdende:1.5 glæde stolt tillykke:1.5 sej:1.5 sejt:1.5 skønt
         herlig:1.5 pragtfuld:2 fornøjelse lykkelig:1.5 haha hahaha velkommen sød
-        løst:1 ros:1.5 rost:1.5 okay:0.5 topklasse""",
+        ros:1.5 rost:1.5 okay:0.5 topklasse""",
     "no": """bra:1.5 kjempebra:2 supert super fantastisk:2 utmerket:2 perfekt:2 fornøyd:1.5 glad rask
         enkel grei hyggelig vennlig hjelpsom profesjonell elsk:2 liker takk:1 takknemlig anbefal:1.5
         best:1.5 bedre fin flott deilig:1.5 nydelig:1.5 imponer:1.5 lett lyktes smart morsom gøy
@@ -36,7 +36,7 @@ POSITIVE = {
         sterk:0.5 vellykket god:1 godt:1 gode spennende:1.5 interessant underholdende:1.5 briljant:2
         mesterlig:2 treffende elegant kjekk kjekt velskrevet:1.5 gripende:1.5 rørende:1.5 festlig
         gledelig glede fornøyelse stolt haha velkommen
-        løst:1 ros:1.5 rost:1.5 greit:0.5 ok:0.5""",
+        ros:1.5 rost:1.5 greit:0.5 ok:0.5""",
     "en": """good:1 great:2 excellent:2 amazing:2 awesome:2 fantastic:2 wonderful:2 perfect:2 happy:1.5
         pleased satisfied fast quick easy friendly kind helpful professional love:2 loved lovely
         like:0.5 thanks:1 thank:1 thx grateful appreciate:1.5 recommend:1.5 best:1.5 better nice
