@@ -49,4 +49,9 @@ class ModelConfig(BaseModel):
         "(AVX512-BF16 or AMX; 1.9x faster here, sentence vectors within cosine 0.9999 of fp32), else fp32. "
         "bf16 on a CPU without it is emulated and slower, so auto never picks it there.",
     )
+    guard: bool = Field(
+        True,
+        description="e5: after the encoder, lexicon cues keep clear complaints negative and plain questions "
+        "neutral, and sharpen needs_help and aspects in sv/da/no/en (models/guard.py, docs/model.md).",
+    )
     hf: HFModelConfig = Field(default_factory=HFModelConfig)

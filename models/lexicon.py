@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from models import lexicon_words as W
@@ -33,10 +34,11 @@ NEGATED_NEGATIVE = -0.5
 INTENSITY_FACTOR = 1.5
 MAX_SUFFIX = 4  # a stem of 4+ letters matches words up to 4 letters longer
 ALPHA = 0.9
+MAX_CACHED_WORDS = 200_000
 NEUTRAL_BIAS = 0.81
 HELP_THRESHOLD = 0.5
 # Bump when the scoring code changes; word-list and constant changes alter the hash part by themselves.
-ALGORITHM_VERSION = 2
+ALGORITHM_VERSION = 3
 
 
 def _entries(spec: str) -> dict[str, float]:
@@ -58,8 +60,32 @@ class Lexicon:
     polarity: dict[str, float]  # positive weights > 0, negative < 0
     negators: frozenset[str]
     intensifiers: frozenset[str]
+    # word -> polarity, filled as words are seen: social posts repeat their words, and the compound
+    # search costs a few dozen dictionary probes per long word. Bounded by MAX_CACHED_WORDS.
+    _seen: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     def lookup(self, word: str) -> float:
+        """Polarity of one folded word: exact, stem (+ up to 4 letters), intensified or compound tail."""
+        value = self._seen.get(word)
+        if value is None:
+            value = self._lookup(word)
+            if len(self._seen) < MAX_CACHED_WORDS:
+                self._seen[word] = value
+        return value
+
+    def _lookup(self, word: str) -> float:
+        value = self._inflected(word)
+        if value:
+            return value
+        for prefix in _INTENSIFYING_PREFIXES:
+            rest = word[len(prefix) :]
+            if word.startswith(prefix) and len(rest) >= 3:
+                base = self._inflected(rest)
+                if base:
+                    return base * INTENSITY_FACTOR
+        return self._compound_tail(word)
+
+    def _inflected(self, word: str) -> float:
         if word in self.polarity:
             return self.polarity[word]
         for cut in range(1, MAX_SUFFIX + 1):
@@ -68,12 +94,22 @@ class Lexicon:
                 break
             if stem in self.polarity:
                 return self.polarity[stem]
-        for prefix in W.INTENSIFYING_PREFIXES:
-            rest = word[len(prefix) :]
-            if word.startswith(prefix) and len(rest) >= 3:
-                base = self.lookup(rest)
-                if base:
-                    return base * INTENSITY_FACTOR
+        return 0.0
+
+    def _compound_tail(self, word: str) -> float:
+        """Nordic compounds carry the polarity of their last part: "drittdårlig", "kundeservicekatastrofe".
+
+        The longest known tail of 5+ letters after a first part of 3+ letters wins; a first part like
+        "miss"/"mis" denies the tail ("missnöjd"). Shorter tails are too often accidental (choco-"late"), and
+        so are tails that start with a vowel (press-meddel-"elände").
+        """
+        for start in range(3, len(word) - 4):
+            if word[start] in _VOWELS:  # a split before a vowel is usually inside a word: press|meddel|ande
+                continue
+            value = self._inflected(word[start:])
+            if value:
+                head = word[:start]
+                return -value if head in _NEGATING_PREFIXES else value
         return 0.0
 
     def hashtag_tail(self, tag: str) -> float:
@@ -87,13 +123,17 @@ class Lexicon:
 
 def _build(langs: Sequence[str]) -> Lexicon:
     polarity: dict[str, float] = {}
-    for lang in langs:
+    for lang in reversed(langs):  # the post's own language wins a folded clash (da "løst" vs en "lost")
         polarity.update({w: -v for w, v in _entries(W.NEGATIVE[lang]).items()})
         polarity.update(_entries(W.POSITIVE[lang]))
     negators = frozenset().union(*(_wordset(W.NEGATORS[lang]) for lang in langs))
     intens = frozenset().union(*(_wordset(W.INTENSIFIERS[lang]) for lang in langs))
     return Lexicon(polarity, negators, intens)
 
+
+_VOWELS = frozenset("aeiouy")  # folded: å/ä/æ -> a, ö/ø -> o
+_INTENSIFYING_PREFIXES = tuple(fold(p) for p in W.INTENSIFYING_PREFIXES)
+_NEGATING_PREFIXES = frozenset(fold(p) for p in W.NEGATING_PREFIXES)
 
 # English is always consulted (code-switching); unknown language: all four.
 _LEXICONS = {lang: _build((lang, "en") if lang != "en" else ("en",)) for lang in LANGS}
@@ -123,8 +163,16 @@ class Evidence:
 
 def sentiment_evidence(text: str, lang: str) -> Evidence:
     """Summed positive and negative weights, after negation and intensifiers."""
-    lex = _LEXICONS.get(lang, _LEXICONS["other"])
+    return sentiment_evidence_with(_LEXICONS.get(lang, _LEXICONS["other"]), text)
+
+
+def sentiment_evidence_with(lex: Lexicon, text: str, symbols: bool = True) -> Evidence:
+    """As sentiment_evidence, with a given lexicon (the guard builds its own language combinations).
+
+    symbols=False counts words only: the encoder reads emoji well, and ":/" also occurs in every URL.
+    """
     tokens = words(text)  # folded: apostrophes are gone ("don't" -> "dont")
+    clause_ends = _clause_ends(text, len(tokens))
     hashtags = {fold(m.group(2)) for m in TOKEN_RE.finditer(text) if m.group(1) == "#"}
     pos = neg = 0.0
     negate_left = 0
@@ -153,7 +201,18 @@ def sentiment_evidence(text: str, lang: str) -> Evidence:
             pos, neg = (pos + value, neg) if value > 0 else (pos, neg - value)
             boost = 1.0
         negate_left = max(0, negate_left - step)
+        if i + step - 1 in clause_ends:  # "without fixing anything. Pathetic." : negation stops at the stop
+            negate_left, boost = 0, 1.0
         i += step
+    if not symbols:
+        return Evidence(pos, neg)
+    sym = symbol_evidence(text)
+    return Evidence(pos + sym.positive, neg + sym.negative)
+
+
+def symbol_evidence(text: str) -> Evidence:
+    """Emoji and emoticons only."""
+    pos = neg = 0.0
     for ch in text:
         if ch in W.EMOJI_POSITIVE:
             pos += 1.0
@@ -162,6 +221,21 @@ def sentiment_evidence(text: str, lang: str) -> Evidence:
     pos += sum(0.8 for e in W.EMOTICONS_POSITIVE if e in text)
     neg += sum(0.8 for e in W.EMOTICONS_NEGATIVE if e in text)
     return Evidence(pos, neg)
+
+
+_CLAUSE_END = re.compile(r"[.!?;:,\n]")
+
+
+def _clause_ends(text: str, n_tokens: int) -> set[int]:
+    """Indices of tokens followed by clause punctuation (the tokens as `words` yields them)."""
+    ends: set[int] = set()
+    index = -1
+    for m in TOKEN_RE.finditer(text):
+        index += 1
+        follow = text[m.end() : m.end() + 2]
+        if _CLAUSE_END.match(follow.lstrip(" )\"'")[:1] or " "):
+            ends.add(index)
+    return ends if index + 1 == n_tokens else set()  # tokeniser mismatch: no clause information
 
 
 def probabilities(ev: Evidence, alpha: float = ALPHA, bias: float = NEUTRAL_BIAS) -> dict[str, float]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models import adapter, encoder, heads
+from models import adapter, encoder, guard, heads
 from models.config import ModelConfig
 from monitor.types import ASPECTS, SENTIMENTS, ScoreResult, TextToScore
 
@@ -104,7 +104,9 @@ class E5Scorer:
         import json
 
         base = json.loads(meta_file.read_text())["version"]
-        self.version = base + ("+int8" if self.config.quantize else "")
+        self.version = (
+            base + ("+int8" if self.config.quantize else "") + (guard.VERSION if self.config.guard else "")
+        )
 
     @classmethod
     def from_config(cls, config: ModelConfig) -> E5Scorer:
@@ -141,6 +143,8 @@ class E5Scorer:
         default_t = float(np.mean(list(temps.values()))) if temps else 1.0
         t = np.array([temps.get(lang, default_t) for lang in analysis.languages], dtype=np.float32)
         probs = softmax(logits / t[:, None])
+        if self.config.guard:  # lexicon cues after the encoder: models/guard.py
+            probs, analysis = guard.refine(texts, probs, analysis)
         vectors = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         results = []
         for i, item in enumerate(batch):

@@ -22,7 +22,7 @@ def score(text: str, hint: str | None = None):
 def test_registered_and_conforms_to_protocol() -> None:
     assert plugins.load("scorers", "lexicon") is LexiconScorer
     assert isinstance(SCORER, Scorer)
-    assert SCORER.version.startswith("lexicon-2.")
+    assert SCORER.version.startswith("lexicon-3.")
 
 
 def test_batch_keeps_order_ids_and_valid_probabilities() -> None:

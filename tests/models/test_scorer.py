@@ -34,7 +34,7 @@ def test_scores_every_text_with_complete_results(scorer: E5Scorer) -> None:
         assert 0.0 <= r.needs_help_probability <= 1.0 and r.needs_help == (r.needs_help_probability >= 0.5)
         assert set(r.aspects) == set(ASPECTS)
         assert len(r.embedding) == 64 and math.isclose(float(np.linalg.norm(r.embedding)), 1.0, rel_tol=1e-4)
-        assert r.model_version == "tiny-test"
+        assert r.model_version == "tiny-test+guard1"  # the guard (default on) says so in the version
 
 
 def test_batching_and_order_do_not_change_scores(scorer: E5Scorer) -> None:
@@ -91,7 +91,7 @@ def test_int8_quantised_scorer_stays_close(tiny_checkpoint, tiny_weights) -> Non
     batch = [TextToScore(1, "hello world good"), TextToScore(2, "bad slow wait refund")]
     for a, b in zip(base.score(batch), q8.score(batch), strict=True):
         assert np.dot(a.embedding, b.embedding) > 0.98
-    assert q8.version.endswith("+int8")
+    assert "+int8" in q8.version
 
 
 def test_bf16_precision_stays_close_to_fp32_and_auto_follows_the_cpu(tiny_checkpoint, tiny_weights) -> None:

@@ -18,11 +18,6 @@ def shipped(real_checkpoint) -> E5Scorer:
     return E5Scorer(ModelConfig(scorer="e5"), checkpoint=real_checkpoint)
 
 
-KNOWN_MISS = pytest.mark.xfail(
-    reason="known miss of the shipped model: 'Elendig kundeservice!' scores positive (docs/model.md)", strict=True
-)
-
-
 @pytest.mark.parametrize(
     ("text", "label", "lang"),
     [
@@ -30,13 +25,18 @@ KNOWN_MISS = pytest.mark.xfail(
         ("Jag har väntat i tre veckor på mitt paket och ingen svarar. Usel kundtjänst!", "negative", "sv"),
         ("Jeg har ventet i tre uger på min pakke og ingen svarer.", "negative", "da"),
         ("Tak for hurtig levering, super service!", "positive", "da"),
-        pytest.param("Elendig kundeservice, jeg har ventet i tre uger!", "negative", "da", marks=KNOWN_MISS),
+        # The encoder alone calls these positive; the guard's lexicon cues keep them negative (models/guard.py).
+        ("Elendig kundeservice, jeg har ventet i tre uger!", "negative", "da"),
         ("Jeg har ventet i tre uker på pakken og ingen svarer, dette er ikke greit.", "negative", "no"),
         pytest.param(
             "Jeg har ventet i tre uker på pakken og ingen svarer. Elendig kundeservice!",
             "negative",
             "no",
-            marks=KNOWN_MISS,
+            marks=pytest.mark.xfail(
+                reason="negative now (guard), but the language head reads this 14-word post as Swedish; the "
+                "short-post vocabulary cues stop at 8 words (docs/model.md)",
+                strict=True,
+            ),
         ),
         ("@airline my flight was cancelled and I've been on hold for 2 hours, awful", "negative", "en"),
         ("Thank you so much for the upgrade, best flight ever!", "positive", "en"),
