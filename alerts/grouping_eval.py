@@ -36,7 +36,15 @@ from sqlalchemy.pool import StaticPool
 
 import alerts.stories as stories_module
 from alerts.config import StoriesConfig
-from alerts.stories import CALIBRATION_FILE, Semantic, assign_stories, load_calibration, semantic_thresholds, words
+from alerts.stories import (
+    CALIBRATION_FILE,
+    Semantic,
+    assign_stories,
+    load_calibration,
+    semantic_thresholds,
+    vector_version,
+    words,
+)
 
 PARAPHRASES = Path(__file__).with_name("grouping_paraphrases.json")
 EVAL_VERSION = "grouping-eval"  # the model version the evaluation's scores carry (see run_stories)
@@ -420,7 +428,7 @@ def write_calibration(
     """Store the thresholds for `version`, keeping other versions' entries; written atomically."""
     path = path or CALIBRATION_FILE
     versions = load_calibration(path)
-    versions[version] = {**thresholds, **details}
+    versions[vector_version(version)] = {**thresholds, **details}
     payload = {
         "about": "Cosine thresholds for story grouping per scorer model version; "
         "written by `repmon eval grouping --calibrate` (docs/alerts.md, Stories).",

