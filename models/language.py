@@ -57,7 +57,7 @@ def decide(texts: Sequence[str], head_probs: np.ndarray | None, lid: np.ndarray)
     """
     probs = head_probs if head_probs is not None else lid[:, : len(LANGS)]
     short = [i for i, t in enumerate(texts) if len(t.split()) <= SHORT_POST_WORDS]
-    if short:
+    if short and probs.shape[1] == len(LANGS):  # a head fitted on fewer languages has no column to add to
         probs = np.array(probs, dtype=np.float64, copy=True)
         cues = vocabulary_evidence([texts[i] for i in short])
         z = HEAD_TEMPER * np.log(np.clip(probs[short], 1e-9, 1.0)) + CUE_WEIGHT * cues
