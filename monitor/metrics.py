@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from sqlalchemy import Engine
 
+from monitor.sync import source_problems
+
 if TYPE_CHECKING:
     from monitor.daemon import Daemon, PipelineTick
     from monitor.sync import SyncResult
@@ -102,9 +104,11 @@ class MetricsServer:
                 elif path == "/healthz":
                     ok = daemon.healthy()
                     stats = daemon.stats
+                    problems = source_problems(dict(stats.health))  # failing or disabled sources: not "ok"
                     body: dict[str, Any] = {
-                        "status": "ok" if ok else "stopping",
+                        "status": ("degraded" if problems else "ok") if ok else "stopping",
                         "sources": dict(stats.health),
+                        "source_problems": problems,
                         "pipeline_runs": stats.ticks,
                         "last_pipeline_at": stats.last_tick_at.isoformat() if stats.last_tick_at else None,
                     }

@@ -214,6 +214,9 @@ def run_command(ctx: click.Context, once: bool) -> None:
         raise click.ClickException(str(exc)) from None
     if once:
         daemon.run_once()
+        if problems := daemon.source_problems():  # cron must see it: exit 1 while any source is not ok
+            click.echo(f"error: sources not ok: {problems}; see `repmon sources check`", err=True)
+            sys.exit(1)
     else:
         daemon.run_forever()
 
