@@ -88,12 +88,12 @@ class AppStoreConnector(HttpConnector):
     def parse_page(self, body: Any, response: Response, stream: str) -> list[FetchedMention]:
         feed = body.get("feed") if isinstance(body, dict) else None
         if not isinstance(feed, dict):
-            raise self.client.error("fatal", f"no `feed` object in the answer ({response.url})")
+            raise self.client.error("malformed", f"no `feed` object in the answer ({response.url})")
         entries = feed.get("entry") or []
         if isinstance(entries, dict):
             entries = [entries]
         country = stream.partition(":")[2]
-        return [m for m in (self.to_mention(e, country) for e in entries if isinstance(e, dict)) if m is not None]
+        return self.mentions_from(entries, self.to_mention, country)
 
     def to_mention(self, entry: dict[str, Any], country: str) -> FetchedMention | None:
         rating = _label(entry, "im:rating")

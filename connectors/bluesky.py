@@ -111,8 +111,8 @@ class BlueskyConnector(HttpConnector):
     def parse_page(self, body: Any, response: Response, stream: str) -> list[FetchedMention]:
         posts = body.get("posts") if isinstance(body, dict) else None
         if not isinstance(posts, list):
-            raise self.client.error("fatal", f"searchPosts answer has no `posts` list ({response.url})")
-        return [m for m in (self.to_mention(p) for p in posts if isinstance(p, dict)) if m is not None]
+            raise self.client.error("malformed", f"searchPosts answer has no `posts` list ({response.url})")
+        return self.mentions_from(posts, self.to_mention)
 
     def to_mention(self, post: dict[str, Any]) -> FetchedMention | None:
         record = post.get("record") or {}

@@ -1,4 +1,4 @@
-"""CLI: `repmon sources list`, `repmon sources check`, `repmon backfill`."""
+"""CLI: `repmon sources list | check | enable | repoll`, `repmon backfill`."""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ from monitor.types import Page, SourceError
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
 ADVICE = {
-    "auth": "credentials were rejected: check the secret (environment / *_file), then restart or rerun",
-    "config": "the settings cannot work as written: fix them in the configuration file",
+    "auth": "credentials were rejected: check the secret (environment / *_file), then run "
+    "`repmon sources enable BRAND SOURCE` (or change the settings)",
+    "config": "the settings cannot work as written: fix them in the configuration file, "
+    "or run `repmon sources enable` once the cause is gone",
+    "malformed": "the platform answered with something unreadable: retried with backoff, nothing to change",
     "fatal": "the source answered in a way retrying cannot fix: see the reason, then change the settings",
     "rate_limited": "rate limited by the platform: polling resumes by itself after the wait",
     "transient": "network or server trouble: retried with backoff",
@@ -30,6 +33,7 @@ def register(cli: click.Group) -> None:
     group("sources").add_command(list_command)
     group("sources").add_command(check_command)
     group("sources").add_command(repoll_command)
+    group("sources").add_command(enable_command)
     cli.add_command(backfill_command)
 
 
@@ -175,6 +179,48 @@ def check_command(ctx: click.Context, probe: bool) -> None:
                     if kind in ADVICE:
                         click.echo(f"    what to do: {ADVICE[kind]}")
     sys.exit(1 if bad else 0)
+
+
+# --------------------------------------------------------------------------- sources enable
+
+
+@click.command("enable")
+@click.argument("brand")
+@click.argument("sources", nargs=-1)
+@click.pass_context
+def enable_command(ctx: click.Context, brand: str, sources: tuple[str, ...]) -> None:
+    """Re-enable disabled (or backed-off) sources of BRAND now: all of them, or the SOURCES named.
+
+    A source is disabled after an auth/config/fatal error until its settings change; when the cause was
+    outside the file (a rotated token in the environment, a platform outage) this brings it back.
+    """
+    from monitor.store.engine import Database
+    from monitor.store.tables import Brand, Source
+    from monitor.sync import enable_source
+
+    config = _load_config(ctx)
+    db = Database(config.database_url())
+    try:
+        with db.transaction() as session:
+            stmt = select(Source).join(Brand, Brand.id == Source.brand_id).where(Brand.name == brand)
+            rows = {row.name: row for row in session.scalars(stmt)}
+            unknown = [name for name in sources if name not in rows]
+            if not rows or unknown:
+                known = ", ".join(sorted(rows)) or "none"
+                what = f"sources {', '.join(unknown)!s}" if unknown else "no polled sources"
+                click.echo(f"error: brand {brand!r} has {what} in the database (known: {known})", err=True)
+                sys.exit(EXIT_CONFIG)
+            now = datetime.now(UTC)
+            for name in sources or sorted(rows):
+                was = rows[name].health
+                reason = enable_source(session, rows[name].id, now)
+                shown = f"{was} -> ok" + (f" (was: {reason})" if reason else "") if was != "ok" else "already ok"
+                click.echo(f"{brand} / {name}: {shown}")
+    except SQLAlchemyError as exc:
+        click.echo(f"error: cannot update the database ({type(exc).__name__}); run `repmon db upgrade`", err=True)
+        sys.exit(EXIT_CONFIG)
+    finally:
+        db.dispose()
 
 
 # --------------------------------------------------------------------------- backfill

@@ -74,8 +74,8 @@ class HackerNewsConnector(HttpConnector):
     def parse_page(self, body: Any, response: Response, stream: str) -> list[FetchedMention]:
         hits = body.get("hits") if isinstance(body, dict) else None
         if not isinstance(hits, list):
-            raise self.client.error("fatal", f"search answer has no `hits` list ({response.url})")
-        return [m for m in (self.to_mention(h) for h in hits if isinstance(h, dict)) if m is not None]
+            raise self.client.error("malformed", f"search answer has no `hits` list ({response.url})")
+        return self.mentions_from(hits, self.to_mention)
 
     def to_mention(self, hit: dict[str, Any]) -> FetchedMention | None:
         created = parse_time(hit.get("created_at_i")) or parse_time(hit.get("created_at"))

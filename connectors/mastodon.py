@@ -89,7 +89,7 @@ class MastodonConnector(HttpConnector):
     ) -> Request:
         if isinstance(token, str) and token.startswith(("http://", "https://")):
             if urlsplit(token).netloc != urlsplit(self.settings.base_url).netloc:
-                raise self.client.error("fatal", f"pagination link to another host refused: {token}")
+                raise self.client.error("malformed", f"pagination link to another host refused: {token}")
             return Request(url=token)
         max_id = token or snowflake_for(upper + timedelta(milliseconds=1))  # max_id is exclusive
         kind, _, value = stream.partition(":")
@@ -112,9 +112,8 @@ class MastodonConnector(HttpConnector):
     def parse_page(self, body: Any, response: Response, stream: str) -> list[FetchedMention]:
         statuses = body.get("statuses") if isinstance(body, dict) else body
         if not isinstance(statuses, list):
-            raise self.client.error("fatal", f"unexpected response shape from {response.url}")
-        found = [self.to_mention(status) for status in statuses if isinstance(status, dict)]
-        return [m for m in found if m is not None]
+            raise self.client.error("malformed", f"unexpected response shape from {response.url}")
+        return self.mentions_from(statuses, self.to_mention)
 
     def to_mention(self, status: dict[str, Any]) -> FetchedMention | None:
         text, links = html_to_text_and_links(status.get("content") or "")

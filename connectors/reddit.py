@@ -119,9 +119,8 @@ class RedditConnector(HttpConnector):
     def parse_page(self, body: Any, response: Response, stream: str) -> list[FetchedMention]:
         data = body.get("data") if isinstance(body, dict) and body.get("kind") == "Listing" else None
         if not isinstance(data, dict) or not isinstance(data.get("children"), list):
-            raise self.client.error("fatal", f"expected a Listing from {response.url}")
-        mentions = [self.to_mention(child) for child in data["children"] if isinstance(child, dict)]
-        return [m for m in mentions if m is not None]
+            raise self.client.error("malformed", f"expected a Listing from {response.url}")
+        return self.mentions_from(data["children"], self.to_mention)
 
     def to_mention(self, thing: dict[str, Any]) -> FetchedMention | None:
         kind, data = thing.get("kind"), thing.get("data") or {}

@@ -64,8 +64,8 @@ class TrustpilotConnector(HttpConnector):
     def parse_page(self, body: Any, response: Response, stream: str) -> list[FetchedMention]:
         reviews = body.get("reviews") if isinstance(body, dict) else None
         if not isinstance(reviews, list):
-            raise self.client.error("fatal", f"no `reviews` list in the answer ({response.url})")
-        return [m for m in (self.to_mention(r) for r in reviews if isinstance(r, dict)) if m is not None]
+            raise self.client.error("malformed", f"no `reviews` list in the answer ({response.url})")
+        return self.mentions_from(reviews, self.to_mention)
 
     def to_mention(self, review: dict[str, Any]) -> FetchedMention | None:
         created = parse_time(review.get("createdAt"))

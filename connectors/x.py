@@ -12,8 +12,9 @@ back in `errors` as "Not Found Error". Rate limits: `x-rate-limit-reset` is an e
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import Field, SecretStr
@@ -23,8 +24,16 @@ from connectors.http.client import Request, Response
 from connectors.http.paging import BodyFieldPaginator
 from monitor.types import BrandQuery, EngagementUpdate, FetchedMention
 
+log = logging.getLogger(__name__)
+
 LOOKBACK = timedelta(days=7)
+TWITTER_EPOCH_MS = 1288834974657  # snowflake ids: milliseconds since this instant, shifted left 22 bits
 LOOKUP_MAX = 100
+# The pinned xdk production spec (2.167) names it `post.fields`; the documented API (docs.x.com "Fields")
+# and every recorded answer use `tweet.fields`, and production rejects unknown parameters with a 400, so
+# a wrong name is loud. If an answer still lacks `created_at`, the ids' timestamps are used and a warning
+# names this parameter.
+FIELDS_PARAM = "tweet.fields"
 TWEET_FIELDS = "created_at,author_id,lang,public_metrics,conversation_id,referenced_tweets,entities"
 
 
@@ -79,7 +88,7 @@ class XConnector(HttpConnector):
                 "end_time": iso(end.replace(microsecond=0)),
                 "max_results": self.settings.page_size,
                 "next_token": token,
-                "tweet.fields": TWEET_FIELDS,
+                FIELDS_PARAM: TWEET_FIELDS,
                 "expansions": "author_id",
                 "user.fields": "username,public_metrics",
             },
@@ -87,15 +96,23 @@ class XConnector(HttpConnector):
 
     def parse_page(self, body: Any, response: Response, stream: str) -> list[FetchedMention]:
         if not isinstance(body, dict):
-            raise self.client.error("fatal", f"unexpected answer from {response.url}")
+            raise self.client.error("malformed", f"unexpected answer from {response.url}")
         users = {u.get("id"): u for u in (body.get("includes") or {}).get("users") or [] if isinstance(u, dict)}
         posts = body.get("data") or []  # absent when result_count is 0
-        return [m for m in (self.to_mention(p, users) for p in posts if isinstance(p, dict)) if m is not None]
+        return self.mentions_from(posts, self.to_mention, users)
 
     def to_mention(self, post: dict[str, Any], users: dict[str, Any]) -> FetchedMention | None:
-        created = parse_time(post.get("created_at"))
-        if not post.get("id") or created is None:
+        if not isinstance(post.get("id"), str) or not post["id"]:
             return None
+        created = parse_time(post.get("created_at"))
+        if created is None:  # `created_at` missing (field parameter not honoured): the id carries the time
+            created = snowflake_time(post["id"])
+            if created is None:
+                return None
+            note = f"answer without created_at (is {FIELDS_PARAM!r} still accepted?): times from the post ids"
+            if note not in self._item_notes:
+                log.warning("x: %s", note)
+                self._item_notes.append(note)
         user = users.get(post.get("author_id")) or {}
         metrics = post.get("public_metrics") or {}
         refs = post.get("referenced_tweets") or post.get("referenced_posts") or []
@@ -123,9 +140,7 @@ class XConnector(HttpConnector):
         for start in range(0, len(external_ids), LOOKUP_MAX):
             batch = list(external_ids[start : start + LOOKUP_MAX])
             _, body = self.send(
-                Request(
-                    url=self.url("/2/tweets"), params={"ids": ",".join(batch), "tweet.fields": "public_metrics"}
-                )
+                Request(url=self.url("/2/tweets"), params={"ids": ",".join(batch), FIELDS_PARAM: "public_metrics"})
             )
             now = self.clock()
             found = {p.get("id"): p for p in (body or {}).get("data") or [] if isinstance(p, dict)}
@@ -143,3 +158,14 @@ class XConnector(HttpConnector):
                     replies=metrics.get("reply_count"),
                     quotes=metrics.get("quote_count"),
                 )
+
+
+def snowflake_time(post_id: str) -> datetime | None:
+    """When a post was created, from its snowflake id (X ids since 2010); None for a non-snowflake id."""
+    if not post_id.isdigit() or len(post_id) > 20:
+        return None
+    millis = (int(post_id) >> 22) + TWITTER_EPOCH_MS
+    try:
+        return datetime.fromtimestamp(millis / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None

@@ -124,8 +124,8 @@ class YouTubeConnector(HttpConnector):
     def parse_page(self, body: Any, response: Response, stream: str) -> list[FetchedMention]:
         items = body.get("items") if isinstance(body, dict) else None
         if not isinstance(items, list):
-            raise self.client.error("fatal", f"no `items` in the answer ({response.url})")
-        return [m for m in (self.to_mention(t) for t in items if isinstance(t, dict)) if m is not None]
+            raise self.client.error("malformed", f"no `items` in the answer ({response.url})")
+        return self.mentions_from(items, self.to_mention)
 
     def to_mention(self, thread: dict[str, Any]) -> FetchedMention | None:
         snippet = thread.get("snippet") or {}

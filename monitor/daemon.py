@@ -39,6 +39,7 @@ from monitor.sync import (
     config_fingerprint,
     record_failure,
     refresh_fingerprint,
+    source_problems,
     sync_source,
 )
 from monitor.types import BrandQuery, Sink, SourceError
@@ -483,6 +484,12 @@ class Daemon:
     def _on_signal(self, signum: int, _frame: Any) -> None:
         log.warning("%s received: finishing the current batch", signal.Signals(signum).name)
         self.stop.set()
+
+    def source_problems(self) -> str:
+        """Sources polled by this process that are degraded, failing or disabled ("" when none)."""
+        with self._stats_lock:
+            problems = source_problems(dict(self.stats.health))
+        return ", ".join(f"{label} {state}" for label, state in problems.items())
 
     def healthy(self) -> bool:
         return bool(self.scheduler and self.scheduler.running and not self.stop.is_set())

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import Engine
 
+from monitor.sync import source_problems
+
 if TYPE_CHECKING:
     from monitor.daemon import Daemon, PipelineTick
     from monitor.sync import SyncResult
@@ -116,12 +118,14 @@ class MetricsServer:
                     integrations = {n: st.as_json() for n, st in daemon.integrations.items()}
                     failing = any(st["status"] == "failing" for st in integrations.values())
                     failing = failing or bool(daemon.job_faults)
+                    problems = source_problems(dict(stats.health))  # failing or disabled sources: not "ok"
                     body: dict[str, Any] = {
-                        "status": ("degraded" if failing else "ok") if ok else "stopping",
+                        "status": ("degraded" if failing or problems else "ok") if ok else "stopping",
                         "integrations": integrations,
                         "jobs_failing": dict(daemon.job_faults),
                         "sinks_unavailable": dict(daemon.unavailable_sinks),
                         "sources": dict(stats.health),
+                        "source_problems": problems,
                         "pipeline_runs": stats.ticks,
                         "last_pipeline_at": stats.last_tick_at.isoformat() if stats.last_tick_at else None,
                     }

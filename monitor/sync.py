@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -25,14 +27,30 @@ from connectors.http.secrets import Scrubber
 from monitor.matching import BrandMatcher
 from monitor.store.catalog import SourceRef
 from monitor.store.engine import Database
-from monitor.store.ingest import IngestStats, store_page
+from monitor.store.ingest import IngestStats, clean_text, store_page
 from monitor.store.pseudonym import Pseudonymiser
 from monitor.store.tables import Source
-from monitor.types import BrandQuery, Connector, Health, Page, SourceError
+from monitor.types import BrandQuery, Connector, Health, Page, SourceError, SourceErrorKind
 
 log = logging.getLogger(__name__)
 
 DISABLING = frozenset({"auth", "fatal", "config"})
+MAX_SERVER_WAIT = timedelta(days=1)  # a platform's Retry-After is honoured up to this, never into overflow
+PROBLEM_HEALTH = frozenset({"degraded", "failing", "disabled"})
+
+# Exceptions a connector can raise besides SourceError, and what they mean. Anything else is a bug of
+# ours: still recorded (transient, the next poll may pass) but logged with its traceback.
+EXCEPTION_KINDS: tuple[tuple[type[BaseException], SourceErrorKind], ...] = (
+    (RecursionError, "malformed"),  # nesting deeper than the stack: a hostile answer
+    (UnicodeError, "malformed"),
+    (ValueError, "malformed"),  # a value of the right type but unreadable (bad number, date, encoding)
+    (TypeError, "malformed"),  # type confusion in a payload
+    (KeyError, "malformed"),
+    (OverflowError, "malformed"),
+    (httpx.TransportError, "transient"),
+    (OSError, "transient"),  # network and file weather (DNS, reset, a file being rotated)
+    (MemoryError, "malformed"),
+)
 OnPage = Callable[[Session, IngestStats], Any]
 
 
@@ -132,15 +150,15 @@ def record_failure(
     row.consecutive_failures += 1
     row.last_attempt_at = now
     row.last_error_kind = error.kind
-    reason = f"{error.kind}: {error}"
+    reason = clean_text(f"{error.kind}: {error}")  # an error body with a NUL is refused by PostgreSQL
     if error.kind in DISABLING:
         health: Health = "disabled"
         row.next_attempt_at = None
     else:
         health = "failing" if row.consecutive_failures >= policy.failing_after else "degraded"
         wait = _backoff(row.consecutive_failures, interval, policy)
-        if error.kind == "rate_limited" and error.retry_after is not None:
-            wait = max(wait, timedelta(seconds=error.retry_after))
+        if error.kind == "rate_limited" and error.retry_after is not None and not math.isnan(error.retry_after):
+            wait = max(wait, timedelta(seconds=min(error.retry_after, MAX_SERVER_WAIT.total_seconds())))
         row.next_attempt_at = now + wait
     changed = _set_health(row, health, reason[:2000], now)
     if changed:
@@ -150,16 +168,43 @@ def record_failure(
     return health, changed
 
 
+def classify_exception(exc: BaseException) -> SourceErrorKind | None:
+    """The error kind of a non-SourceError exception (`EXCEPTION_KINDS`), None for an unexpected one."""
+    for exc_type, kind in EXCEPTION_KINDS:
+        if isinstance(exc, exc_type):
+            return kind
+    return None
+
+
 def _as_source_error(exc: Exception, connector: Any = None) -> SourceError:
-    """Any failure as a SourceError; an unexpected one is transient, and its message is scrubbed of the
+    """Any failure as a SourceError, classified by `EXCEPTION_KINDS`; its message is scrubbed of the
     connector's secrets (a library's error text may quote a URL or header that carries a token)."""
     if isinstance(exc, SourceError):
         return exc
-    message = f"{type(exc).__name__}: {exc}"
+    message = f"{type(exc).__name__}: {str(exc)[:500]}"
     settings = getattr(connector, "settings", None)
     if isinstance(settings, BaseModel):
         message = Scrubber.from_settings(settings).scrub(message)
-    return SourceError("transient", message)
+    return SourceError(classify_exception(exc) or "transient", message)
+
+
+def source_problems(health: dict[str, str]) -> dict[str, str]:
+    """The sources whose health is not ok (label -> health): what makes /healthz and `run --once` fail."""
+    return {label: state for label, state in sorted(health.items()) if state in PROBLEM_HEALTH}
+
+
+def enable_source(session: Session, source_id: int, now: datetime) -> str | None:
+    """Re-enable a disabled source now (`repmon sources enable`); returns its previous health reason."""
+    row = session.get(Source, source_id)
+    if row is None:
+        raise LookupError(f"source id {source_id} does not exist")
+    previous = row.health_reason if row.health != "ok" else None
+    if row.health != "ok":
+        log.warning("source %s: %s -> ok (enabled by the operator)", row.name, row.health)
+    _set_health(row, "ok", None, now)
+    row.consecutive_failures = 0
+    row.next_attempt_at = None
+    return previous
 
 
 def sync_source(
@@ -208,8 +253,10 @@ def sync_source(
                 break
     except Exception as exc:
         error = _as_source_error(exc, runtime.connector)
-        if not isinstance(exc, SourceError):
-            log.warning("source %s: unexpected %s in connector", runtime.ref.source, type(exc).__name__)
+        if not isinstance(exc, SourceError) and classify_exception(exc) is None:
+            log.error(
+                "source %s: unexpected %s in connector", runtime.ref.source, type(exc).__name__, exc_info=True
+            )
         result.error = f"{error.kind}: {error}"
         with db.transaction() as session:
             result.health, _ = record_failure(session, source_id, error, now, runtime.interval, policy)

@@ -191,14 +191,16 @@ class Sink(Protocol):
 
 # --------------------------------------------------------------------------- errors as data
 
-SourceErrorKind = Literal["auth", "rate_limited", "transient", "fatal", "config"]
+SourceErrorKind = Literal["auth", "rate_limited", "transient", "malformed", "fatal", "config"]
 
 
 class SourceError(Exception):
     """A connector failure, classified so the sync loop can decide: retry, back off, or disable.
 
     auth: credentials rejected or expired -> disable the source and report.
-    rate_limited: honour `retry_after` seconds. transient: retry later with backoff.
+    rate_limited: honour `retry_after` seconds. transient: retry later with backoff (network, DNS, 5xx).
+    malformed: the platform answered with something we cannot read (bad JSON, wrong shape, bad encoding):
+    retried with backoff and counted toward degraded health, never disabling (the next answer may be fine).
     fatal / config: do not retry until the configuration changes.
     Messages must never contain secrets.
     """

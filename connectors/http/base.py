@@ -32,6 +32,13 @@ from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, Page, So
 
 log = logging.getLogger(__name__)
 
+# What a hostile or odd item raises while being read: wrong types, missing keys, absurd numbers, nesting.
+# An item that raises one of these is skipped with a note; the rest of its page is stored.
+ITEM_SHAPE_ERRORS = (TypeError, KeyError, ValueError, AttributeError, IndexError, OverflowError, RecursionError)
+MAX_ITEM_NOTES = 5  # per page: a page of 100 broken items needs one summary, not 100 notes
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+
 
 class HttpSettings(BaseModel):
     """Settings every HTTP source has; connectors extend this with their own (secrets as SecretStr)."""
@@ -72,11 +79,16 @@ def parse_time(value: Any) -> datetime | None:
         return None
     try:
         if isinstance(value, int | float):
-            return datetime.fromtimestamp(value, UTC)
-        parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    except (ValueError, OverflowError, OSError):
+            parsed = datetime.fromtimestamp(value, UTC)
+        else:
+            parsed = datetime.fromisoformat(str(value)[:64].strip().replace("Z", "+00:00"))
+        # `0001-01-01T00:00:00+01:00` overflows here; anyone can write such a date into a post
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError, OSError, TypeError):
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if not EARLIEST_TIME <= parsed <= LATEST_TIME:  # later arithmetic (+ overlap, + repoll) must not overflow
+        return None
+    return parsed
 
 
 def iso(value: datetime) -> str:
@@ -117,6 +129,7 @@ class HttpConnector:
                 )
                 raise SourceError("config", f"{self.name}: invalid settings: {problems}") from None
         self.settings = settings
+        self._item_notes: list[str] = []  # filled by `mentions_from`, drained into the page's notes
         self.clock = clock or (lambda: datetime.now(UTC))
         retry = RetryPolicy(
             max_attempts=settings.max_attempts,
@@ -178,6 +191,35 @@ class HttpConnector:
 
     def close(self) -> None:
         self.client.close()
+
+    def mentions_from(
+        self, items: Sequence[Any], convert: Callable[..., FetchedMention | None], *args: Any
+    ) -> list[FetchedMention]:
+        """`convert(item, *args)` for every item; one that is not an object or that raises is skipped and
+        noted (the page's notes), so one hostile post never blocks its neighbours. A non-empty page of which
+        no item could be read is a malformed answer (the platform changed shape): reported, not paged past.
+        """
+        found: list[FetchedMention] = []
+        broken: list[str] = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                broken.append(f"item {index} is {type(item).__name__}, not an object")
+                continue
+            try:
+                mention = convert(item, *args)
+            except ITEM_SHAPE_ERRORS as exc:
+                broken.append(f"item {index}: {type(exc).__name__}: {str(exc)[:120]}")
+                continue
+            if mention is not None:
+                found.append(mention)
+        if broken:
+            if len(broken) == len(items):
+                raise self.client.error("malformed", f"none of {len(items)} items readable ({broken[0]})")
+            summary = "; ".join(broken[:MAX_ITEM_NOTES]) + (" …" if len(broken) > MAX_ITEM_NOTES else "")
+            note = self.scrubber.scrub(f"skipped {len(broken)} unreadable item(s): {summary}")
+            log.warning("%s: %s", self.name, note)
+            self._item_notes.append(note)
+        return found
 
     # ------------------------------------------------------------------ helpers for subclasses
 
@@ -273,7 +315,9 @@ class HttpConnector:
                 raise self.client.error("fatal", f"HTTP {response.status} from {response.url}: endpoint not found")
             pages_this_run += 1
             walk["pages"] = int(walk.get("pages", 0)) + 1
+            self._item_notes.clear()
             mentions = self.parse_page(body, response, stream)
+            notes.extend(self._item_notes)
             if mentions and all(m.external_id in yielded for m in mentions):
                 notes.append(
                     f"{stream}: pagination loop (page {walk['pages']} repeats earlier results); walk ended"

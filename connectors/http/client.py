@@ -8,14 +8,16 @@ import base64
 import json
 import logging
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from connectors.http.guard import Resolver, UnsafeURLError, check_url, pinned_request
-from connectors.http.policy import Action, RetryPolicy, classify, parse_retry_after
+from connectors.http.deadline import deadline, deadline_transport
+from connectors.http.guard import Resolver, UnresolvableHostError, UnsafeURLError, check_url, pinned_request
+from connectors.http.policy import Action, RetryPolicy, classify, parse_reset, parse_retry_after
 from connectors.http.secrets import Scrubber
 from monitor.types import SourceError
 
@@ -50,6 +52,8 @@ class Response:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedBody(f"malformed JSON from {self.url}: {exc}") from exc
+        except RecursionError as exc:  # nesting deeper than the interpreter's stack: hostile, not a bug of ours
+            raise MalformedBody(f"JSON from {self.url} is nested too deeply") from exc
 
     @property
     def action(self) -> Action:
@@ -65,6 +69,41 @@ Decoder = Callable[[Response], Any]
 
 class _Oversize(Exception):
     pass
+
+
+# Content codings we decode ourselves, one layer at most: httpx decodes every listed layer of a chunk in
+# full before any size check (`gzip, gzip` turned 1.8 KB into 2 GB), so the body is read raw and inflated
+# with `max_length` bounded by what is still allowed.
+_ZLIB_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+class _BoundedDecoder:
+    """Inflates at most `limit` bytes of a single gzip/deflate layer; raises `_Oversize` beyond it."""
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        codings = [c.strip().lower() for c in encoding.split(",") if c.strip() and c.strip().lower() != "identity"]
+        if len(codings) > 1:
+            raise MalformedBody(f"refusing {len(codings)} stacked content encodings ({encoding[:60]!r})")
+        if codings and codings[0] not in _ZLIB_WBITS:
+            raise MalformedBody(f"unsupported content encoding {codings[0][:30]!r}")
+        self._inflate = zlib.decompressobj(_ZLIB_WBITS[codings[0]]) if codings else None
+        self.limit = limit
+        self.size = 0
+
+    def feed(self, raw: bytes) -> bytes:
+        if self._inflate is None:
+            out = raw
+        else:
+            try:
+                out = self._inflate.decompress(raw, self.limit - self.size + 1)
+            except zlib.error as exc:
+                raise MalformedBody(f"corrupt compressed body: {exc}") from exc
+            if self._inflate.unconsumed_tail:  # more output pending than the cap allows
+                raise _Oversize(f"more than {self.limit} bytes after decompression")
+        self.size += len(out)
+        if self.size > self.limit:
+            raise _Oversize(f"more than {self.limit} bytes streamed")
+        return out
 
 
 class SafeClient:
@@ -106,7 +145,7 @@ class SafeClient:
             timeout=httpx.Timeout(timeout_s),
             follow_redirects=False,
             headers={"User-Agent": user_agent, "Accept-Encoding": "gzip"},
-            transport=transport,
+            transport=transport or deadline_transport(),
         )
         self.requests_sent = 0
 
@@ -132,6 +171,24 @@ class SafeClient:
         return self._addresses[host]
 
     def _send_once(self, request: Request) -> Response:
+        try:
+            built, shown_url = self._build(request)
+        except (httpx.InvalidURL, UnicodeError) as exc:  # a Link header or cursor with control characters
+            raise MalformedBody(f"cannot build a request from the server's answer: {exc}") from exc
+        started = time.monotonic()
+        try:
+            with deadline(self.deadline_s):
+                r = self._http.send(built, stream=True)
+                try:
+                    return self._read(r, started, shown_url)
+                finally:
+                    r.close()
+        except httpx.TimeoutException as exc:
+            if time.monotonic() - started < self.deadline_s:
+                raise
+            raise httpx.ReadTimeout(f"response not complete within {self.deadline_s:g}s") from exc
+
+    def _build(self, request: Request) -> tuple[httpx.Request, str]:
         addresses = self._guard(request.url)
         self.requests_sent += 1
         headers = dict(request.headers)
@@ -152,24 +209,24 @@ class SafeClient:
             built.url = httpx.URL(pinned)
             built.headers.update(host_header)
             built.extensions.update(extensions)
-        r = self._http.send(built, stream=True)
-        try:
-            declared = r.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
-                raise _Oversize(f"Content-Length {declared}")
-            chunks: list[bytes] = []
-            size = 0
-            started = time.monotonic()
-            for chunk in r.iter_bytes():
-                if time.monotonic() - started > self.deadline_s:
-                    raise httpx.ReadTimeout(f"body not complete within {self.deadline_s:g}s")
-                size += len(chunk)
-                if size > self.max_response_bytes:
-                    raise _Oversize(f"more than {self.max_response_bytes} bytes streamed")
-                chunks.append(chunk)
-            return Response(r.status_code, r.headers, b"".join(chunks), shown_url)
-        finally:
-            r.close()
+        return built, shown_url
+
+    def _read(self, r: httpx.Response, started: float, shown_url: str) -> Response:
+        """The body, read raw and inflated within the size cap (one content coding at most)."""
+        declared = r.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
+            raise _Oversize(f"Content-Length {declared}")
+        if r.is_stream_consumed:  # an in-process transport (tests) handed over a body already decoded
+            return Response(
+                r.status_code, r.headers, _BoundedDecoder("", self.max_response_bytes).feed(r.content), shown_url
+            )
+        decoder = _BoundedDecoder(r.headers.get("content-encoding", ""), self.max_response_bytes)
+        chunks: list[bytes] = []
+        for chunk in r.iter_raw():
+            if time.monotonic() - started > self.deadline_s:
+                raise httpx.ReadTimeout(f"response not complete within {self.deadline_s:g}s")
+            chunks.append(decoder.feed(chunk))
+        return Response(r.status_code, r.headers, b"".join(chunks), shown_url)
 
     def send(self, request: Request, *, decode: Decoder | None = Response.json) -> tuple[Response, Any]:
         """Send with retries; returns the response and its decoded body (None unless OK).
@@ -180,15 +237,21 @@ class SafeClient:
         last_reason = ""
         retry_after: float | None = None
         for attempt in range(policy.max_attempts):
+            malformed = False
             try:
                 response = self._send_once(request)
             except _Oversize as exc:
                 action, last_reason = classify("oversize", self.overrides), f"response too large ({exc})"
+            except UnresolvableHostError as exc:
+                action, last_reason = classify("dns", self.overrides), f"DNS: {exc}"
             except httpx.TimeoutException as exc:
                 detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 action, last_reason = classify("timeout", self.overrides), f"timed out ({detail})"
             except httpx.TransportError as exc:
                 action, last_reason = classify("network", self.overrides), f"network error: {exc}"
+            except (MalformedBody, httpx.DecodingError) as exc:
+                malformed = True
+                action, last_reason = classify("malformed", self.overrides), f"unreadable response: {exc}"
             else:
                 action = classify(response.status, self.overrides)
                 if action is not Action.OK and self.inspect is not None:
@@ -202,6 +265,7 @@ class SafeClient:
                     try:
                         return response, decode(response)
                     except MalformedBody as exc:
+                        malformed = True
                         action, last_reason = classify("malformed", self.overrides), str(exc)
                 elif action in (Action.OK, Action.NOT_MODIFIED, Action.GONE):
                     return response, None
@@ -226,7 +290,8 @@ class SafeClient:
             wait = policy.backoff(attempt)
             log.info("%s: %s; retry %d in %.1fs", self.source, self.scrubber.scrub(last_reason), attempt + 1, wait)
             policy.wait(wait)
-        raise self.error("transient", f"gave up after {policy.max_attempts} attempts: {last_reason}")
+        kind = "malformed" if malformed else "transient"
+        raise self.error(kind, f"gave up after {policy.max_attempts} attempts: {last_reason}")
 
 
 def _snippet(body: bytes, limit: int = 200) -> str:
@@ -235,17 +300,10 @@ def _snippet(body: bytes, limit: int = 200) -> str:
 
 
 def _reset_header_wait(headers: httpx.Headers) -> float | None:
-    """When Retry-After is absent: Reddit's `X-Ratelimit-Reset` (seconds until the window resets) or
-    X's `x-rate-limit-reset` (epoch seconds of the reset)."""
+    """When Retry-After is absent: Reddit's `X-Ratelimit-Reset` (seconds until the window resets), X's
+    `x-rate-limit-reset` (epoch seconds) or Mastodon's `X-RateLimit-Reset` (an ISO-8601 time)."""
     for name in ("x-ratelimit-reset", "x-rate-limit-reset"):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value)
-        except ValueError:
-            continue
-        if seconds > 1_000_000_000:  # an epoch timestamp, not a delay
-            seconds -= time.time()
-        return max(0.0, seconds)
+        wait = parse_reset(headers.get(name))
+        if wait is not None:
+            return wait
     return None

@@ -20,21 +20,48 @@ Resolver = Callable[[str], list[str]]
 
 
 class UnsafeURLError(ValueError):
-    """A URL that must not be fetched (bad scheme, private address, unresolvable host)."""
+    """A URL that must not be fetched (bad scheme, private address): a configuration problem."""
+
+
+class UnresolvableHostError(OSError):
+    """DNS gave no answer. Network weather, not configuration: the caller retries and backs off, because
+    a resolver outage (or a laptop without network) must never switch a source off for good."""
 
 
 def _system_resolver(host: str) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise UnsafeURLError(f"cannot resolve host {host!r}: {exc}") from exc
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnresolvableHostError(f"cannot resolve host {host!r}: {exc}") from exc
     return [str(info[4][0]) for info in infos]
+
+
+# IPv6 ranges that embed an IPv4 address which the kernel or a gateway may route to: the embedded
+# address decides. `ipaddress` calls some of these "global" (NAT64 64:ff9b::/96 is, by RFC 6052).
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d, still routed by some stacks
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if any(ip in net for net in _NAT64) or (ip in _IPV4_COMPATIBLE and int(ip) > 0xFFFF):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 def is_public_address(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _IPV4_COMPATIBLE and int(ip) <= 0xFFFF:  # ::, ::1 and their neighbours
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            ip = embedded
     return ip.is_global and not ip.is_multicast
 
 

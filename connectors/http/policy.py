@@ -9,6 +9,7 @@ the retry loop.
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +44,7 @@ OUTCOMES: Mapping[int | str, Action] = {
     "3xx": Action.FATAL,  # redirects are not followed: a redirect could lead to a private address
     "timeout": Action.RETRY,
     "network": Action.RETRY,
+    "dns": Action.RETRY,  # no DNS answer is network weather, never a configuration error
     "malformed": Action.RETRY,  # a truncated or HTML error page instead of JSON is usually a proxy blip
     "oversize": Action.FATAL,  # will not shrink by itself: lower page_size or raise max_response_bytes
 }
@@ -61,22 +63,58 @@ def classify(outcome: int | str, overrides: Mapping[int | str, Action] | None = 
     return Action.FATAL
 
 
+# A server's wait is bounded before it reaches time arithmetic: `inf`, `1e400` or a reset in year 9999
+# would overflow `datetime + timedelta` and stop every later source in the poll.
+MAX_SERVER_WAIT_S = 24 * 3600.0
+
+
+def bounded_wait(seconds: float) -> float | None:
+    """`seconds` clamped to [0, MAX_SERVER_WAIT_S]; None for NaN."""
+    if math.isnan(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_SERVER_WAIT_S)
+
+
+def _until(when: datetime, now: datetime | None) -> float | None:
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return bounded_wait((when - (now or datetime.now(UTC))).total_seconds())
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date), None if absent/bad."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        return bounded_wait(float(value))
     except ValueError:
         pass
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return _until(when, now)
+
+
+def parse_reset(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds until a rate-limit window resets, from the forms platforms send in their reset headers:
+    seconds to wait (Reddit `X-Ratelimit-Reset`), epoch seconds (X `x-rate-limit-reset`) or an ISO-8601
+    time (Mastodon `X-RateLimit-Reset`). None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return _until(when, now)
+    if seconds > 1_000_000_000:  # an epoch timestamp, not a delay
+        seconds -= (now or datetime.now(UTC)).timestamp()
+    return bounded_wait(seconds)
 
 
 @dataclass

@@ -264,6 +264,9 @@ def run_command(ctx: click.Context, once: bool) -> None:
             f"{tick.delivered} delivered" + (f"; not ok: {', '.join(failing)}" if failing else ""),
             err=True,
         )
+        if problems := daemon.source_problems():  # cron must see it: exit 1 while any source is not ok
+            click.echo(f"error: sources not ok: {problems}; see `repmon sources check`", err=True)
+            sys.exit(1)
     else:
         click.echo(f"repmon running: {len(daemon.sources)} sources (SIGTERM or Ctrl-C stops it)", err=True)
         daemon.run_forever()

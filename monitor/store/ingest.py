@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +35,10 @@ TRUNCATION_MARKER = " […truncated by repmon]"
 FIRST_REPOLL_AFTER = timedelta(minutes=2)  # the first age of connectors.repoll's schedule
 ENGAGEMENT_FIELDS = ("likes", "reposts", "replies", "quotes", "author_followers")
 _SELECT_CHUNK = 500
+MAX_COUNT = 2**62  # BIGINT with room: a bigger "like count" is a hostile payload, stored as unknown
+MAX_FUTURE = timedelta(days=1)  # clock skew allowance; later "creation" times would poison time arithmetic
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_RAW_DEPTH = 20
 
 
 @dataclass
@@ -61,11 +66,52 @@ class IngestStats:
         return self
 
 
+def clean_text(text: str) -> str:
+    """Text every database accepts: no NUL (PostgreSQL refuses it) and no lone surrogates (not UTF-8)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _optional_text(value: Any) -> str | None:
+    return clean_text(value) if isinstance(value, str) and value else None
+
+
+def _count(value: Any) -> int | None:
+    """An engagement count or rating from outside: a plain non-negative int in range, else unknown."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        return None
+    return value
+
+
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    """A copy storable as JSON on both databases: clean strings and keys, finite numbers, bounded depth."""
+    if depth > MAX_RAW_DEPTH:
+        return "[too deep]"
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= MAX_COUNT else str(value)[:40]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {clean_text(str(k)): _json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v, depth + 1) for v in value]
+    return clean_text(str(value))[:1000]
+
+
 def bounded_raw(raw: Mapping[str, Any] | None, limit: int = MAX_RAW_BYTES) -> dict[str, Any] | None:
     """The raw payload if it serialises within `limit` bytes, else a marked, cut-down stand-in."""
     if raw is None:
         return None
-    encoded = json.dumps(raw, default=str, ensure_ascii=False)
+    encoded = json.dumps(_json_safe(raw), ensure_ascii=False)
     size = len(encoded.encode())
     if size <= limit:
         return json.loads(encoded)  # JSON-safe copy (datetimes and the like as strings)
@@ -77,9 +123,9 @@ def _cut(text: str, limit: int) -> str:
     return text[: limit - len(TRUNCATION_MARKER)] + TRUNCATION_MARKER
 
 
-def _validate(mention: FetchedMention) -> str | None:
+def _validate(mention: FetchedMention, now: datetime) -> str | None:
     """Why this mention cannot be stored, or None."""
-    if not isinstance(mention.external_id, str) or not mention.external_id.strip():
+    if not isinstance(mention.external_id, str) or not clean_text(mention.external_id).strip():
         return "empty external_id"
     if len(mention.external_id) > MAX_EXTERNAL_ID:
         return f"external_id longer than {MAX_EXTERNAL_ID} characters"
@@ -87,7 +133,41 @@ def _validate(mention: FetchedMention) -> str | None:
         return "text is not a string"
     if not isinstance(mention.created_at, datetime) or mention.created_at.tzinfo is None:
         return "created_at must be a timezone-aware datetime"
+    try:
+        created = mention.created_at.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return "created_at out of range"
+    if not EARLIEST <= created <= now + MAX_FUTURE:
+        return f"created_at {created.isoformat()} is implausible (before 1970 or in the future)"
     return None
+
+
+def sanitise(mention: FetchedMention) -> FetchedMention:
+    """Every field bounded and typed as the store expects, so one odd post cannot fail its page's insert:
+    text without NUL or lone surrogates, counts as in-range ints (else unknown), links as strings."""
+    links = (
+        tuple(clean_text(link) for link in mention.links if isinstance(link, str))[:50]
+        if isinstance(mention.links, list | tuple)
+        else ()
+    )
+    return replace(
+        mention,
+        external_id=clean_text(mention.external_id),
+        text=clean_text(mention.text),
+        url=_optional_text(mention.url),
+        author=_optional_text(mention.author),
+        language=_optional_text(mention.language),
+        title=_optional_text(mention.title),
+        parent_external_id=_optional_text(mention.parent_external_id),
+        author_followers=_count(mention.author_followers),
+        likes=_count(mention.likes),
+        reposts=_count(mention.reposts),
+        replies=_count(mention.replies),
+        quotes=_count(mention.quotes),
+        rating=_count(mention.rating),
+        links=links,
+        raw=mention.raw if isinstance(mention.raw, Mapping) else None,
+    )
 
 
 def _engagement(mention: FetchedMention) -> dict[str, int]:
@@ -220,11 +300,13 @@ def store_page(
     stats = IngestStats()
     latest: dict[str, FetchedMention] = {}
     for mention in page.mentions:
-        reason = _validate(mention)
+        reason = _validate(mention, now)
         if reason:
-            stats.rejected.append((str(mention.external_id)[:MAX_EXTERNAL_ID], reason))
-            log.warning("source %s: mention %r rejected: %s", source_id, mention.external_id, reason)
+            shown = clean_text(str(mention.external_id))[:MAX_EXTERNAL_ID]
+            stats.rejected.append((shown, reason))
+            log.warning("source %s: mention %r rejected: %s", source_id, shown[:80], reason)
             continue
+        mention = sanitise(mention)
         latest[mention.external_id] = mention  # the same post twice in one page: the later copy wins
 
     stored = existing_mentions(session, source_id, latest)

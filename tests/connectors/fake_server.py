@@ -42,6 +42,7 @@ class Reply:
     hang: bool = False  # never answer (until the server stops): the client must time out
     chunked: bool = False  # no Content-Length: the client must cap the streamed size itself
     drip: bool = False  # one byte at a time, slowly, until the server stops: only a total deadline helps
+    drip_headers: bool = False  # the status line, then one header byte at a time: before any body exists
 
     def encoded(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -107,6 +108,12 @@ class FakeServer:
                     server._release.wait(10)
                     return
                 body = reply.encoded()
+                if reply.drip_headers:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    while not server._release.wait(0.02):
+                        self.wfile.write(b"a")
+                        self.wfile.flush()
+                    return
                 self.send_response(reply.status)
                 headers: Mapping[str, str] = {"Content-Type": "application/json; charset=utf-8", **reply.headers}
                 for key, value in headers.items():

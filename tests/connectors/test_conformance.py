@@ -7,6 +7,7 @@ replaced by a recorder, so waits are asserted instead of taken.
 
 from __future__ import annotations
 
+import gzip
 import importlib
 from collections.abc import Iterator
 from datetime import timedelta
@@ -219,6 +220,41 @@ def test_dripping_body_hits_the_deadline(h: Harness) -> None:
     assert err.value.kind == "transient" and "not complete within 0.2s" in str(err.value)
 
 
+def test_dripping_headers_hit_the_deadline(h: Harness) -> None:
+    """The deadline counts from the first byte sent: per-phase timeouts restart with every header byte."""
+    h.server.faults += [Reply(drip_headers=True)]
+    with pytest.raises(SourceError) as err:
+        h.run(h.connector(timeout_s=0.5, deadline_s=0.3, max_attempts=1))
+    assert err.value.kind == "transient" and "not complete within 0.3s" in str(err.value)
+
+
+def test_stacked_compression_is_refused_before_it_expands(h: Harness) -> None:
+    """`gzip, gzip` of 10 MB of zeros is a few hundred bytes; it must be rejected, not inflated."""
+    bomb = gzip.compress(gzip.compress(b"\0" * 10_000_000))
+    h.server.faults += [Reply(200, bomb, {"Content-Encoding": "gzip, gzip"})]
+    with pytest.raises(SourceError) as err:
+        h.run(h.connector(max_attempts=1))
+    assert err.value.kind == "malformed" and "stacked content encodings" in str(err.value)
+
+
+def test_single_gzip_layer_is_capped_while_inflating(h: Harness) -> None:
+    bomb = gzip.compress(b" " * 20_000_000)
+    h.server.faults += [Reply(200, bomb, {"Content-Encoding": "gzip"})]
+    with pytest.raises(SourceError) as err:
+        h.run(h.connector(max_attempts=1, max_response_bytes=1_000_000))
+    assert err.value.kind == "fatal" and "after decompression" in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["inf", "1e400", "1e12", "nan"])
+def test_absurd_retry_after_is_bounded(h: Harness, value: str) -> None:
+    """A server's wait goes into `datetime + timedelta`: unbounded, it overflowed and stopped the poll."""
+    h.server.faults.append(Reply(429, {"error": "slow down"}, {"Retry-After": value}))
+    with pytest.raises(SourceError) as err:
+        h.run(h.connector(max_attempts=1))
+    assert err.value.kind == "rate_limited"
+    assert err.value.retry_after is not None and 0 <= err.value.retry_after <= 24 * 3600
+
+
 def test_malformed_json_is_retried(h: Harness) -> None:
     h.server.faults.append(Reply(200, b"<html>502 Bad Gateway</html>", {"Content-Type": "text/html"}))
     assert set(ids(h.run(h.connector()))) == h.case["expected_ids"]
@@ -229,7 +265,7 @@ def test_persistently_malformed_json_is_reported(h: Harness) -> None:
     h.server.faults += [Reply(200, b'{"truncated": ')] * 3
     with pytest.raises(SourceError) as err:
         h.run(h.connector())
-    assert err.value.kind == "transient" and "malformed" in str(err.value)
+    assert err.value.kind == "malformed" and "malformed" in str(err.value)
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "streamed"])

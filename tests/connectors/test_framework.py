@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -12,7 +12,7 @@ from pydantic import BaseModel, SecretStr
 
 from connectors.http.client import Request, SafeClient
 from connectors.http.guard import UnsafeURLError, check_url, pinned_request
-from connectors.http.policy import Action, RetryPolicy, classify, parse_retry_after
+from connectors.http.policy import Action, RetryPolicy, classify, parse_reset, parse_retry_after
 from connectors.http.secrets import Scrubber
 from connectors.mastodon import MastodonConnector
 from connectors.text import html_to_text_and_links
@@ -55,6 +55,8 @@ def test_retry_after_seconds_and_http_dates() -> None:
     assert parse_retry_after("Fri, 20 Nov 2026 12:01:30 GMT", now) == 90.0
     assert parse_retry_after("Fri, 20 Nov 2026 11:00:00 GMT", now) == 0.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+    assert parse_retry_after("inf") == 24 * 3600 and parse_retry_after("1e400") == 24 * 3600
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now) == 24 * 3600
 
 
 @pytest.mark.parametrize(
@@ -67,6 +69,10 @@ def test_retry_after_seconds_and_http_dates() -> None:
         "http://[::ffff:192.168.0.1]/",
         "http://0.0.0.0/",
         "http://100.64.0.1/",
+        "http://[::127.0.0.1]/",  # IPv4-compatible IPv6 (deprecated, still routed)
+        "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 of 169.254.169.254
+        "http://[2002:a9fe:a9fe::]/",  # 6to4 of 169.254.169.254
+        "http://[64:ff9b:1::a00:1]/",  # local-use NAT64 of 10.0.0.1
     ],
 )
 def test_private_addresses_are_refused(url: str) -> None:
@@ -116,6 +122,62 @@ def test_client_connects_to_the_checked_address_not_to_a_second_dns_answer() -> 
     expected = ("https://93.184.215.14:8443/v1/search?q=x", "api.example.test:8443", "api.example.test")
     assert wire == [expected, expected]
     assert response.url == "https://api.example.test:8443/v1/search?q=x"  # errors and next links keep the name
+
+
+def test_public_addresses_behind_ipv6_transition_prefixes_pass() -> None:
+    assert check_url("http://[64:ff9b::5db8:d70e]/") == ["64:ff9b::5db8:d70e"]  # NAT64 of 93.184.215.14
+    assert check_url("http://[2002:5db8:d70e::1]/") == ["2002:5db8:d70e::1"]
+
+
+def test_unresolvable_host_is_network_weather_not_configuration() -> None:
+    """No DNS answer (resolver down, laptop offline) must back off and retry, never disable the source."""
+    slept: list[float] = []
+    client = SafeClient(
+        source="t",
+        timeout_s=1,
+        max_response_bytes=10_000,
+        user_agent="t",
+        retry=RetryPolicy(max_attempts=3, sleep=slept.append, rng=lambda: 0.5),
+        scrubber=Scrubber(),
+    )
+    with pytest.raises(SourceError) as err:
+        client.send(Request(url="https://no-such-host.invalid/api"))
+    assert err.value.kind == "transient" and "cannot resolve host" in str(err.value)
+    assert len(slept) == 2  # retried with backoff
+
+
+def test_reset_headers_in_every_form_platforms_send() -> None:
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    assert parse_reset("300", now) == 300.0  # Reddit: seconds until the window resets
+    assert parse_reset(str(now.timestamp() + 60), now) == 60.0  # X: epoch seconds
+    assert parse_reset("2026-11-20T12:05:00.000Z", now) == 300.0  # Mastodon: ISO-8601
+    assert parse_reset("2026-11-20T13:05:00+01:00", now) == 300.0
+    assert parse_reset("1e400", now) == 24 * 3600 and parse_reset("9999-12-31T23:59:59Z", now) == 24 * 3600
+    assert parse_reset("soon", now) is None and parse_reset("nan", now) is None
+
+
+def test_mastodon_iso_reset_is_waited_for_not_replaced_by_a_short_backoff() -> None:
+    """Mastodon sends `X-RateLimit-Reset` as an ISO time; the client used to ignore it and give up in ~4 s."""
+    platform = MastodonPlatform()
+    slept: list[float] = []
+    reset = (datetime.now(UTC) + timedelta(seconds=90)).isoformat().replace("+00:00", "Z")
+    with FakeServer(platform) as server:
+        connector = MastodonConnector(
+            {
+                "base_url": server.url,
+                "allow_private_network": True,
+                "access_token": TOKEN,
+                "search": False,
+                "hashtags": ["telia"],
+                "initial_lookback_hours": 48,
+                "max_attempts": 2,
+            },
+            clock=lambda: case()["now"],
+            sleep=slept.append,
+        )
+        server.faults.append(Reply(429, {"error": "Too many requests"}, {"X-RateLimit-Reset": reset}))
+        list(connector.fetch(case()["query"], None))
+    assert slept and 60 < slept[0] <= 90
 
 
 def test_pinned_request_brackets_ipv6_and_keeps_the_name_for_host_and_tls() -> None:

@@ -179,3 +179,99 @@ def test_unexpected_errors_become_transient_and_lose_the_connectors_secrets(mast
     error = _as_source_error(RuntimeError("GET /api?x=1 with Bearer tok-very-secret-123 failed"), connector)
     assert error.kind == "transient"
     assert "tok-very-secret-123" not in str(error) and "RuntimeError" in str(error)
+
+
+# --------------------------------------------------------------------------- hostile network and payloads
+
+
+def _hostile_page(platform: MastodonPlatform) -> list[dict]:
+    """The recorded tag page with hostile statuses mixed in: each must be skipped or cleaned alone."""
+    page = [dict(s) for s in platform.fixture("tag_telia.json")]
+    good = page[0]
+    nul = {**good, "id": "900000000000000001", "content": "<p>Telia\x00 svarar inte</p>"}
+    nul["account"] = {**good["account"], "acct": "evil\x00user"}
+    surrogate = {**good, "id": "900000000000000002", "content": "<p>Telia \udcff kö</p>"}
+    counts = {**good, "id": "900000000000000003", "favourites_count": {"n": 1}, "reblogs_count": 10**30}
+    confused = {**good, "id": "900000000000000004", "account": ["not", "an", "object"], "content": 5}
+    ancient = {**good, "id": "900000000000000005", "created_at": "0001-01-01T00:00:00+01:00"}
+    return [nul, surrogate, counts, confused, ancient, *page[1:3]]
+
+
+def test_one_hostile_post_never_blocks_its_page_on_either_database(database, mastodon):
+    mastodon.faults = [Reply(200, json.dumps(_hostile_page(mastodon.platform)).encode())]  # \\udcff escaped
+    rt = runtime(database, mastodon_connector(mastodon))
+    result = sync_source(database, rt, PSEUDO, NOW)
+    assert result.health == "ok", result.error
+    with database() as s:
+        by_id = {m.external_id: m for m in s.scalars(select(Mention))}
+    assert "Telia svarar inte" in by_id["900000000000000001"].text  # NUL dropped, post kept
+    assert "\x00" not in (by_id["900000000000000001"].author_handle or "")
+    assert "Telia" in by_id["900000000000000002"].text
+    assert by_id["900000000000000003"].likes is None and by_id["900000000000000003"].reposts is None
+    assert "900000000000000005" not in by_id  # no readable date: skipped
+    assert any("unreadable item" in note for note in result.notes)  # the type-confused one, noted
+
+
+@pytest.mark.parametrize("retry_after", ["inf", "1e400", "1e12"])
+def test_absurd_retry_after_backs_off_a_day_at_most_instead_of_overflowing(database, mastodon, retry_after):
+    """`now + timedelta(seconds=1e12)` passed year 9999: OverflowError, the poll of every later source lost."""
+    mastodon.faults = [Reply(429, {"error": "slow"}, {"Retry-After": retry_after}) for _ in range(3)]
+    rt = runtime(database, mastodon_connector(mastodon, max_retry_after_s=1))
+    result = sync_source(database, rt, PSEUDO, NOW)
+    assert result.health == "degraded" and result.error.startswith("rate_limited")
+    assert source_row(database, rt).next_attempt_at - NOW == timedelta(days=1)
+
+
+def test_lost_dns_backs_off_and_recovers_by_itself(database, mastodon):
+    """Ten minutes without DNS: transient, never disabled; polling resumes when names resolve again."""
+    offline = mastodon_connector(mastodon, base_url="https://mastodon.invalid", allow_private_network=False)
+    rt = runtime(database, offline, interval=timedelta(minutes=1))
+    now = NOW
+    while now < NOW + timedelta(minutes=10):
+        result = sync_source(database, rt, PSEUDO, now)
+        assert result.health in ("degraded", "failing") and "cannot resolve host" in (result.error or "")
+        now = source_row(database, rt).next_attempt_at
+    back = SourceRuntime(**{**rt.__dict__, "connector": mastodon_connector(mastodon)})
+    assert sync_source(database, back, PSEUDO, now).health == "ok"
+
+
+def test_error_body_with_nul_is_stored_as_health_reason(database, mastodon):
+    mastodon.faults = [Reply(400, b'{"error": "bad\x00request"}')]
+    rt = runtime(database, mastodon_connector(mastodon))
+    result = sync_source(database, rt, PSEUDO, NOW)
+    assert result.health == "disabled"
+    assert "badrequest" in source_row(database, rt).health_reason
+
+
+def test_enable_source_brings_a_disabled_source_back(database, mastodon):
+    from monitor.sync import enable_source
+
+    rt = runtime(database, mastodon_connector(mastodon, search=True, access_token="wrong-token-xyz"))
+    assert sync_source(database, rt, PSEUDO, NOW).health == "disabled"
+    with database.transaction() as s:
+        assert "auth" in enable_source(s, rt.ref.source_id, NOW)
+    assert sync_source(database, rt, PSEUDO, NOW).skipped is None  # polled again, not skipped
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (RecursionError("deep"), "malformed"),
+        (TypeError("'int' object is not subscriptable"), "malformed"),
+        (UnicodeEncodeError("ascii", "ä", 0, 1, "x"), "malformed"),
+        (ConnectionResetError("reset"), "transient"),
+        (RuntimeError("a bug of ours"), "transient"),
+    ],
+)
+def test_exceptions_map_to_error_kinds_by_a_table(exc, kind):
+    from monitor.sync import _as_source_error, classify_exception
+
+    assert _as_source_error(exc).kind == kind
+    assert (classify_exception(exc) is None) == (type(exc) is RuntimeError)
+
+
+def test_source_problems_name_degraded_failing_and_disabled():
+    from monitor.sync import source_problems
+
+    health = {"T/a": "ok", "T/b": "disabled", "T/c": "failing", "T/d": "degraded"}
+    assert source_problems(health) == {"T/b": "disabled", "T/c": "failing", "T/d": "degraded"}
