@@ -167,7 +167,12 @@ class FileConnector:
                 raw = raw.removeprefix(_BOM)
             if not raw.strip():
                 continue  # blank lines carry no row
-            yield _jsonl_row(number, end, raw, self.settings.encoding)
+            parsed = _jsonl_row(number, end, raw, self.settings.encoding)
+            if parsed.error is not None and not raw.endswith(b"\n"):
+                # An unterminated last line that does not parse is still being written: stop before it,
+                # so the cursor stays there and the finished row is read on the next poll.
+                return
+            yield parsed
 
     def _csv_rows(self, path: Path, offset: int, line: int) -> Iterator[_Row]:
         header, header_end = _csv_header(path, self.settings.encoding)

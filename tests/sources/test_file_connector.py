@@ -266,3 +266,22 @@ def test_cp1252_export_and_invalid_utf8_rows(tmp_path: Path) -> None:
     assert utf8.errors[0].line == 2 and "not valid utf-8" in utf8.errors[0].message
     pages = list(FileConnector({"path": path, "encoding": "cp1252"}).fetch(QUERY, None))
     assert pages[0].mentions[0].text == "Telias kundtjänst är bäst"
+
+
+def test_a_row_still_being_written_is_read_once_it_is_finished(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "export.jsonl", [row(1)])
+    whole = json.dumps(row(2))
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(whole[:25])  # the exporting process is half-way through its next line
+    conn = FileConnector({"path": path})
+    pages = list(conn.fetch(QUERY, None))
+    assert ids(pages) == ["p1"] and conn.errors == []  # not a bad row, and the cursor stays before it
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(whole[25:] + "\n")
+    assert ids(list(conn.fetch(QUERY, pages[-1].cursor))) == ["p2"]
+
+
+def test_a_complete_last_row_without_a_newline_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "export.jsonl"
+    path.write_text(json.dumps(row(1)) + "\n" + json.dumps(row(2)), encoding="utf-8")
+    assert ids(list(FileConnector({"path": path}).fetch(QUERY, None))) == ["p1", "p2"]
