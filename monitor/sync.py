@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from connectors.http.secrets import Scrubber
@@ -251,6 +252,10 @@ def sync_source(
             if stop is not None and stop.is_set():  # finish the batch in hand, then stop
                 result.interrupted = True
                 break
+    except DBAPIError:
+        # The store failed (disk full, database down or read-only): the database's fault, not the source's.
+        # It goes up to the job or command, which names it in one sentence (monitor.cli.faults).
+        raise
     except Exception as exc:
         error = _as_source_error(exc, runtime.connector)
         if not isinstance(exc, SourceError) and classify_exception(exc) is None:

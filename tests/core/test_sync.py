@@ -275,3 +275,33 @@ def test_source_problems_name_degraded_failing_and_disabled():
 
     health = {"T/a": "ok", "T/b": "disabled", "T/c": "failing", "T/d": "degraded"}
     assert source_problems(health) == {"T/b": "disabled", "T/c": "failing", "T/d": "degraded"}
+
+
+def test_a_full_disk_is_the_databases_fault_not_the_sources(tmp_path, caplog):
+    """SQLITE_FULL from the real driver while storing a page: raised to the job/command (which names it),
+    never logged as an unexpected connector error nor recorded as the source's failure."""
+    from sqlalchemy import event, text
+    from sqlalchemy.exc import OperationalError
+
+    from monitor.store import migrate
+    from monitor.store.engine import Database
+
+    url = f"sqlite:///{tmp_path / 'full.db'}"
+    migrate.upgrade(url)
+    database = Database(url)
+    rt = runtime(database, FileConnector({"path": tmp_path / "export.jsonl"}))
+    write_jsonl(tmp_path / "export.jsonl", [row(i, "Telia " + "kö " * 400) for i in range(60)])
+    with database() as s:
+        pages = s.execute(text("PRAGMA page_count")).scalar()
+    database.engine.dispose()
+
+    @event.listens_for(database.engine, "connect")
+    def no_growth(dbapi_conn, _record):
+        dbapi_conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+
+    with pytest.raises(OperationalError, match="full"), caplog.at_level(logging.ERROR):
+        sync_source(database, rt, PSEUDO, NOW)
+    assert "in connector" not in caplog.text
+    database.engine.dispose()
+    event.remove(database.engine, "connect", no_growth)
+    assert source_row(database, rt).health == "ok"
