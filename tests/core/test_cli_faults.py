@@ -163,3 +163,13 @@ def test_an_unknown_brand_is_an_error_not_an_empty_table(env, tmp_path):
     assert invoke(env, ["run", "--once"], env={"REPMON_DATABASE_URL": url}).exit_code == 0
     result = invoke(env, ["mentions", "list", "--brand", "Telai"], env={"REPMON_DATABASE_URL": url})
     assert result.exit_code == 2 and "did you mean 'Telia'" in result.stderr
+
+
+def test_run_once_exits_1_and_names_a_source_that_is_not_ok(env, tmp_path):
+    """cron only sees the exit code: a source that cannot be polled must not pass as a clean run."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    assert invoke(env, ["db", "upgrade"], env={"REPMON_DATABASE_URL": url}).exit_code == 0
+    (tmp_path / "import.jsonl").unlink()  # the export file the source reads is gone: a config error
+    result = invoke(env, ["run", "--once"], env={"REPMON_DATABASE_URL": url})
+    assert result.exit_code == 1 and "sources not ok" in result.stderr and "import" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
