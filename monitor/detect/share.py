@@ -336,7 +336,9 @@ class ShareDetector:
         score = squash(surprise, p.fire)
         if not fired:
             score = min(score, 0.4999)
-        self.recent[-1] = (negative, total, surprise < p.rearm and self.armed)
+        self.recent[-1] = (negative, total, self.armed)
+        if surprise >= p.rearm:  # the whole unusual window, leading edge included, is kept out of the rate
+            self.recent[-k:] = [(x[0], x[1], False) for x in self.recent[-k:]]
         self._learn(negative, total, base, windows, leaving)
         return ShareResult(
             score=score,
