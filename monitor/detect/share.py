@@ -301,17 +301,14 @@ class ShareDetector:
         base = min(max(self.baseline_share(), 1e-3), 0.999)
         usual = self.usual_negatives()
         self.recent.append((negative, total, True))
-        leaving = self.recent[: max(len(self.recent) - max(p.scales), 0)]
-        del self.recent[: len(leaving)]
+        del self.recent[: max(len(self.recent) - 2 * max(p.scales), 0)]
         correction = math.log10(len(p.scales))
         base_rho = self._base_uncertainty()
         best = (0.0, p.scales[0], negative, total)
-        windows: list[tuple[int, int]] = []
         for k, wobble, dispersion in zip(p.scales, self.wobble, self.dispersion, strict=True):
             window = self.recent[-k:]
             neg = sum(x[0] for x in window)
             tot = sum(x[1] for x in window)
-            windows.append((neg, tot))
             if tot == 0 or neg < p.min_negative or neg / tot < p.min_ratio * base:
                 continue
             concentration = 1.0 / min(wobble.rho(p) + base_rho, 0.5) - 1.0
@@ -339,7 +336,7 @@ class ShareDetector:
         self.recent[-1] = (negative, total, self.armed)
         if surprise >= p.rearm:  # the whole unusual window, leading edge included, is kept out of the rate
             self.recent[-k:] = [(x[0], x[1], False) for x in self.recent[-k:]]
-        self._learn(negative, total, base, windows, leaving)
+        self._learn(base)
         return ShareResult(
             score=score,
             fired=fired,
@@ -352,36 +349,38 @@ class ShareDetector:
             in_event=not self.armed,
         )
 
-    def _learn(
-        self,
-        negative: int,
-        total: int,
-        base: float,
-        windows: list[tuple[int, int]],
-        leaving: list[tuple[int, int, bool]],
-    ) -> None:
-        """Learn the usual share, its wobble and the usual rates; during an event only slowly or not at all,
-        so an incident does not become "usual"."""
+    def _learn(self, base: float) -> None:
+        """Learn the usual share, its wobble, the volume's dispersion and the usual rates from history whose
+        verdict is final, so an incident does not become "usual".
+
+        Why delayed: a storm's leading edge is in the window when the storm is recognised, and a window that
+        looks unusual marks all its bins (`update`). A bin is learnt once it has left the longest window
+        (no later window can mark it any more), and a window of k bins once its last bin has: usual bins at
+        full weight, marked ones not at all for the wobble, dispersion and negative rate, and at a tenth of
+        the weight for the share, so a lasting change of the brand's share is still absorbed, slowly.
+        `seen` counts learnt mentions (the warm-up). Volume is learnt at once: the rate prior needs it.
+        """
         p = self.params
-        decay = math.exp(-min(total / p.memory, 1.0 / p.memory_min_bins))
-        weight = 1.0 if self.armed else 0.1
-        self.neg_weight = self.neg_weight * decay + weight * negative
-        self.all_weight = self.all_weight * decay + weight * total
-        self.seen += total
         self.bins += 1
-        if self.armed:
-            for (neg, tot), wobble in zip(windows, self.wobble, strict=True):
-                wobble.learn(neg, tot, base, p)
-            for (_, tot), k, dispersion in zip(windows, p.scales, self.dispersion, strict=True):
-                if self.bins > k:
-                    dispersion.learn(tot, self.all_rate * k, p)
-        # Volume is learnt at once (the rate prior needs it from the first bin). Negatives are learnt only
-        # once a bin has left the longest window, and only if it looked usual when it arrived, so neither
-        # a storm's leading edge nor its tail raises the rate it is tested against.
-        self.all_rate += max(1.0 / self.bins, 1.0 / p.rate_memory_bins) * (total - self.all_rate)
-        for old_negative, _, usual in leaving:
-            if not usual:
+        longest = max(p.scales)
+        self.all_rate += max(1.0 / self.bins, 1.0 / p.rate_memory_bins) * (self.recent[-1][1] - self.all_rate)
+        if len(self.recent) <= longest:
+            return
+        end = len(self.recent) - longest  # the bin that has just left the longest window, exclusive end
+        old_negative, old_total, usual = self.recent[end - 1]
+        decay = math.exp(-min(old_total / p.memory, 1.0 / p.memory_min_bins))
+        weight = 1.0 if usual else 0.1
+        self.neg_weight = self.neg_weight * decay + weight * old_negative
+        self.all_weight = self.all_weight * decay + weight * old_total
+        self.seen += old_total
+        for k, wobble, dispersion in zip(p.scales, self.wobble, self.dispersion, strict=True):
+            window = self.recent[max(end - k, 0) : end]
+            if len(window) < k or not all(x[2] for x in window):
                 continue
+            wobble.learn(sum(x[0] for x in window), sum(x[1] for x in window), base, p)
+            if self.bins > k + longest:
+                dispersion.learn(sum(x[1] for x in window), self.all_rate * k, p)
+        if usual:
             self.rate_bins += 1
             step = max(1.0 / self.rate_bins, 1.0 / p.rate_memory_bins)
             self.neg_rate = (self.neg_rate or 0.0) + step * (old_negative - (self.neg_rate or 0.0))
