@@ -6,6 +6,9 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from monitor.detect.share import ShareDetector, ShareParams
 from monitor.detect.share_watch import ShareWatch
 
@@ -115,3 +118,33 @@ def test_state_from_before_the_learnt_wobble_is_kept() -> None:
     assert abs(det.baseline_share() - (300 + 0.15 * 50) / 1550) < 1e-9
     assert det.since_alert == 5 and not det.armed
     assert det.usual_negatives() > 7  # the rate survives: no "impossible" storm on the first bin
+
+
+CALM = st.tuples(st.integers(0, 3), st.integers(3, 12)).map(lambda x: (min(x), max(x)))
+STORM = st.integers(4, 30).map(lambda n: (n - n // 6, n))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bins=st.lists(st.one_of(CALM, CALM, CALM, STORM), min_size=300, max_size=420), restart=st.integers(1, 50))
+def test_property_restarts_and_one_alert_per_cooldown(bins: list[tuple[int, int]], restart: int) -> None:
+    """Any traffic: state round trips at arbitrary points change nothing, new alerts are more than a
+    cooldown apart, escalations reuse a key already raised and only ever raise its severity, and judging
+    open bins early never changes the detector."""
+    plain = _run(bins)
+    assert _run(bins, restart_every=restart) == plain
+    raised: dict[str, int] = {}
+    last_new: int | None = None
+    for i, key, severity, new in plain:
+        if new:
+            assert key not in raised
+            assert last_new is None or (i - last_new) * BIN > COOLDOWN
+            last_new = i
+        else:
+            assert key in raised and RANK[severity] > raised[key]
+        raised[key] = RANK[severity]
+    watch = ShareWatch.from_state(None, ShareParams(), COOLDOWN)
+    for i, (neg, tot) in enumerate(bins[:-5]):
+        watch.settled(T0 + i * BIN, neg, tot)
+    before = watch.detector.state()
+    watch.detector.peek(bins[-5:])
+    assert watch.detector.state() == before
