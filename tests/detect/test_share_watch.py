@@ -148,3 +148,18 @@ def test_property_restarts_and_one_alert_per_cooldown(bins: list[tuple[int, int]
     before = watch.detector.state()
     watch.detector.peek(bins[-5:])
     assert watch.detector.state() == before
+
+
+def test_stage_state_from_before_share_watch_keeps_its_early_alert() -> None:
+    """The stage used to keep the detector's state at top level and early alerts in a list: both load, and
+    the last early alert stays the storm (medium, so a stronger storm still escalates, never re-pages)."""
+    det = ShareDetector()
+    for neg, tot in _traffic(random.Random(6), 300, 40, 0.3):
+        det.update(neg, tot)
+    legacy = det.state() | {"v": 1}
+    watch = ShareWatch.from_state(legacy, ShareParams(), COOLDOWN, ["2026-03-02T05:00:00+00:00"])
+    assert watch.event is not None and watch.event.severity == "medium"
+    assert watch.event.bin == datetime.fromisoformat("2026-03-02T05:00:00+00:00")
+    assert abs(watch.detector.baseline_share() - det.baseline_share()) < 1e-12
+    storm = watch.settled(watch.event.bin + BIN, 38, 40)
+    assert storm is not None and not storm.new and storm.severity == "high"
