@@ -20,8 +20,8 @@ from alerts.cases import close_cases_of_mentions
 from alerts.config import AlertsConfig
 from alerts.slack_blocks import DONE, MUTE_1H, NOT_RELEVANT, WRONG_PREFIX
 from alerts.view import alert_mentions, alert_view, engagement
-from monitor.store.tables import Alert, Feedback
-from monitor.types import SENTIMENTS
+from monitor.kernel.store.tables import Alert, Feedback
+from monitor.kernel.types import SENTIMENTS
 
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 MUTE_FOR = timedelta(hours=1)

@@ -35,8 +35,8 @@ from alerts import outbox
 from alerts.config import AlertsConfig
 from alerts.rules import Facts, destinations
 from alerts.view import latest_scores, mention_view
-from monitor.store.tables import Brand, Case, CaseMention, Mention, Score, Source, Story, Ticket
-from monitor.types import AlertCandidate
+from monitor.kernel.store.tables import Brand, Case, CaseMention, Mention, Score, Source, Story, Ticket
+from monitor.kernel.types import AlertCandidate
 
 HELPDESK_SINKS = ("zendesk", "webhook")
 POSTS_IN_VIEW = 20  # the newest posts a helpdesk payload carries (the ticket keeps the history)

@@ -19,7 +19,7 @@ STATUSES = ("pending", "in_flight", "delivered", "dead")
 def _database(ctx: click.Context) -> tuple[Any, Any]:
     """The validated config and a Database for it (exit code 2 with every problem on a bad config)."""
     from monitor import config as cfg
-    from monitor.store.engine import Database
+    from monitor.kernel.store.engine import Database
 
     path = Path(ctx.find_root().obj["config_path"])
     try:
@@ -38,7 +38,7 @@ def _database(ctx: click.Context) -> tuple[Any, Any]:
 @click.pass_context
 def outbox_list(ctx: click.Context, status: str | None, limit: int, as_json: bool) -> None:
     """Show outbox messages: what waits, what failed and why."""
-    from monitor.store.tables import OutboxMessage
+    from monitor.kernel.store.tables import OutboxMessage
 
     _, db = _database(ctx)
     with db() as session:
@@ -100,7 +100,7 @@ def outbox_retry(ctx: click.Context, ids: tuple[int, ...], all_dead: bool) -> No
 def outbox_drain(ctx: click.Context, limit: int, until_empty: bool) -> None:
     """Deliver due messages now with every sink the config and environment allow (for cron or tests)."""
     from alerts.sender import OutboxSender
-    from monitor.daemon import build_sinks
+    from monitor.wiring import build_sinks
 
     config, db = _database(ctx)
     unavailable: dict[str, str] = {}
@@ -200,7 +200,7 @@ def _report(checks: Any) -> None:
 def eval_routing(data_dir: Path, n: int, seed: int, scorer: str) -> None:
     """Share of needs-help customers that reach a webhook helpdesk through exactly one case (real daemon
     path: caps, cooldowns, quiet hours, injected helpdesk faults, a restart half-way). Exit 1 below 95 %."""
-    from alerts.routing_eval import run_routing_eval
+    from monitor.cli.routing_eval import run_routing_eval
 
     if not (data_dir / "sentiment" / "train").is_dir():
         click.echo(f"error: no reference data at {data_dir}/sentiment/train: pass --data DIR", err=True)
@@ -221,7 +221,7 @@ def eval_routing(data_dir: Path, n: int, seed: int, scorer: str) -> None:
 @click.pass_context
 def cases_list(ctx: click.Context, state: str, brand: str | None, limit: int, as_json: bool) -> None:
     """Customer cases, most recently active first: posts, ticket, problem link, state."""
-    from monitor.store.tables import Brand, Case, Ticket
+    from monitor.kernel.store.tables import Brand, Case, Ticket
 
     _, db = _database(ctx)
     with db() as session:
@@ -272,7 +272,7 @@ def cases_list(ctx: click.Context, state: str, brand: str | None, limit: int, as
 def cases_show(ctx: click.Context, case: str) -> None:
     """One case (by id or key): its posts, scores, tickets and deliveries."""
     from alerts.cases import case_view
-    from monitor.store.tables import Case, OutboxMessage, Ticket
+    from monitor.kernel.store.tables import Case, OutboxMessage, Ticket
 
     _, db = _database(ctx)
     with db() as session:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from monitor.types import SEVERITIES, Severity
+from monitor.kernel.types import SEVERITIES, Severity
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from alerts import outbox
 from alerts.slack_blocks import escape, link
 from alerts.view import alert_view, short_headline
-from monitor.store.tables import Alert, Case, OutboxMessage, Ticket
+from monitor.kernel.store.tables import Alert, Case, OutboxMessage, Ticket
 
 
 def after_delivery(session: Session, row: OutboxMessage, now: datetime) -> None:

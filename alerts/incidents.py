@@ -20,7 +20,7 @@ from alerts import outbox
 from alerts.cases import HELPDESK_SINKS, case_view, cases_of, helpdesk_payload, opening_key
 from alerts.linking import attach_mentions
 from alerts.view import alert_view
-from monitor.store.tables import Alert, AlertMention, Case, CaseMention, Mention, OutboxMessage
+from monitor.kernel.store.tables import Alert, AlertMention, Case, CaseMention, Mention, OutboxMessage
 
 PROBLEM_KINDS = ("negative_spike", "volume_spike", "virality")  # one incident, many customers
 FOLDED_STATES = ("merged", "cooldown", "overflow", "digest")  # as alerts.router: not announced on their own

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.store.tables import OutboxMessage
+from monitor.kernel.store.tables import OutboxMessage
 
 KEY_LIMIT = 200  # outbox.idempotency_key is String(200)
 

@@ -32,8 +32,8 @@ from alerts.rules import (
 )
 from alerts.summaries import add_to_summary
 from alerts.view import alert_view
-from monitor.store.tables import Alert, Brand, CaseMention, Source
-from monitor.types import AlertCandidate
+from monitor.kernel.store.tables import Alert, Brand, CaseMention, Source
+from monitor.kernel.types import AlertCandidate
 
 # States of an alert that was not announced on its own (it lives inside another message).
 FOLDED_STATES = ("merged", "cooldown", "overflow", "digest")

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from alerts.config import AlertsConfig, QuietHours, Route, severity_rank
 from alerts.view import latest_scores
-from monitor.store.tables import Mention
-from monitor.types import AlertCandidate
+from monitor.kernel.store.tables import Mention
+from monitor.kernel.types import AlertCandidate
 
 
 @dataclass(frozen=True)

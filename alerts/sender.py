@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 from alerts import outbox
 from alerts.config import OutboxConfig
 from alerts.followups import after_delivery
-from monitor.store.tables import OutboxMessage, utcnow
-from monitor.types import Delivery, DeliveryResult, Sink
+from monitor.kernel.store.tables import OutboxMessage, utcnow
+from monitor.kernel.types import Delivery, DeliveryResult, Sink
 
 log = logging.getLogger(__name__)
 CLAIMABLE = ("pending", "in_flight")
@@ -250,7 +250,7 @@ class OutboxSender:
 
 def _scrub(sink: Any, text: str) -> str:
     """The sink's own scrubber (it knows its secrets) plus the generic token patterns."""
-    from monitor.logsetup import redact
+    from monitor.kernel.net import redact
 
     scrub = getattr(sink, "scrub", None)
     return redact(scrub(text) if callable(scrub) else text)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from alerts import outbox
 from alerts.config import AlertsConfig
 from alerts.rules import Destination, quiet_hours_end
-from monitor.store.tables import Alert
+from monitor.kernel.store.tables import Alert
 
 
 def add_to_summary(

@@ -27,8 +27,8 @@ from alerts.router import Router
 from alerts.sender import OutboxSender
 from alerts.sinks.console import ConsoleSink
 from alerts.sinks.slack import SlackSink
-from monitor.store.tables import Base, Brand, Mention, Source
-from monitor.types import AlertCandidate
+from monitor.kernel.store.tables import Base, Brand, Mention, Source
+from monitor.kernel.types import AlertCandidate
 from tests.alerts.slack_server import BOT_TOKEN, SlackServer
 
 SPECS = Path(os.environ.get("REPMON_SHARED_SPECS", Path(__file__).resolve().parents[2] / "shared" / "specs"))

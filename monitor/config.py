@@ -40,9 +40,9 @@ from sqlalchemy.engine import make_url
 
 from alerts.config import AlertsConfig
 from models.config import ModelConfig
-from monitor import plugins
 from monitor.detect.config import DetectConfig
-from monitor.store.pseudonym import MIN_KEY_BYTES, Pseudonymiser
+from monitor.kernel import plugins
+from monitor.kernel.store.pseudonym import MIN_KEY_BYTES, Pseudonymiser
 
 DEFAULT_PATH = Path("repmon.toml")
 APP_NAME = "repmon"
@@ -341,7 +341,7 @@ def _unknown_key_message(key: str, allowed: list[str]) -> str:
 def secret_env_names(brand: str, source: str, field: str) -> list[str]:
     """Environment variables that may hold a connector secret, most specific first."""
 
-    from monitor.textfold import fold
+    from monitor.kernel.textfold import fold
 
     def norm(text: str, nordic: bool = True) -> str:  # "Søstrene Grene" -> SOSTRENE_GRENE (older: S_STRENE_GRENE)
         text = fold(text.lower().replace("æ", "ae")) if nordic else text

@@ -30,7 +30,7 @@ def language_problem(code: Any) -> str | None:
 
     A code the scorer never produces (e.g. "dk" for Danish) would silently drop every post in that language.
     """
-    from monitor.langid import normalise_language
+    from monitor.kernel.langid import normalise_language
 
     if not isinstance(code, str):
         return f"language codes are strings like {', '.join(SUPPORTED_LANGUAGES)}"

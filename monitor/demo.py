@@ -22,10 +22,10 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from monitor.clock import AcceleratedClock
 from monitor.config import Config, Secrets, validate
 from monitor.daemon import Daemon
-from monitor.store.tables import Alert, Case, Mention, Score, Story, Ticket
+from monitor.kernel.clock import AcceleratedClock
+from monitor.kernel.store.tables import Alert, Case, Mention, Score, Story, Ticket
 
 log = logging.getLogger(__name__)
 

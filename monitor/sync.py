@@ -4,7 +4,7 @@ Each page is matched and stored in its own transaction together with the cursor 
 interrupted sync (crash, SIGTERM) resumes after the last committed page. Connector failures arrive as
 `SourceError` and move the source through ok -> degraded -> failing (backed off exponentially) or to
 disabled (auth/config/fatal: no retry until its configuration changes). A transition is logged once,
-when it happens, not on every failed poll. Engagement re-polls live in `connectors.repoll`.
+when it happens, not on every failed poll. Engagement re-polls live in `monitor.repoll`.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from connectors.http.secrets import Scrubber
+from monitor.kernel.net import Scrubber
+from monitor.kernel.store.catalog import SourceRef
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.ingest import IngestStats, clean_text, store_page
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.store.tables import Source
+from monitor.kernel.types import BrandQuery, Connector, Health, Page, SourceError, SourceErrorKind
 from monitor.matching import BrandMatcher
-from monitor.store.catalog import SourceRef
-from monitor.store.engine import Database
-from monitor.store.ingest import IngestStats, clean_text, store_page
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import Source
-from monitor.types import BrandQuery, Connector, Health, Page, SourceError, SourceErrorKind
 
 log = logging.getLogger(__name__)
 

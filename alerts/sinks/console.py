@@ -7,7 +7,7 @@ from typing import Any, ClassVar, TextIO
 
 from alerts.config import AlertsConfig
 from alerts.slack_blocks import INCIDENT_KINDS, counts_line
-from monitor.types import Delivery, DeliveryResult
+from monitor.kernel.types import Delivery, DeliveryResult
 
 SEVERITY_MARK = {"low": "·", "medium": "!", "high": "!!", "critical": "!!!"}
 

@@ -19,8 +19,8 @@ from slack_sdk.errors import SlackApiError
 from alerts import slack_blocks as sb
 from alerts.config import AlertsConfig, SlackConfig
 from alerts.sinks import SinkConfigError
-from connectors.http.secrets import Scrubber
-from monitor.types import Delivery, DeliveryResult
+from monitor.kernel.net import Scrubber
+from monitor.kernel.types import Delivery, DeliveryResult
 
 log = logging.getLogger(__name__)
 METADATA_EVENT = "repmon_delivery"

@@ -27,8 +27,8 @@ import httpx
 
 from alerts.config import AlertsConfig, WebhookConfig
 from alerts.sinks import SinkConfigError
-from connectors.http.guard import is_public_address, pinned_request
-from monitor.types import Delivery, DeliveryResult
+from monitor.kernel.net import is_public_address, pinned_request
+from monitor.kernel.types import Delivery, DeliveryResult
 
 SIGNATURE_HEADER = "X-Repmon-Signature"
 Resolver = Callable[[str, int], list[str]]

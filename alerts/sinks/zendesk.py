@@ -24,9 +24,9 @@ import httpx
 
 from alerts.config import AlertsConfig, ZendeskConfig
 from alerts.sinks import SinkConfigError
-from connectors.http.secrets import Scrubber
-from monitor.textfold import fold
-from monitor.types import Delivery, DeliveryResult
+from monitor.kernel.net import Scrubber
+from monitor.kernel.textfold import fold
+from monitor.kernel.types import Delivery, DeliveryResult
 
 PROBLEM_KINDS = ("negative_spike", "volume_spike", "virality")
 PRIORITY = {"critical": "urgent", "high": "high", "medium": "normal", "low": "low"}

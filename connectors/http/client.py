@@ -16,10 +16,9 @@ from typing import Any
 import httpx
 
 from connectors.http.deadline import deadline, deadline_transport
-from connectors.http.guard import Resolver, UnresolvableHostError, UnsafeURLError, check_url, pinned_request
 from connectors.http.policy import Action, RetryPolicy, classify, parse_reset, parse_retry_after
-from connectors.http.secrets import Scrubber
-from monitor.types import SourceError
+from monitor.kernel.net import Resolver, Scrubber, UnresolvableHostError, UnsafeURLError, check_url, pinned_request
+from monitor.kernel.types import SourceError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import click
 from monitor import config as cfg
 from monitor import queries, starter
 from monitor.cli.status import status_command
-from monitor.types import SENTIMENTS
+from monitor.kernel.types import SENTIMENTS
 
 EXIT_CONFIG = 2
 
@@ -127,7 +127,7 @@ def config_show(ctx: click.Context) -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context, revision: str) -> None:
     """Create or migrate the database schema."""
-    from monitor.store import migrate
+    from monitor.kernel.store import migrate
 
     config = _load(ctx, missing_ok=True, require_secrets=False)
     url = config.database_url()
@@ -139,8 +139,8 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
 @click.option("-m", "--message", required=True)
 @click.pass_context
 def db_revision(ctx: click.Context, message: str) -> None:
-    """(Developers) autogenerate a migration for changes made to monitor/store/tables.py."""
-    from monitor.store import migrate
+    """(Developers) autogenerate a migration for changes made to monitor/kernel/store/tables.py."""
+    from monitor.kernel.store import migrate
 
     config = _load(ctx, missing_ok=True, require_secrets=False)
     migrate.revision(config.database_url(), message)
@@ -160,7 +160,7 @@ def _mention_filters(func: click.decorators.FC) -> click.decorators.FC:
 
 
 def _rows(ctx: click.Context, brand, source, since, sentiment, limit):  # type: ignore[no-untyped-def]
-    from monitor.store.engine import Database
+    from monitor.kernel.store.engine import Database
 
     config = _load(ctx, missing_ok=True, require_secrets=False)
     db = Database(config.database_url())
@@ -178,7 +178,7 @@ def _known_names(session, brand: str | None, source: str | None) -> None:  # typ
     """A mistyped --brand / --source is an error naming the known ones, not an empty (and misleading) result."""
     from sqlalchemy import select
 
-    from monitor.store.tables import Brand, Source
+    from monitor.kernel.store.tables import Brand, Source
 
     for option, value, column in (("--brand", brand, Brand.name), ("--source", source, Source.name)):
         if value is None:
@@ -221,7 +221,7 @@ def mentions_list(ctx, brand, source, since, sentiment, limit, fmt) -> None:  # 
 @click.pass_context
 def mentions_export(ctx, brand, source, since, sentiment, output) -> None:  # type: ignore[no-untyped-def]
     """Export every matching mention as JSON Lines (oldest first; authors as pseudonymous keys)."""
-    from monitor.store.engine import Database
+    from monitor.kernel.store.engine import Database
 
     config = _load(ctx, missing_ok=True, require_secrets=False)
     db = Database(config.database_url())

@@ -27,9 +27,9 @@ PROBLEM_HEALTH = ("failing", "disabled")
 def status_command(ctx: click.Context, as_json: bool) -> None:
     """Sources, outbox, sinks and the running daemon's integrations; exit 1 when something is broken."""
     from monitor.cli.core import _load
-    from monitor.daemon import build_sinks
-    from monitor.store.engine import Database
-    from monitor.store.tables import Brand, OutboxMessage, Source
+    from monitor.kernel.store.engine import Database
+    from monitor.kernel.store.tables import Brand, OutboxMessage, Source
+    from monitor.wiring import build_sinks
 
     config = _load(ctx, missing_ok=True, require_secrets=False)
     db = Database(config.database_url())

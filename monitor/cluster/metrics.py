@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, inspect, select, text
 
-from monitor.store.tables import Brand, Mention, OutboxMessage, Source
+from monitor.kernel.store.tables import Brand, Mention, OutboxMessage, Source
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 from monitor.cluster import runtime
 from monitor.cluster.app import MAINTENANCE_QUEUE, app, interval_cron, phase
 from monitor.cluster.defer import build_job, chunks, defer_in_session, defer_once_in_session
-from monitor.store.tables import Mention, OutboxMessage
-from monitor.types import TextToScore
+from monitor.kernel.store.tables import Mention, OutboxMessage
+from monitor.kernel.types import TextToScore
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +88,9 @@ def fetch_source(timestamp: int | None = None, *, brand: str, source: str) -> di
 def repoll_source(timestamp: int | None = None, *, brand: str, source: str) -> dict[str, Any]:
     """Re-read engagement of this source's due mentions (virality needs the growth curve).
 
-    The same stage function as the daemon's repoll job (`connectors.repoll.repoll_due`).
+    The same stage function as the daemon's repoll job (`monitor.repoll.repoll_due`).
     """
-    from connectors.repoll import repoll_due
+    from monitor.repoll import repoll_due
 
     state = runtime.current()
     built = state.source(brand, source)

@@ -8,7 +8,7 @@ import pytest
 
 from alerts.config import WebhookConfig
 from alerts.sinks.webhook import UnsafeURLError, WebhookSink, check_url, verify
-from monitor.types import Delivery
+from monitor.kernel.types import Delivery
 
 from .local_http import LocalServer, Request, Response
 

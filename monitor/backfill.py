@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.store.engine import Database
-from monitor.store.ingest import store_page
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import Source
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.ingest import store_page
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.store.tables import Source
+from monitor.kernel.types import BrandQuery, Page, SourceError
 from monitor.sync import SourceRuntime
-from monitor.types import BrandQuery, Page, SourceError
 
 Progress = Callable[[Page, int], None]  # (page, stored so far)
 MAX_NOTES = 8  # a long Algolia backfill slides its window hundreds of times: show the first few

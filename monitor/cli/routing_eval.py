@@ -35,7 +35,7 @@ from sqlalchemy import select
 from alerts.sinks.webhook import SIGNATURE_HEADER, WebhookSink, verify
 from monitor.config import Config, Secrets, validate
 from monitor.daemon import Daemon
-from monitor.store.tables import Alert, Case, Mention, Score
+from monitor.kernel.store.tables import Alert, Case, Mention, Score
 
 BRAND, HANDLE = "Nordbank", "@nordbank"
 SOURCES = {  # file under sentiment/train -> share of the sample
@@ -221,7 +221,7 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def _run_until_drained(daemon: Daemon, rounds: int = 30) -> None:
     """Run the pipeline until the outbox holds nothing pending (failed deliveries wait 1-2 s to retry)."""
-    from monitor.store.tables import OutboxMessage
+    from monitor.kernel.store.tables import OutboxMessage
 
     for _ in range(rounds):
         daemon.run_once()
