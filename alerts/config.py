@@ -7,50 +7,20 @@ the file: the config names the environment variable that holds them, read as `Se
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from datetime import time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from monitor.kernel.duration import Duration
+from monitor.kernel.secrets import secret_from_env
 from monitor.kernel.types import SEVERITIES, Severity
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _duration(value: object) -> object:
-    """Accept "90s", "30m", "1h", "2d" as the rest of the config file does (and whatever pydantic takes)."""
-    if isinstance(value, str) and value[-1:] in _UNITS and value[:-1].replace(".", "", 1).isdigit():
-        return timedelta(seconds=float(value[:-1]) * _UNITS[value[-1]])
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 def severity_rank(severity: str) -> int:
     """Position of a severity in low < medium < high < critical (unknown values rank lowest)."""
     return SEVERITIES.index(severity) if severity in SEVERITIES else -1  # type: ignore[arg-type]
-
-
-def secret_from_env(var: str | None, environ: Mapping[str, str] | None = None) -> SecretStr | None:
-    """Read a secret from the environment, `<VAR>_FILE`, or a file named after it in `REPMON_SECRETS_DIR`."""
-    environ = os.environ if environ is None else environ
-    if not var:
-        return None
-    if value := environ.get(var):
-        return SecretStr(value)
-    paths = [environ.get(f"{var}_FILE")]
-    if secrets_dir := environ.get("REPMON_SECRETS_DIR"):  # same directory the root config reads
-        name = var.lower()
-        paths += [os.path.join(secrets_dir, name), os.path.join(secrets_dir, name.removeprefix("repmon_"))]
-    for path in paths:
-        if path and os.path.isfile(path):
-            with open(path, encoding="utf-8") as handle:
-                return SecretStr(handle.read().strip())
-    return None
 
 
 class _Section(BaseModel):

@@ -20,6 +20,8 @@ from sqlalchemy.engine import make_url
 
 from alerts.config import AlertsConfig
 from monitor.config import Config, Problem
+from monitor.kernel.secrets import hint as secret_hint
+from monitor.kernel.secrets import secret_from_env
 
 SUPPORTED_LANGUAGES = ("sv", "da", "no", "en")
 _LANGUAGE_HINTS = {"dk": "da", "se": "sv", "nb": "no", "nn": "no", "gb": "en", "uk": "en", "us": "en", "nor": "no"}
@@ -116,16 +118,10 @@ def _check_database_driver(environ: Mapping[str, str]) -> list[Problem]:
     return [Problem("REPMON_DATABASE_URL", message)] if message else []
 
 
-def _secret_hint(var: str) -> str:
-    return f"set {var} (or {var}_FILE with the path of a file holding it)"
-
-
 def _check_alerts(
     config: Config | None, data: Mapping[str, Any], environ: Mapping[str, str], require_secrets: bool
 ) -> list[Problem]:
     """Every route must reach a sink that can be built: otherwise its alerts would wait, unseen, in the outbox."""
-    from alerts.config import secret_from_env
-
     if config is not None:
         alerts = config.alerts
     else:  # another section is broken: still check the routes, so one run lists everything
@@ -151,7 +147,7 @@ def _check_alerts(
             problems.append(
                 Problem(
                     f"{where}.slack_channel",
-                    f"Slack is not set up: {_secret_hint(alerts.slack.bot_token_env)} "
+                    f"Slack is not set up: {secret_hint(alerts.slack.bot_token_env)} "
                     "(see docs/setup-slack-zendesk.md)",
                 )
             )
@@ -162,12 +158,12 @@ def _check_alerts(
                 problems.append(Problem(f"{where}.helpdesk_group", _ZENDESK_FIELD.format("email")))
             if secret_from_env(zendesk.token_env, environ) is None:
                 problems.append(
-                    Problem(f"{where}.helpdesk_group", f"no Zendesk API token: {_secret_hint(zendesk.token_env)}")
+                    Problem(f"{where}.helpdesk_group", f"no Zendesk API token: {secret_hint(zendesk.token_env)}")
                 )
     if require_secrets:
         for name, hook in alerts.webhooks.items():
             if secret_from_env(hook.secret_env, environ) is None:
-                message = f"no signing secret: {_secret_hint(hook.secret_env)}"
+                message = f"no signing secret: {secret_hint(hook.secret_env)}"
                 problems.append(Problem(f"alerts.webhooks.{name}.secret_env", message))
     return problems
 

@@ -13,6 +13,7 @@ import click
 from monitor import config as cfg
 from monitor import queries, starter
 from monitor.cli.status import status_command
+from monitor.kernel.duration import parse_duration
 from monitor.kernel.types import SENTIMENTS
 
 EXIT_CONFIG = 2
@@ -37,7 +38,7 @@ def _since(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return datetime.now(UTC) - cfg.parse_duration(value)
+        return datetime.now(UTC) - parse_duration(value)
     except ValueError:
         pass
     try:
