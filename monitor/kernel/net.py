@@ -76,11 +76,21 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def check_url(url: str, *, allow_private: bool = False, resolver: Resolver | None = None) -> list[str]:
+def check_url(
+    url: str,
+    *,
+    allow_private: bool = False,
+    require_https: bool = False,
+    resolver: Resolver | None = None,
+    private_setting: str = "allow_private_network = true for this source",
+) -> list[str]:
     """Raise `UnsafeURLError` unless `url` is http(s) and every address its host resolves to is public.
 
     Returns the checked addresses to connect to (empty when `allow_private` skips resolution).
-    `resolver` defaults to the system's (tests inject their own).
+    `require_https` (webhooks, which carry a signature and alert text) refuses plain http unless
+    `allow_private` says the target is a trusted internal one. `resolver` defaults to the system's
+    (tests inject their own); a host that does not resolve is `UnresolvableHostError`: retry later.
+    `private_setting` is what the caller's user sets to allow private targets (named in the message).
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
@@ -91,6 +101,8 @@ def check_url(url: str, *, allow_private: bool = False, resolver: Resolver | Non
         raise UnsafeURLError("URLs with embedded credentials are refused; put secrets in the settings")
     if allow_private:
         return []
+    if require_https and parts.scheme != "https":
+        raise UnsafeURLError(f"{parts.hostname}: use https (plain http only with {private_setting})")
     try:
         addresses = [str(ipaddress.ip_address(parts.hostname))]
     except ValueError:
@@ -98,8 +110,8 @@ def check_url(url: str, *, allow_private: bool = False, resolver: Resolver | Non
     bad = [a for a in addresses if not is_public_address(a)]
     if bad or not addresses:
         raise UnsafeURLError(
-            f"{parts.hostname} resolves to a non-public address ({', '.join(bad) or 'none'}); "
-            "set allow_private_network = true for this source if that is intended"
+            f"{parts.hostname} resolves to non-public address {', '.join(bad) or 'none'}; "
+            f"set {private_setting} if that is intended"
         )
     return addresses
 
