@@ -13,7 +13,9 @@ from typing import Any
 import click
 from sqlalchemy import func, select
 
-STATUSES = ("pending", "in_flight", "delivered", "dead")
+from monitor.kernel.states import CaseState, OutboxStatus
+
+STATUSES = tuple(s.value for s in OutboxStatus)  # click shows an enum choice by its name
 
 
 def _database(ctx: click.Context) -> tuple[Any, Any]:
@@ -49,7 +51,7 @@ def outbox_list(ctx: click.Context, status: str | None, limit: int, as_json: boo
         query = (
             query.where(OutboxMessage.status == status)
             if status
-            else query.where(OutboxMessage.status != "delivered")
+            else query.where(OutboxMessage.status != OutboxStatus.DELIVERED)
         )
         rows = session.scalars(query).all()
         for row in reversed(rows):
@@ -153,14 +155,14 @@ def slack_listen(ctx: click.Context) -> None:
 
 
 @click.command("test")
-@click.option("--channel", "channels", multiple=True, help="Post here (default: every route's slack_channel).")
+@click.option("--channel", "channels", multiple=True, help="Post here (default: every route's Slack targets).")
 @click.pass_context
 def slack_test(ctx: click.Context, channels: tuple[str, ...]) -> None:
     """Check the Slack tokens and post a test message to each routed channel; explain any failure."""
     from alerts.connection_tests import slack_checks
 
     config, _ = _database(ctx)
-    targets = list(channels) or sorted({r.slack_channel for r in config.alerts.routes if r.slack_channel})
+    targets = list(channels) or sorted({c for r in config.alerts.routes for c in r.targets("slack")})
     _report(slack_checks(config.alerts, targets))
 
 
@@ -172,7 +174,7 @@ def zendesk_test(ctx: click.Context, groups: tuple[str, ...]) -> None:
     from alerts.connection_tests import zendesk_checks
 
     config, _ = _database(ctx)
-    targets = list(groups) or sorted({str(r.helpdesk_group) for r in config.alerts.routes if r.helpdesk_group})
+    targets = list(groups) or sorted({g for r in config.alerts.routes for g in r.targets("zendesk")})
     _report(zendesk_checks(config.alerts, targets))
 
 
@@ -214,7 +216,9 @@ def eval_routing(data_dir: Path, n: int, seed: int, scorer: str) -> None:
 
 
 @click.command("list")
-@click.option("--state", type=click.Choice(["open", "closed", "all"]), default="open", show_default=True)
+@click.option(
+    "--state", type=click.Choice([*(s.value for s in CaseState), "all"]), default="open", show_default=True
+)
 @click.option("--brand", help="Only this brand.")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")

@@ -8,7 +8,7 @@ the file: the config names the environment variable that holds them, read as `Se
 from __future__ import annotations
 
 from datetime import time, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -27,6 +27,29 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Target(_Section):
+    """One destination: an installed sink (entry point `repmon.sinks`) and what it means by `target` (a Slack
+    channel, a Zendesk group id, a webhook name; "" for the console)."""
+
+    sink: str = Field(min_length=1)
+    target: str = ""
+
+
+# Keys of earlier versions, each naming one built-in sink. Still read (as a `to` entry); the configuration
+# check prints a deprecation message with the replacement.
+LEGACY_ROUTE_KEYS = {
+    "slack_channel": "slack",
+    "helpdesk_group": "zendesk",
+    "webhook": "webhook",
+    "console": "console",
+}
+
+
+def legacy_route_keys(route: object) -> list[str]:
+    """The deprecated destination keys a raw route table uses."""
+    return [key for key in LEGACY_ROUTE_KEYS if isinstance(route, dict) and key in route]
+
+
 class Route(_Section):
     """One routing rule. Empty match lists mean "any"; every matching route contributes destinations."""
 
@@ -37,14 +60,35 @@ class Route(_Section):
     kinds: list[str] = []
     needs_help: bool | None = None  # None = either
     min_severity: Severity = "low"
-    slack_channel: str | None = None
-    helpdesk_group: str | None = None  # Zendesk group id; a ticket is created automatically
-    webhook: str | None = None  # name of an entry in `webhooks`
-    console: bool = False
+    to: list[Target] = []  # where matching alerts go: [{sink = "slack", target = "#cs"}, ...]
     # Single complaints (kind "complaint") to this route's Slack channel / console: "post" each one (the
     # behaviour of earlier versions), or "digest": one summary per `single_complaints_every`. Every customer
     # reaches the helpdesk through a case either way; Slack is for leads.
     single_complaints: Literal["post", "digest"] = "post"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_destinations(cls, data: Any) -> Any:
+        """`slack_channel = "C1"` (and the other keys of earlier versions) become `to` entries."""
+        if not isinstance(data, dict) or not legacy_route_keys(data):
+            return data
+        data = dict(data)
+        to = list(data.get("to") or [])
+        for key, sink in LEGACY_ROUTE_KEYS.items():
+            if key not in data:
+                continue
+            value = data.pop(key)
+            if key == "console":
+                if value is not False:
+                    to.append({"sink": sink, "target": ""} if value is True else {"sink": sink, "target": value})
+            elif value is not None:
+                to.append({"sink": sink, "target": str(value) if isinstance(value, int | str) else value})
+        data["to"] = to
+        return data
+
+    def targets(self, sink: str) -> list[str]:
+        """This route's targets on one sink, in the order written."""
+        return [t.target for t in self.to if t.sink == sink]
 
 
 class QuietHours(_Section):
@@ -155,10 +199,12 @@ class AlertsConfig(BaseModel):
         if len(names) != len(set(names)):
             raise ValueError("route names must be unique")
         for route in self.routes:
-            if route.webhook and route.webhook not in self.webhooks:
-                raise ValueError(f"route {route.name!r} names unknown webhook {route.webhook!r}")
-            if not (route.slack_channel or route.helpdesk_group or route.webhook or route.console):
-                raise ValueError(f"route {route.name!r} has no destination")
+            for webhook in route.targets("webhook"):
+                if webhook not in self.webhooks:
+                    raise ValueError(f"route {route.name!r} names unknown webhook {webhook!r}")
+            if not route.to:
+                example = '[{sink = "slack", target = "#cs"}]'
+                raise ValueError(f"route {route.name!r} has no destination: give it `to = {example}`")
         return self
 
     @property
@@ -171,6 +217,3 @@ class AlertsConfig(BaseModel):
 
     def cooldown(self, kind: str) -> timedelta:
         return self.cooldowns.get(kind, self.cooldowns.get("default", timedelta(0)))
-
-
-SinkName = Literal["console", "slack", "zendesk", "webhook"]

@@ -22,7 +22,7 @@ from sqlalchemy.orm import sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerts.config import AlertsConfig, Route, SlackConfig
+from alerts.config import AlertsConfig, Route, SlackConfig, Target
 from alerts.router import Router
 from alerts.sender import OutboxSender
 from alerts.sinks.console import ConsoleSink
@@ -88,7 +88,7 @@ def one_run(kind: str, n_alerts: int, slack: SlackServer, tmp: Path) -> tuple[fl
                 s.flush()
                 ids.append(m.id)
         config = AlertsConfig(
-            routes=[Route(name="cs", slack_channel="C-CS")],
+            routes=[Route(name="cs", to=[Target(sink="slack", target="C-CS")])],
             cooldowns={},
             daily_cap=None,
             slack=SlackConfig(base_url=slack.base + "/api/"),

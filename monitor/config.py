@@ -13,6 +13,7 @@ written literally in the file is itself reported as a problem.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import tomllib
@@ -44,6 +45,7 @@ from monitor.kernel.duration import Duration
 from monitor.kernel.secrets import SecretFileError, read_secret_file, secret_from_env
 from monitor.kernel.store.pseudonym import MIN_KEY_BYTES, Pseudonymiser
 
+log = logging.getLogger(__name__)
 DEFAULT_PATH = Path("repmon.toml")
 APP_NAME = "repmon"
 
@@ -554,7 +556,7 @@ def validate(
     data: Mapping[str, Any], *, environ: Mapping[str, str] | None = None, require_secrets: bool = True
 ) -> Config:
     """A `Config` from parsed TOML, or ConfigError listing every problem with its location."""
-    from monitor.config_checks import _check_alerts, _check_database_driver, _name_location
+    from monitor.config_checks import _check_alerts, _check_database_driver, _name_location, route_deprecations
 
     environ = os.environ if environ is None else environ
     problems: list[Problem] = []
@@ -572,6 +574,8 @@ def validate(
     problems += _check_database_driver(environ)
     if problems or config is None:
         raise ConfigError([_name_location(p, data) for p in problems])
+    for note in route_deprecations(data):  # old keys keep working; say once per load what to write instead
+        log.warning("%s", _name_location(note, data))
     for brand in config.brands:
         for source in brand.sources:
             source.name = source.name or source.connector

@@ -18,8 +18,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from alerts.config import AlertsConfig
+from alerts.config import LEGACY_ROUTE_KEYS, AlertsConfig, legacy_route_keys
 from monitor.config import Config, Problem
+from monitor.kernel import plugins
 from monitor.kernel.secrets import hint as secret_hint
 from monitor.kernel.secrets import secret_from_env
 
@@ -130,42 +131,76 @@ def _check_alerts(
         except (ValidationError, TypeError):
             return []  # reported by the structural validation
     problems: list[Problem] = []
-    zendesk = alerts.zendesk
+    raw_routes = _list((data.get("alerts") or {}).get("routes")) if isinstance(data.get("alerts"), dict) else []
+    installed = plugins.names("sinks")
     for r, route in enumerate(alerts.routes):
         where = f"alerts.routes[{r}]"
-        if route.helpdesk_group is not None and not str(route.helpdesk_group).strip().isdigit():
-            problems.append(
-                Problem(
-                    f"{where}.helpdesk_group",
-                    f"{route.helpdesk_group!r} is not a Zendesk group id; give the number from Admin Center > "
-                    "People > Groups (`repmon zendesk test` lists them)",
-                )
-            )
-        if not require_secrets:
-            continue
-        if route.slack_channel and secret_from_env(alerts.slack.bot_token_env, environ) is None:
-            problems.append(
-                Problem(
-                    f"{where}.slack_channel",
-                    f"Slack is not set up: {secret_hint(alerts.slack.bot_token_env)} "
-                    "(see docs/setup-slack-zendesk.md)",
-                )
-            )
-        if route.helpdesk_group:
-            if not zendesk.base_url:
-                problems.append(Problem(f"{where}.helpdesk_group", _ZENDESK_FIELD.format("base_url")))
-            if not zendesk.email:
-                problems.append(Problem(f"{where}.helpdesk_group", _ZENDESK_FIELD.format("email")))
-            if secret_from_env(zendesk.token_env, environ) is None:
-                problems.append(
-                    Problem(f"{where}.helpdesk_group", f"no Zendesk API token: {secret_hint(zendesk.token_env)}")
-                )
+        raw = raw_routes[r] if r < len(raw_routes) else {}
+        legacy = legacy_route_keys(raw)
+        k = len(_list(raw.get("to")) if isinstance(raw, dict) else [])  # legacy entries follow the `to` ones
+        for i, to in enumerate(route.to):
+            at = f"{where}.to[{i}]"
+            if i >= k and legacy:  # name the key the operator wrote
+                at = f"{where}.{next(key for key in legacy if LEGACY_ROUTE_KEYS[key] == to.sink)}"
+            problems += _target_problems(to.sink, to.target, at, alerts, environ, require_secrets, installed)
     if require_secrets:
         for name, hook in alerts.webhooks.items():
             if secret_from_env(hook.secret_env, environ) is None:
                 message = f"no signing secret: {secret_hint(hook.secret_env)}"
                 problems.append(Problem(f"alerts.webhooks.{name}.secret_env", message))
     return problems
+
+
+def _target_problems(
+    sink: str,
+    target: str,
+    at: str,
+    alerts: AlertsConfig,
+    environ: Mapping[str, str],
+    require_secrets: bool,
+    installed: list[str],
+) -> list[Problem]:
+    """What keeps one route destination from working, in the words of the sink it names."""
+    if sink not in installed:
+        return [Problem(f"{at}.sink", f"no sink named {sink!r}; installed: {', '.join(installed)}")]
+    problems = []
+    if sink == "zendesk" and not target.strip().isdigit():
+        problems.append(
+            Problem(
+                at,
+                f"{target!r} is not a Zendesk group id; give the number from Admin Center > "
+                "People > Groups (`repmon zendesk test` lists them)",
+            )
+        )
+    if not require_secrets:
+        return problems
+    if sink == "slack" and secret_from_env(alerts.slack.bot_token_env, environ) is None:
+        how = secret_hint(alerts.slack.bot_token_env)
+        problems.append(Problem(at, f"Slack is not set up: {how} (see docs/setup-slack-zendesk.md)"))
+    if sink == "zendesk":
+        zendesk = alerts.zendesk
+        if not zendesk.base_url:
+            problems.append(Problem(at, _ZENDESK_FIELD.format("base_url")))
+        if not zendesk.email:
+            problems.append(Problem(at, _ZENDESK_FIELD.format("email")))
+        if secret_from_env(zendesk.token_env, environ) is None:
+            problems.append(Problem(at, f"no Zendesk API token: {secret_hint(zendesk.token_env)}"))
+    return problems
+
+
+def route_deprecations(data: Mapping[str, Any]) -> list[Problem]:
+    """Routes written with the destination keys of earlier versions: still read, each with its replacement."""
+    alerts = data.get("alerts") if isinstance(data.get("alerts"), dict) else {}
+    notes = []
+    for r, route in enumerate(_list(alerts.get("routes"))):
+        for key in legacy_route_keys(route):
+            value = route[key]
+            target = "" if key == "console" else value
+            replacement = f'to = [{{sink = "{LEGACY_ROUTE_KEYS[key]}", target = {json.dumps(str(target))}}}]'
+            notes.append(
+                Problem(f"alerts.routes[{r}].{key}", f"deprecated; write {replacement} (still read this time)")
+            )
+    return notes
 
 
 _ZENDESK_FIELD = "Zendesk is not set up: add `{}` under [alerts.zendesk] (see docs/setup-slack-zendesk.md)"

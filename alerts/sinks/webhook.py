@@ -26,7 +26,7 @@ import httpx
 from alerts.config import AlertsConfig, WebhookConfig
 from alerts.sinks import SinkConfigError
 from monitor.kernel.net import Resolver, UnresolvableHostError, UnsafeURLError, check_url, pinned_request
-from monitor.kernel.types import Delivery, DeliveryResult
+from monitor.kernel.types import Capability, Delivery, DeliveryResult
 
 SIGNATURE_HEADER = "X-Repmon-Signature"
 
@@ -50,6 +50,7 @@ def verify(secret: bytes, header: str, body: bytes, now: float, tolerance_s: flo
 
 class WebhookSink:
     name: ClassVar[str] = "webhook"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.POSTS, Capability.TICKETS})
 
     def __init__(
         self,

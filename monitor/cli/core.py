@@ -100,7 +100,7 @@ def _notes(config: cfg.Config) -> list[str]:
     notes = []
     if not alerts.routes:
         notes.append("no [[alerts.routes]]: every alert is printed on the console (docs/setup-slack-zendesk.md)")
-    if any(r.slack_channel for r in alerts.routes) and alerts.slack.app_token() is None:
+    if any(r.targets("slack") for r in alerts.routes) and alerts.slack.app_token() is None:
         notes.append(
             f"Slack buttons (Acknowledge, Assign, Create ticket) do nothing until {alerts.slack.app_token_env} "
             "is set (Socket Mode; docs/setup-slack-zendesk.md)"

@@ -35,6 +35,7 @@ from sqlalchemy import select
 from alerts.sinks.webhook import SIGNATURE_HEADER, WebhookSink, verify
 from monitor.config import Config, Secrets, validate
 from monitor.daemon import Daemon
+from monitor.kernel.states import CLAIMABLE
 from monitor.kernel.store.tables import Alert, Case, Mention, Score
 
 BRAND, HANDLE = "Nordbank", "@nordbank"
@@ -189,7 +190,9 @@ def _config(
             "default_console": False,
             "timezone": "UTC",
             "daily_cap": 2,  # far fewer than the complaints: caps must govern notifications only
-            "routes": [{"name": "helpdesk", "kinds": ["complaint"], "webhook": "helpdesk"}],
+            "routes": [
+                {"name": "helpdesk", "kinds": ["complaint"], "to": [{"sink": "webhook", "target": "helpdesk"}]}
+            ],
             "webhooks": {
                 "helpdesk": {
                     "url": helpdesk_url,
@@ -227,7 +230,7 @@ def _run_until_drained(daemon: Daemon, rounds: int = 30) -> None:
         daemon.run_once()
         with daemon.db.read() as session:
             pending = session.scalars(
-                select(OutboxMessage.id).where(OutboxMessage.status.in_(("pending", "in_flight"))).limit(1)
+                select(OutboxMessage.id).where(OutboxMessage.status.in_(CLAIMABLE)).limit(1)
             ).first()
         if pending is None:
             return

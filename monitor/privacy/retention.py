@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Row, func, null, select, update
 from sqlalchemy.orm import Session
 
+from monitor.kernel.states import FINISHED
 from monitor.kernel.store.tables import Mention, OutboxMessage, Score
 from monitor.privacy.copies import (
     BATCH,
@@ -32,7 +33,7 @@ from monitor.privacy.redact import Needles
 log = logging.getLogger(__name__)
 
 PURGED_PAYLOAD = {"purged": True}
-FINISHED_OUTBOX = ("delivered", "dead")
+FINISHED_OUTBOX = FINISHED
 
 
 @dataclass
