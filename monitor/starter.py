@@ -74,8 +74,8 @@ timezone = "Europe/Stockholm"
 # [[alerts.routes]]
 # name = "support"
 # to = [
-#   { sink = "slack", target = "C0123456789" },    # channel ID (channel details); /invite the app to it
-#   { sink = "zendesk", target = "360001234567" }, # Zendesk group id (`repmon zendesk test` lists them)
+#   {{ sink = "slack", target = "C0123456789" }},    # channel ID (channel details); /invite the app to it
+#   {{ sink = "zendesk", target = "360001234567" }}, # Zendesk group id (`repmon zendesk test` lists them)
 # ]
 # min_severity = "medium"
 
