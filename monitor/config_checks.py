@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 from alerts.config import LEGACY_ROUTE_KEYS, AlertsConfig, legacy_route_keys
 from monitor.config import Config, Problem
 from monitor.kernel import plugins
+from monitor.kernel.secrets import SecretFileError, secret_from_env
 from monitor.kernel.secrets import hint as secret_hint
-from monitor.kernel.secrets import secret_from_env
 
 SUPPORTED_LANGUAGES = ("sv", "da", "no", "en")
 _LANGUAGE_HINTS = {"dk": "da", "se": "sv", "nb": "no", "nn": "no", "gb": "en", "uk": "en", "us": "en", "nor": "no"}
@@ -145,8 +145,8 @@ def _check_alerts(
             problems += _target_problems(to.sink, to.target, at, alerts, environ, require_secrets, installed)
     if require_secrets:
         for name, hook in alerts.webhooks.items():
-            if secret_from_env(hook.secret_env, environ) is None:
-                message = f"no signing secret: {secret_hint(hook.secret_env)}"
+            if missing := _missing_secret(hook.secret_env, environ):
+                message = f"no signing secret: {missing}"
                 problems.append(Problem(f"alerts.webhooks.{name}.secret_env", message))
     return problems
 
@@ -174,8 +174,7 @@ def _target_problems(
         )
     if not require_secrets:
         return problems
-    if sink == "slack" and secret_from_env(alerts.slack.bot_token_env, environ) is None:
-        how = secret_hint(alerts.slack.bot_token_env)
+    if sink == "slack" and (how := _missing_secret(alerts.slack.bot_token_env, environ)):
         problems.append(Problem(at, f"Slack is not set up: {how} (see docs/setup-slack-zendesk.md)"))
     if sink == "zendesk":
         zendesk = alerts.zendesk
@@ -183,9 +182,17 @@ def _target_problems(
             problems.append(Problem(at, _ZENDESK_FIELD.format("base_url")))
         if not zendesk.email:
             problems.append(Problem(at, _ZENDESK_FIELD.format("email")))
-        if secret_from_env(zendesk.token_env, environ) is None:
-            problems.append(Problem(at, f"no Zendesk API token: {secret_hint(zendesk.token_env)}"))
+        if missing := _missing_secret(zendesk.token_env, environ):
+            problems.append(Problem(at, f"no Zendesk API token: {missing}"))
     return problems
+
+
+def _missing_secret(var: str, environ: Mapping[str, str]) -> str | None:
+    """What to do about the secret of `var`, or None when it is set and readable."""
+    try:
+        return None if secret_from_env(var, environ) is not None else secret_hint(var)
+    except SecretFileError as exc:  # named, but unreadable (permissions, a directory, not text)
+        return f"{exc} (set {var} or fix the file)"
 
 
 def route_deprecations(data: Mapping[str, Any]) -> list[Problem]:

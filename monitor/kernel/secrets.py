@@ -41,14 +41,17 @@ def secret_files(var: str, environ: Mapping[str, str]) -> list[str]:
 
 
 def secret_from_env(var: str | None, environ: Mapping[str, str] | None = None) -> SecretStr | None:
-    """The secret named by environment variable `var`: its value, else the first existing file of
-    `secret_files`, else None (the caller says which variable to set; see `hint`)."""
+    """The secret named by environment variable `var`: its value, else the file `<VAR>_FILE` names
+    (`SecretFileError` when it cannot be read), else a file of its name in the secrets directory, else None
+    (the caller says which variable to set; see `hint`)."""
     environ = os.environ if environ is None else environ
     if not var:
         return None
     if value := environ.get(var):
         return SecretStr(value)
-    for path in secret_files(var, environ):
+    if named := environ.get(f"{var}_FILE"):  # named explicitly: a file that cannot be read is an error
+        return read_secret_file(named)
+    for path in secret_files(var, environ):  # the secrets directory: only what is there
         if os.path.isfile(path):
             return read_secret_file(path)
     return None

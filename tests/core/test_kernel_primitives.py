@@ -76,6 +76,9 @@ def test_secret_from_variable_then_var_file_then_secrets_dir(tmp_path) -> None:
 def test_an_unreadable_secret_file_names_the_path_not_the_content(tmp_path) -> None:
     with pytest.raises(SecretFileError, match=r"cannot read .*missing"):
         read_secret_file(tmp_path / "missing")
+    with pytest.raises(SecretFileError, match="missing"):  # named by <VAR>_FILE: an error, not "not set"
+        secret_from_env("REPMON_X", {"REPMON_X_FILE": str(tmp_path / "missing")})
+    assert secret_from_env("REPMON_X", {"REPMON_SECRETS_DIR": str(tmp_path)}) is None  # the dir is optional
     (tmp_path / "binary").write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(SecretFileError, match="binary"):
         read_secret_file(tmp_path / "binary")
@@ -118,3 +121,12 @@ def test_no_module_outside_the_kernel_reads_secret_files_or_parses_durations() -
                     text = Path(folder, name).read_text(encoding="utf-8")
                     found += [f"{folder}/{name}: {s}" for s in suspects if s in text]
     assert found == []
+
+
+def test_an_unreadable_token_file_is_a_config_problem_not_a_traceback(tmp_path) -> None:
+    (tmp_path / "token").mkdir()  # a directory where the token file should be: exists, cannot be read
+    data = {"alerts": {"routes": [{"name": "cs", "to": [{"sink": "slack", "target": "C1"}]}]}}
+    with pytest.raises(ConfigError) as caught:
+        validate(data, environ={"REPMON_SLACK_BOT_TOKEN_FILE": str(tmp_path / "token")}, require_secrets=True)
+    slack = [p for p in caught.value.problems if p.location.endswith("to[0]")]
+    assert slack and "cannot read" in slack[0].message and "REPMON_SLACK_BOT_TOKEN" in slack[0].message
