@@ -52,7 +52,7 @@ from monitor.detect import nab
 from monitor.detect.config import DetectConfig
 from monitor.detect.share_watch import ShareWatch
 from monitor.detect.stage import _spike_params, detect
-from monitor.store.tables import Base, Brand, Mention, Score, Source
+from monitor.kernel.store.tables import Base, Brand, Mention, Score, Source
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 BIN = timedelta(minutes=5)

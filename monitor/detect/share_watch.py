@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.detect.share import ShareDetector, ShareParams, ShareResult, share_severity
-from monitor.types import Severity
+from monitor.kernel.types import Severity
 
 _RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from monitor.detect.stage import detect
-from monitor.store.tables import Brand, Mention, Score, Source
+from monitor.kernel.store.tables import Brand, Mention, Score, Source
 
 from .test_stage import BIN, T0, _add, _brand, _config, _history
 
@@ -138,7 +138,7 @@ def test_restart_mid_storm_pages_once_escalates_and_counts_late_arrivals(engine:
     with Session(engine) as s:
         from sqlalchemy import select
 
-        from monitor.store.tables import DetectorState
+        from monitor.kernel.store.tables import DetectorState
 
         state = s.scalar(select(DetectorState.state).where(DetectorState.detector == "spikes"))
     assert datetime.fromisoformat(state["next_bin"]) > storm_start + 30 * MINUTE
