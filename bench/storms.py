@@ -27,8 +27,9 @@ Reported per scale and detector: storms caught (alert between the storm's start 
 delay from the storm's start to the `detect()` call that created the alert (median, p90, for all storms
 and for the 3x/30-min ones the issue names), false alarms per brand-week after day 1, and on day 1. One
 alert = one key: later candidates with the same key are escalations (counted, with the reference storms'
-final severity). `ref_floor_*`: when the `min_negative`-th negative after the storm's start arrived, the
-earliest any detector with that floor could page (at 5 posts a day this, not the detector, bounds delay).
+final severity). `ref_floor_*`: when the `min_negative`-th negative after the storm's start arrived, about the
+earliest a detector with that floor can page (a calm negative just before the start may also count; at
+5 posts a day this, not the detector, bounds delay).
 `--baseline` adds the same run with `negative_share.early = false` (settled bins only, the old behaviour).
 """
 
