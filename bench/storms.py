@@ -50,12 +50,14 @@ from sqlalchemy import create_engine, insert
 from sqlalchemy.orm import Session
 
 from monitor.detect import nab
+from monitor.detect.authors import repeat_negatives
 from monitor.detect.config import DetectConfig
 from monitor.detect.share_watch import ShareWatch
 from monitor.detect.stage import _spike_params, detect
 from monitor.kernel.store.tables import Base, Brand, Mention, Score, Source
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
+REPEAT_SHARE = 0.2  # of negative posts, the share followed by (or being) a repeat by the same author
 BIN = timedelta(minutes=5)
 MINUTE = timedelta(minutes=1)
 
@@ -95,11 +97,16 @@ def build_brand(series: nab.Series, scale: float, days: int, rng: random.Random)
         raise SystemExit(f"{series.name}: only {len(values)} rows, need {n_bins}")
     per_bin = [v * scale / (sum(values) / days) for v in values]
     base_share = rng.uniform(0.08, 0.30)
-    posts: list[tuple[datetime, bool]] = []
+    posts: list[tuple[datetime, bool, str]] = []
+    people = max(round(scale * days / 2), 2)  # regulars: each writes about two posts over the run
     for b, lam in enumerate(per_bin):
         share = rng.betavariate(base_share * 60, (1 - base_share) * 60)
         for _ in range(_poisson(rng, lam)):
-            posts.append((T0 + b * BIN + timedelta(seconds=rng.uniform(0, 300)), rng.random() < share))
+            at, negative = T0 + b * BIN + timedelta(seconds=rng.uniform(0, 300)), rng.random() < share
+            author = f"u{rng.randrange(people)}"
+            posts.append((at, negative, author))
+            if negative and rng.random() < REPEAT_SHARE:  # an unhappy customer posts again within minutes
+                posts.append((at + timedelta(minutes=rng.uniform(1, 30)), True, author))
     storms: list[Storm] = []
     t = T0 + timedelta(days=1, hours=rng.uniform(2, 12))
     end = T0 + timedelta(days=days) - timedelta(hours=4)
@@ -112,10 +119,16 @@ def build_brand(series: nab.Series, scale: float, days: int, rng: random.Random)
         usual = sum(per_bin[b0 : b0 + minutes // 5]) * base_share  # expected negatives in the window
         extra = max(round((rate - 1) * usual), 10)
         storm = Storm(t, minutes, rate, rng.random() < 0.5, extra)
-        for _ in range(extra):
+        angry: list[str] = []
+        for n in range(extra):
             u = rng.random()
             frac = u**0.5 if storm.ramp else u  # ramp: density rising linearly over the storm
-            posts.append((t + frac * minutes * MINUTE, True))
+            if angry and rng.random() < REPEAT_SHARE:
+                author = rng.choice(angry)  # one of this storm's customers, again
+            else:
+                author = f"s{len(storms)}.{n}"
+                angry.append(author)
+            posts.append((t + frac * minutes * MINUTE, True, author))
         storms.append(storm)
         t += timedelta(hours=rng.uniform(18, 36))
     posts.sort()
@@ -132,18 +145,21 @@ def _calls(storms: list[Storm], days: int) -> list[datetime]:
     return out
 
 
+SHARE_OVERRIDES: dict[str, object] = {}  # `--set key=value`: negative_share settings to try (development)
+
+
 def _config(early: bool) -> DetectConfig:
     return DetectConfig.model_validate(
         {
             "virality": {"enabled": False},
             "complaint": {"enabled": False},
             "volume": {"enabled": False},
-            "negative_share": {"early": early},
+            "negative_share": {"early": early, **SHARE_OVERRIDES},
         }
     )
 
 
-def alerts_via_detect(posts: list[tuple[datetime, bool]], calls: list[datetime], early: bool) -> list[tuple]:
+def alerts_via_detect(posts: list[tuple[datetime, bool, str]], calls: list[datetime], early: bool) -> list[tuple]:
     """(call time, key, severity) of every `negative_spike` candidate the real `detect()` returns (SQLite)."""
     with tempfile.TemporaryDirectory() as tmp:
         engine = create_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
@@ -167,8 +183,9 @@ def alerts_via_detect(posts: list[tuple[datetime, bool]], calls: list[datetime],
                         "text": "x",
                         "created_at": at,
                         "scored_at": at,
+                        "author_key": author,
                     }
-                    for i, (at, _) in enumerate(posts)
+                    for i, (at, _, author) in enumerate(posts)
                 ],
             )
             s.execute(
@@ -184,7 +201,7 @@ def alerts_via_detect(posts: list[tuple[datetime, bool]], calls: list[datetime],
                         "language": "en",
                         "scored_at": at,
                     }
-                    for i, (at, neg) in enumerate(posts)
+                    for i, (at, neg, _) in enumerate(posts)
                 ],
             )
             s.commit()
@@ -199,7 +216,7 @@ def alerts_via_detect(posts: list[tuple[datetime, bool]], calls: list[datetime],
     return [(now, key.split(":", 2)[2], sev) for now, key, sev in alerts]
 
 
-def alerts_fast(posts: list[tuple[datetime, bool]], calls: list[datetime], early: bool) -> list[tuple]:
+def alerts_fast(posts: list[tuple[datetime, bool, str]], calls: list[datetime], early: bool) -> list[tuple]:
     """The same as `alerts_via_detect` without the database: `ShareWatch` (the stage's share logic) fed the
     counts `detect()` would read, on the same calendar (settled bins 10 min after they end, the open bins
     on the posts created so far). `--check` compares the two on a short run."""
@@ -207,13 +224,14 @@ def alerts_fast(posts: list[tuple[datetime, bool]], calls: list[datetime], early
     _, params = _spike_params(config)
     width = timedelta(minutes=config.bin_minutes)
     watch = ShareWatch.from_state(None, params, params.cooldown * width)
-    times = [at for at, _ in posts]
+    times = [at for at, _, _ in posts]
     n_bins = int((calls[-1] - T0) / BIN) + 2
+    repeats = repeat_negatives((i + 1, at, author, neg) for i, (at, neg, author) in enumerate(posts))
     per_bin: list[list[tuple[datetime, bool]]] = [[] for _ in range(n_bins)]
-    for at, neg in posts:
-        i = int((at - T0) / BIN)
-        if 0 <= i < n_bins:
-            per_bin[i].append((at, neg))
+    for i, (at, neg, _) in enumerate(posts):
+        b = int((at - T0) / BIN)
+        if 0 <= b < n_bins and i + 1 not in repeats:  # a repeat complaint counts neither way (as detect())
+            per_bin[b].append((at, neg))
     if not times:
         return []
     next_bin = int((times[0] - T0) / BIN)  # the stage starts at the first stored mention's bin
@@ -260,10 +278,15 @@ def run_brand(
         delay = (hit[0][0] - st.start).total_seconds() / 60 if hit else None
         delays.append((st, delay, final[hit[0][1]] if hit else None))
     false = [a for a, key in raised if key not in matched]
-    floor = []  # the earliest any detector could page: the min_negative-th negative since the storm began
-    need = _config(early).negative_share.min_negative
+    floor = []  # about the earliest a page can come: the n-th distinct author's negative since the start
+    config = _config(early).negative_share
+    need = min(config.min_negative, config.rate_min_negative)
     for st in storms:
-        negatives = [at for at, neg in posts if neg and at >= st.start][:need]
+        negatives, authors = [], set()
+        for at, neg, author in posts:
+            if neg and at >= st.start and author not in authors and len(negatives) < need:
+                negatives.append(at)
+                authors.add(author)
         floor.append((negatives[-1] - st.start).total_seconds() / 60 if len(negatives) == need else None)
     return {
         "brand": series.name.rsplit("/", 1)[-1],
@@ -339,7 +362,11 @@ def main() -> None:
     ap.add_argument("--baseline", action="store_true", help="also run with settled bins only (early = false)")
     ap.add_argument("--fast", action="store_true", help="share logic without the database (see --check)")
     ap.add_argument("--check", action="store_true", help="compare --fast with detect() on these brands, then stop")
+    ap.add_argument("--set", action="append", default=[], help="negative_share setting to try, key=value")
     args = ap.parse_args()
+    for item in args.set:
+        key, _, value = item.partition("=")
+        SHARE_OVERRIDES[key] = json.loads(value)
     try:
         corpus = nab.load_corpus(args.nab_dir)[args.skip : args.skip + args.brands]
     except FileNotFoundError as exc:

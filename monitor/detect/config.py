@@ -28,6 +28,13 @@ class NegativeShareConfig(BaseModel):
     fire: float = Field(4.0, gt=0)
     cooldown_bins: int = Field(72, ge=0)
     min_negative: int = Field(3, ge=1, description="negative mentions a window needs before it can page")
+    rate_min_negative: int = Field(
+        2,
+        ge=1,
+        description="where a window usually holds under one negative, this many negatives from distinct "
+        "authors may page through the rate test (a repeat post by one author never counts twice)",
+    )
+    rate_fire: float = Field(3.0, gt=0, description="the rate test's fire level (-log10, corrected for windows)")
     warmup_mentions: float = Field(100.0, ge=0, description="mentions seen before the first alert, or ...")
     warmup_bins: int = Field(288, ge=0, description="... this many bins seen (a day), whichever comes first")
     prior_share: float = Field(0.15, gt=0, lt=1)

@@ -41,6 +41,8 @@ class ShareParams:
     min_negative: int = 3  # never page on fewer negative mentions than this in the window
     min_ratio: float = 1.5  # observed share must be at least this multiple of the usual share
     rate_gate: float = 1.5  # share surprise (-log10) above which the negative *rate* is also consulted
+    rate_fire: float = 3.0  # the rate test's own fire level (its windows hold distinct authors' negatives)
+    rate_min_negative: int = 2  # ... and the fewest negatives (distinct authors) it may page on
     rate_peak: float = 3.0  # the rate test allows this multiple of the usual rate (busy hours)
     rate_usual_max: float = 1.0  # ... and only for windows that usually hold fewer negatives than this
     rate_prior_share: float = 0.3  # before history, assume this share of the brand's posts is negative
@@ -309,14 +311,23 @@ class ShareDetector:
             window = self.recent[-k:]
             neg = sum(x[0] for x in window)
             tot = sum(x[1] for x in window)
-            if tot == 0 or neg < p.min_negative or neg / tot < p.min_ratio * base:
+            if tot == 0 or neg < min(p.min_negative, p.rate_min_negative) or neg / tot < p.min_ratio * base:
                 continue
             concentration = 1.0 / min(wobble.rho(p) + base_rho, 0.5) - 1.0
             tail = float(betabinom.sf(neg - 1, tot, base * concentration, (1 - base) * concentration))
             surprise = 300.0 if tail <= 0 else -math.log10(tail)
-            if surprise >= p.rate_gate and usual * k < p.rate_usual_max:
-                surprise = max(surprise, self._rate_surprise(neg, k, usual, dispersion))
-            surprise -= correction
+            if neg < p.min_negative:
+                surprise = 0.0  # too few for the share test; only the rate test may speak
+            rate = 0.0
+            if (
+                (surprise >= p.rate_gate or neg < p.min_negative)
+                and usual * k < p.rate_usual_max
+                and neg >= p.rate_min_negative
+            ):
+                rate = self._rate_surprise(neg, k, usual, dispersion) - correction
+                # on the fire scale: a rate surprise of `rate_fire` counts as much as a share surprise of `fire`
+                rate += p.fire - p.rate_fire
+            surprise = max(surprise - correction, rate)
             if surprise > best[0]:
                 best = (surprise, k, neg, tot)
         surprise, k, neg, tot = best

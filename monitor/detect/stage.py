@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.detect.authors import REPEAT_WINDOW, repeat_negatives
 from monitor.detect.config import DetectConfig
 from monitor.detect.counts import SpikeDetector, SpikeParams
 from monitor.detect.share import ShareParams
@@ -104,6 +105,8 @@ def _spike_params(config: DetectConfig) -> tuple[SpikeParams, ShareParams]:
         fire=s.fire,
         cooldown=s.cooldown_bins,
         min_negative=s.min_negative,
+        rate_min_negative=s.rate_min_negative,
+        rate_fire=s.rate_fire,
         warmup_mentions=s.warmup_mentions,
         warmup_bins=s.warmup_bins,
         prior_share=s.prior_share,
@@ -141,6 +144,7 @@ def _spikes(session: Session, config: DetectConfig, brand: Brand, now: datetime)
     for r in rows:
         per_bin[_floor_bin(r.created_at, config.bin_minutes)].append((r.id, r.id in labels))
 
+    repeats = _repeat_ids(session, config, brand, start, settled_end)
     score_deadline = now - timedelta(minutes=config.score_wait_minutes)
     out: list[AlertCandidate] = []
     recent_negative: list[list[int]] = [list(x) for x in state.get("recent_negative", [])]
@@ -157,7 +161,8 @@ def _spikes(session: Session, config: DetectConfig, brand: Brand, now: datetime)
         recent_negative = [*recent_negative, negative][-keep:]
         bin_in_day = int((b - b.replace(hour=0, minute=0)).total_seconds() // 60) // config.bin_minutes
         vres = volume.update(len(ids), bin_in_day)
-        decision = watch.settled(b, len(negative), len(ids))
+        repeated = sum(1 for mid in negative if mid in repeats)
+        decision = watch.settled(b, len(negative) - repeated, len(ids) - repeated)
         if config.negative_share.enabled and decision is not None:
             out.append(_share_candidate(config, brand, decision, recent_negative, b + width))
         if config.volume.enabled and vres.fired and vres.severity:
@@ -280,6 +285,7 @@ def _early_share(
     if not rows:
         return None, []
     labels = _latest_labels(session, [r.id for r in rows], config)
+    repeats = _repeat_ids(session, config, brand, first_open, now)
     n_bins = int((_floor_bin(now, config.bin_minutes) - first_open) / width) + 1
     counts = [[0, 0] for _ in range(n_bins)]
     negatives: list[list[int]] = [[] for _ in range(n_bins)]
@@ -288,12 +294,36 @@ def _early_share(
         i = int((_floor_bin(r.created_at, config.bin_minutes) - first_open) / width)
         if score is None or not 0 <= i < n_bins:
             continue  # unscored: neither negative nor not-negative yet
+        if r.id in repeats:
+            negatives[i].append(r.id)  # evidence, but the author's earlier complaint already counted
+            continue
         counts[i][1] += 1
         if score.label == "negative":
             counts[i][0] += 1
             negatives[i].append(r.id)
     bins = [(first_open + i * width, neg, tot) for i, (neg, tot) in enumerate(counts)]
     return watch.early(bins), negatives
+
+
+def _repeat_ids(session: Session, config: DetectConfig, brand: Brand, start: datetime, end: datetime) -> set[int]:
+    """Ids of negative mentions created in [start, end] whose author complained within `REPEAT_WINDOW`
+    before (see `monitor.detect.authors`): they stay evidence but never count as another customer."""
+    rows = session.execute(
+        select(Mention.id, Mention.created_at, Mention.author_key)
+        .where(
+            Mention.brand_id == brand.id,
+            Mention.author_key.is_not(None),
+            Mention.created_at >= start - REPEAT_WINDOW,
+            Mention.created_at <= end,
+        )
+        .order_by(Mention.created_at, Mention.id)
+    ).all()
+    if not rows:
+        return set()
+    labels = _latest_labels(session, [r.id for r in rows], config)
+    return repeat_negatives(
+        (r.id, r.created_at, r.author_key, r.id in labels and labels[r.id].label == "negative") for r in rows
+    )
 
 
 # --------------------------------------------------------------------------- virality
