@@ -17,7 +17,9 @@ from .test_stage import BIN, T0, _brand, _config
 MINUTE = timedelta(minutes=1)
 
 
-def _post(session: Session, brand: Brand, source: Source, at: datetime, negative: bool, author: str | None) -> None:
+def _post(
+    session: Session, brand: Brand, source: Source, at: datetime, negative: bool, author: str | None
+) -> None:
     m = Mention(
         source_id=source.id,
         brand_id=brand.id,
