@@ -226,7 +226,11 @@ def alerts_fast(posts: list[tuple[datetime, bool, str]], calls: list[datetime], 
     watch = ShareWatch.from_state(None, params, params.cooldown * width)
     times = [at for at, _, _ in posts]
     n_bins = int((calls[-1] - T0) / BIN) + 2
-    repeats = repeat_negatives((i + 1, at, author, neg) for i, (at, neg, author) in enumerate(posts))
+    repeats = (
+        repeat_negatives((i + 1, at, author, neg) for i, (at, neg, author) in enumerate(posts))
+        if config.negative_share.authors_once
+        else set()
+    )
     per_bin: list[list[tuple[datetime, bool]]] = [[] for _ in range(n_bins)]
     for i, (at, neg, _) in enumerate(posts):
         b = int((at - T0) / BIN)

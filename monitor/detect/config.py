@@ -34,6 +34,11 @@ class NegativeShareConfig(BaseModel):
         description="where a window usually holds under one negative, this many negatives from distinct "
         "authors may page through the rate test (a repeat post by one author never counts twice)",
     )
+    authors_once: bool = Field(
+        True,
+        description="count a negative mention only if its author posted no negative one in the last 3 h "
+        "(needs author keys; mentions without one always count)",
+    )
     rate_fire: float = Field(3.0, gt=0, description="the rate test's fire level (-log10, corrected for windows)")
     warmup_mentions: float = Field(100.0, ge=0, description="mentions seen before the first alert, or ...")
     warmup_bins: int = Field(288, ge=0, description="... this many bins seen (a day), whichever comes first")

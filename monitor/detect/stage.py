@@ -308,6 +308,8 @@ def _early_share(
 def _repeat_ids(session: Session, config: DetectConfig, brand: Brand, start: datetime, end: datetime) -> set[int]:
     """Ids of negative mentions created in [start, end] whose author complained within `REPEAT_WINDOW`
     before (see `monitor.detect.authors`): they stay evidence but never count as another customer."""
+    if not config.negative_share.authors_once:
+        return set()
     rows = session.execute(
         select(Mention.id, Mention.created_at, Mention.author_key)
         .where(

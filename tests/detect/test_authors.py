@@ -57,11 +57,12 @@ def _quiet_brand(engine: Engine, days: int = 3) -> tuple[Brand, Source, datetime
     return brand, source, T0 + days * 288 * BIN
 
 
-def _pages(engine: Engine, start: datetime, minutes: int) -> list[object]:
+def _pages(engine: Engine, start: datetime, minutes: int, **share: object) -> list[object]:
     found = []
+    config = _config(negative_share=share)
     for minute in range(minutes):
         with Session(engine) as s:
-            found += [c for c in detect(s, _config(), start + minute * MINUTE) if c.kind == "negative_spike"]
+            found += [c for c in detect(s, config, start + minute * MINUTE) if c.kind == "negative_spike"]
             s.commit()
     return found
 
@@ -86,6 +87,14 @@ def test_one_author_posting_twice_never_counts_as_two(engine: Engine) -> None:
     _pages(engine, end - 10 * MINUTE, 10)
     _complain(engine, brand, source, end + MINUTE, ["alice", "alice"])
     assert _pages(engine, end, 30) == []
+
+
+def test_without_authors_once_a_double_post_pages(engine: Engine) -> None:
+    """The control for the test above: the same two posts page when authors are not told apart."""
+    brand, source, end = _quiet_brand(engine)
+    _pages(engine, end - 10 * MINUTE, 10, authors_once=False)
+    _complain(engine, brand, source, end + MINUTE, ["alice", "alice"])
+    assert len(_pages(engine, end, 30, authors_once=False)) >= 1
 
 
 def test_repeat_negatives_counts_each_author_once_per_window() -> None:
