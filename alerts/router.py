@@ -46,10 +46,14 @@ class Router:
 
     # ------------------------------------------------------------------ public contract
 
-    def record(self, session: Session, candidates: Sequence[AlertCandidate], now: datetime) -> list[int]:
-        """Record candidates (plus any coverage-lost alerts) and return the ids of alerts touched."""
+    def record(
+        self, session: Session, candidates: Sequence[AlertCandidate], now: datetime, *, coverage: bool = True
+    ) -> list[int]:
+        """Record candidates (plus any coverage-lost alerts, unless `coverage=False`: the pipeline stage
+        checks coverage once itself) and return the ids of alerts touched."""
+        extra = self.coverage_candidates(session, now) if coverage else []
         touched: list[int] = []
-        for candidate in [*candidates, *self.coverage_candidates(session, now)]:
+        for candidate in [*candidates, *extra]:
             alert_id = self._record_one(session, candidate, now)
             if alert_id not in touched:
                 touched.append(alert_id)
