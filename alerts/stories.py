@@ -28,9 +28,10 @@ import logging
 import math
 import re
 import unicodedata
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ from monitor.store.tables import Mention, Score, Story
 log = logging.getLogger(__name__)
 
 CALIBRATION_FILE = Path(__file__).with_name("similarity_calibration.json")
+POSTS_CACHED = 50_000  # derived evidence of recent story members kept in memory (~1 KB each)
+DETAIL_CHUNK = 5_000  # members' texts read per query (bounded IN lists)
 MEMBERS_COMPARED = 20  # per story, for URL/text/vector evidence: the first posts define a story (no drift)
 SHINGLE_WORDS = 3
 MIN_SHINGLES = 4  # below this a text is too short for containment: only an exact copy counts ...
@@ -402,9 +405,10 @@ def assign_stories(
     semantic = semantic_thresholds(version, config)
     indexes = {b: _BrandIndex(config.shingle_similarity, semantic) for b in {m.brand_id for m in mentions}}
     groups: dict[int, _Group] = {}
-    for row in _members(session, mentions, now, config, version if semantic != OFF else None):
+    cache = _cache_of(session)
+    for row, member in _member_posts(session, mentions, now, config, version if semantic != OFF else None):
         group = groups.setdefault(row.story_id, _Group(story_id=row.story_id))
-        indexes[row.brand_id].add(_post(row, decode_vector(row.embedding)), group)
+        indexes[row.brand_id].add(member, group)
     for row in _linked_members(session, mentions, now, config):
         group = groups.setdefault(row.story_id, _Group(story_id=row.story_id))
         indexes[row.brand_id].add_links(_post(row, None), group)
@@ -414,6 +418,7 @@ def assign_stories(
         score = scores.get(mention.id)
         vector = decode_vector(score.embedding) if score is not None and score.model_version == version else None
         post = _post(mention, vector)
+        cache.put(mention, post)  # a member of some story from now on
         index = indexes[mention.brand_id]
         group = index.match(post)
         if group is None:
@@ -449,13 +454,14 @@ def _running_version(scores: Iterable[Score]) -> str | None:
 
 
 def _post(row: Any, vector: np.ndarray | None) -> _Post:
+    """The evidence a post offers (row: a Mention or a row with its fields)."""
     found = words(row.text)
     grams = _grams(found)
     short = len(grams) < MIN_SHINGLES and len(found) >= MIN_EXACT_WORDS
     return _Post(
         external_id=row.external_id,
         parent=row.parent_external_id,
-        links=link_keys(row.url, row.links),
+        links=link_keys(row.url, row.links if isinstance(row.links, list) else None),
         shingles=grams,
         vector=vector,
         words=content_words(found),
@@ -463,20 +469,97 @@ def _post(row: Any, vector: np.ndarray | None) -> _Post:
     )
 
 
+class _PostCache:
+    """Derived evidence of story members by mention id, so a batch does not re-derive (and re-read) the
+    words, shingles and links of every recent story's members: that was most of the stage's time.
+
+    Valid because a stored mention's text, url and links never change while it is not anonymised
+    (ingest never updates them; retention and erasure set `anonymised_at`, and anonymised members are
+    never read). Every hit is checked against the row's identity (source, external and parent id,
+    time), which erasure rewrites and a reused id would not repeat. One cache per database engine.
+    Bounded: the oldest half is dropped when full.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.posts: dict[int, tuple[tuple[Any, ...], _Post]] = {}
+
+    def get(self, row: Any) -> _Post | None:
+        found = self.posts.get(row.id)
+        if found is None or found[0] != _identity(row):
+            return None
+        return found[1]
+
+    def put(self, row: Any, post: _Post) -> None:
+        if len(self.posts) >= self.size:
+            for key in list(self.posts)[: self.size // 2]:
+                del self.posts[key]
+        self.posts[row.id] = (_identity(row), replace(post, vector=None) if post.vector is not None else post)
+
+
+def _identity(row: Any) -> tuple[Any, ...]:
+    created = row.created_at.replace(tzinfo=None) if row.created_at.tzinfo else row.created_at
+    return (row.source_id, row.external_id, row.parent_external_id, created)
+
+
+_caches: weakref.WeakKeyDictionary[Any, _PostCache] = weakref.WeakKeyDictionary()
+
+
+def _cache_of(session: Session) -> _PostCache:
+    engine = session.get_bind()
+    engine = getattr(engine, "engine", engine)  # a Connection when the session is bound to one
+    if engine not in _caches:
+        _caches[engine] = _PostCache(POSTS_CACHED)
+    return _caches[engine]
+
+
+def _member_posts(
+    session: Session, mentions: Sequence[Mention], now: datetime, config: StoriesConfig, version: str | None
+) -> list[tuple[Row[Any], _Post]]:
+    """The first MEMBERS_COMPARED members of every recent story of the batch's brands, with their
+    evidence: one query, plus one per DETAIL_CHUNK members not derived by this process before."""
+    cache = _cache_of(session)
+    rows = _members(session, mentions, now, config, version)
+    posts = [cache.get(r) for r in rows]
+    missing = [r.id for r, post in zip(rows, posts, strict=True) if post is None]
+    for start in range(0, len(missing), DETAIL_CHUNK):
+        details = session.execute(
+            select(
+                Mention.id,
+                Mention.source_id,
+                Mention.external_id,
+                Mention.parent_external_id,
+                Mention.created_at,
+                Mention.url,
+                Mention.links,
+                Mention.text,
+            ).where(Mention.id.in_(missing[start : start + DETAIL_CHUNK]), Mention.anonymised_at.is_(None))
+        ).all()
+        for row in details:
+            cache.put(row, _post(row, None))
+    out = []
+    for row, post in zip(rows, posts, strict=True):
+        post = post or cache.get(row)
+        if post is None:  # anonymised since the first query: no longer evidence
+            continue
+        vector = decode_vector(row.embedding)
+        out.append((row, post if vector is None else replace(post, vector=vector)))
+    return out
+
+
 def _members(
     session: Session, mentions: Sequence[Mention], now: datetime, config: StoriesConfig, version: str | None
 ) -> Sequence[Row[Any]]:
-    """The first MEMBERS_COMPARED members of every recent story of the batch's brands: one query."""
+    """Ids (and vectors) of the first MEMBERS_COMPARED members of every recent story of the batch's brands."""
     ranked = (
         select(
             Mention.id,
             Mention.story_id,
             Story.brand_id,
+            Mention.source_id,
             Mention.external_id,
             Mention.parent_external_id,
-            Mention.url,
-            Mention.links,
-            Mention.text,
+            Mention.created_at,
             func.row_number().over(partition_by=Mention.story_id, order_by=Mention.id).label("rank"),
         )
         .join(Story, Story.id == Mention.story_id)
