@@ -400,7 +400,7 @@ def assign_stories(
     ).all()
     if not mentions:
         return []
-    scores = latest_scores(session, [m.id for m in mentions])
+    scores = latest_scores(session, [m.id for m in mentions], embedding=True)
     version = _running_version(scores.values())
     semantic = semantic_thresholds(version, config)
     indexes = {b: _BrandIndex(config.shingle_similarity, semantic) for b in {m.brand_id for m in mentions}}
