@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -40,13 +40,29 @@ def story_of(session: Session, mention_ids: Sequence[int]) -> int | None:
     return row[0] if row else None
 
 
-def attach_mentions(session: Session, alert_id: int, mention_ids: Sequence[int]) -> list[int]:
-    """Link mentions to an alert; returns the ids that were not linked before."""
+def attach_mentions(
+    session: Session,
+    alert_id: int,
+    mention_ids: Sequence[int],
+    *,
+    known: Callable[[Sequence[int]], set[int]] | None = None,
+    new_alert: bool = False,
+) -> list[int]:
+    """Link mentions to an alert; returns the ids that were not linked before.
+
+    `known(ids)` says which of them exist (the router answers from what it read for the whole batch);
+    an alert created a moment ago (`new_alert`) has no links yet to look up.
+    """
     if not mention_ids:
         return []
-    have = set(session.scalars(select(AlertMention.mention_id).where(AlertMention.alert_id == alert_id)))
-    known = set(session.scalars(select(Mention.id).where(Mention.id.in_(list(mention_ids)))))
-    new = [m for m in dict.fromkeys(mention_ids) if m not in have and m in known]
+    have: set[int] = set()
+    if not new_alert:
+        have = set(session.scalars(select(AlertMention.mention_id).where(AlertMention.alert_id == alert_id)))
+    if known is None:
+        exist = set(session.scalars(select(Mention.id).where(Mention.id.in_(list(mention_ids)))))
+    else:
+        exist = known(mention_ids)
+    new = [m for m in dict.fromkeys(mention_ids) if m not in have and m in exist]
     session.add_all(AlertMention(alert_id=alert_id, mention_id=m) for m in new)
     session.flush()
     return new

@@ -10,7 +10,9 @@ raises a "coverage_lost" alert for a connector that has been failing longer than
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +24,7 @@ from alerts import outbox
 from alerts.cases import HELPDESK_SINKS
 from alerts.config import AlertsConfig, severity_rank
 from alerts.incidents import PROBLEM_KINDS, link_incidents, problem_key
-from alerts.linking import attach_mentions, brand_id_for, mention_views, story_of
+from alerts.linking import attach_mentions, brand_id_for
 from alerts.rules import (
     Destination,
     alert_facts,
@@ -31,13 +33,14 @@ from alerts.rules import (
     local_day_bounds,
 )
 from alerts.summaries import add_to_summary
-from alerts.view import alert_view
-from monitor.store.tables import Alert, Brand, CaseMention, Source
+from alerts.view import alert_view, latest_scores, mention_view
+from monitor.store.tables import Alert, Brand, CaseMention, Mention, Score, Source
 from monitor.types import AlertCandidate
 
 # States of an alert that was not announced on its own (it lives inside another message).
 FOLDED_STATES = ("merged", "cooldown", "overflow", "digest")
 NOTIFYING_SINKS = ("slack", "console", "webhook")
+CHUNK = 5_000  # mention ids per IN list when a batch reads its candidates' mentions
 
 
 class Router:
@@ -52,11 +55,16 @@ class Router:
         """Record candidates (plus any coverage-lost alerts, unless `coverage=False`: the pipeline stage
         checks coverage once itself) and return the ids of alerts touched."""
         extra = self.coverage_candidates(session, now) if coverage else []
+        batch = _Batch.load(session, [*candidates, *extra], self.config.cases.enabled)
         touched: list[int] = []
         for candidate in [*candidates, *extra]:
-            alert_id = self._record_one(session, candidate, now)
+            alert_id = self._record_one(session, batch, candidate, now)
             if alert_id not in touched:
                 touched.append(alert_id)
+        # One message update per grown alert, with its view as the batch leaves it: a pending update is
+        # superseded by a newer snapshot anyway, so one per follow-up only rebuilt the same view again.
+        for alert in batch.updates.values():
+            outbox.enqueue_update(session, alert.id, alert_view(session, alert, batch.sources), now)
         session.flush()
         return touched
 
@@ -97,17 +105,17 @@ class Router:
 
     # ------------------------------------------------------------------ one candidate
 
-    def _record_one(self, session: Session, candidate: AlertCandidate, now: datetime) -> int:
-        existing = self._alert_by_key(session, candidate.key)
+    def _record_one(self, session: Session, batch: _Batch, candidate: AlertCandidate, now: datetime) -> int:
+        existing = batch.alerts_by_key.get(candidate.key)
         if existing is not None:
-            self._merge_repeat(session, existing, candidate, now)
+            self._merge_repeat(session, batch, existing, candidate, now)
             return existing.id
-        brand_id = brand_id_for(session, candidate.brand)
+        brand_id = batch.brand_ids.get(candidate.brand) or brand_id_for(session, candidate.brand)
         alert = Alert(
             key=candidate.key,
             kind=candidate.kind,
             brand_id=brand_id,
-            story_id=candidate.story_id or story_of(session, candidate.mention_ids),
+            story_id=candidate.story_id or batch.story_of(candidate.mention_ids),
             severity=candidate.severity,
             state="open",
             headline=candidate.headline,
@@ -123,37 +131,39 @@ class Router:
         except IntegrityError:
             existing = self._alert_by_key(session, candidate.key)
             assert existing is not None
-            self._merge_repeat(session, existing, candidate, now)
+            batch.alerts_by_key[candidate.key] = existing
+            self._merge_repeat(session, batch, existing, candidate, now)
             return existing.id
-        attach_mentions(session, alert.id, candidate.mention_ids)
+        batch.alerts_by_key[candidate.key] = alert
+        attach_mentions(session, alert.id, candidate.mention_ids, known=batch.known, new_alert=True)
 
         muted = self._muted_parent(session, alert, now)
         if muted is not None:  # a lead muted this brand+kind: keep the evidence, say nothing
             alert.state, alert.route = "cooldown", f"folded:{muted.id}"
-            attach_mentions(session, muted.id, candidate.mention_ids)
+            attach_mentions(session, muted.id, candidate.mention_ids, known=batch.known)
             return alert.id
         parent = self._story_parent(session, alert) or self._cooldown_parent(session, alert, now)
         if parent is not None:
             alert.state = "merged" if parent.story_id and parent.story_id == alert.story_id else "cooldown"
             alert.route = f"folded:{parent.id}"
-            new = attach_mentions(session, parent.id, candidate.mention_ids)
-            self._follow_up(session, parent, candidate.headline, new, f"alert{alert.id}", now)
+            new = attach_mentions(session, parent.id, candidate.mention_ids, known=batch.known)
+            self._follow_up(session, batch, parent, candidate.headline, new, f"alert{alert.id}", now)
             if alert.state == "cooldown":  # another story: quiet in Slack, but its customer still gets a ticket
-                dests = self._destinations(session, candidate)
+                dests = self._destinations(session, batch, candidate)
                 tickets = [d for d in dests if d.sink == "zendesk" and alert.kind not in PROBLEM_KINDS]
-                view = alert_view(session, alert) if tickets else {}
+                view = alert_view(session, alert, batch.sources) if tickets else {}
                 for dest in tickets:
                     self._enqueue_ticket(session, alert, view, dest, now)
             if parent.kind in PROBLEM_KINDS:  # the storm grows: its new customers join the problem
                 self._link_incidents(
-                    session, parent, candidate.mention_ids, self._destinations(session, candidate), now
+                    session, parent, candidate.mention_ids, self._destinations(session, batch, candidate), now
                 )
             return alert.id
 
-        dests = self._destinations(session, candidate)
+        dests = self._destinations(session, batch, candidate)
         alert.route = ",".join(sorted({d.route for d in dests}))[:200] or None
         alert.slack_channel = next((d.target for d in dests if d.sink == "slack"), None)
-        view = alert_view(session, alert)
+        view = alert_view(session, alert, batch.sources)
         local = now.astimezone(self.config.tz)
 
         if self._over_daily_cap(session, alert, local):
@@ -208,14 +218,16 @@ class Router:
     def _alert_by_key(session: Session, key: str) -> Alert | None:
         return session.scalars(select(Alert).where(Alert.key == key)).first()
 
-    def _merge_repeat(self, session: Session, alert: Alert, candidate: AlertCandidate, now: datetime) -> None:
+    def _merge_repeat(
+        self, session: Session, batch: _Batch, alert: Alert, candidate: AlertCandidate, now: datetime
+    ) -> None:
         """Same event seen again: newer evidence, more mentions, maybe higher severity; never a new alert."""
         target = alert
         if alert.route and alert.route.startswith("folded:"):
             target = session.get(Alert, int(alert.route.split(":", 1)[1])) or alert
-        new = attach_mentions(session, alert.id, candidate.mention_ids)
+        new = attach_mentions(session, alert.id, candidate.mention_ids, known=batch.known)
         if target is not alert:
-            new = attach_mentions(session, target.id, candidate.mention_ids)
+            new = attach_mentions(session, target.id, candidate.mention_ids, known=batch.known)
         changed = bool(new)
         if candidate.evidence and dict(candidate.evidence) != (alert.evidence or {}):
             alert.evidence = {**(alert.evidence or {}), **candidate.evidence}
@@ -227,23 +239,30 @@ class Router:
             return
         alert.updated_at = target.updated_at = now
         if new:
-            self._follow_up(session, target, None, new, "m" + "-".join(map(str, sorted(new))), now)
+            self._follow_up(session, batch, target, None, new, "m" + "-".join(map(str, sorted(new))), now)
             if target.kind in PROBLEM_KINDS:
-                self._link_incidents(session, target, new, self._destinations(session, candidate), now)
+                self._link_incidents(session, target, new, self._destinations(session, batch, candidate), now)
         else:
-            outbox.enqueue_update(session, target.id, alert_view(session, target), now)
+            batch.updates.setdefault(target.id, target)
 
     def _follow_up(
-        self, session: Session, parent: Alert, headline: str | None, new_ids: list[int], tag: str, now: datetime
+        self,
+        session: Session,
+        batch: _Batch,
+        parent: Alert,
+        headline: str | None,
+        new_ids: list[int],
+        tag: str,
+        now: datetime,
     ) -> None:
-        """Thread reply with the new mentions, plus an update of the parent message's counts."""
-        mentions = mention_views(session, new_ids)
+        """Thread reply with the new mentions, plus (once per batch) an update of the parent's counts."""
+        mentions = batch.mention_views(new_ids)
         text = headline or f"{len(new_ids)} more mention(s)"
         if headline and new_ids:
             text += f" ({len(new_ids)} more mention(s))"
         outbox.enqueue_thread_reply(session, parent.id, text, mentions, tag, now)
         if new_ids:
-            outbox.enqueue_update(session, parent.id, alert_view(session, parent), now)
+            batch.updates.setdefault(parent.id, parent)
 
     def _story_parent(self, session: Session, alert: Alert) -> Alert | None:
         """One alert per story: the first announced one. A spike or viral alert is never folded into a
@@ -331,21 +350,19 @@ class Router:
 
     # ------------------------------------------------------------------ cases and incidents
 
-    def _destinations(self, session: Session, candidate: AlertCandidate) -> list[Destination]:
+    def _destinations(self, session: Session, batch: _Batch, candidate: AlertCandidate) -> list[Destination]:
         """Where the alert goes. A complaint whose customers have cases reaches the helpdesk through them
         (alerts/cases.py, one ticket per customer), so its own helpdesk destinations are dropped."""
-        dests = destinations(self.config, candidate, alert_facts(session, candidate, self.config))
-        if candidate.kind == "complaint" and self._covered_by_cases(session, candidate.mention_ids):
+        facts = alert_facts(session, candidate, self.config, scores=batch.scores, mentions=batch.mentions)
+        dests = destinations(self.config, candidate, facts)
+        if candidate.kind == "complaint" and self._covered_by_cases(batch, candidate.mention_ids):
             dests = [d for d in dests if d.sink not in HELPDESK_SINKS]
         return dests
 
-    def _covered_by_cases(self, session: Session, mention_ids: Sequence[int]) -> bool:
+    def _covered_by_cases(self, batch: _Batch, mention_ids: Sequence[int]) -> bool:
         if not self.config.cases.enabled or not mention_ids:
             return False
-        in_cases = session.scalar(
-            select(func.count()).select_from(CaseMention).where(CaseMention.mention_id.in_(list(mention_ids)))
-        )
-        return (in_cases or 0) > 0  # its customers have cases; the rest are reposts, not customers
+        return any(m in batch.in_cases for m in mention_ids)  # its customers have cases; the rest are reposts
 
     def _link_incidents(
         self, session: Session, alert: Alert, mention_ids: Sequence[int], dests: list[Destination], now: datetime
@@ -356,6 +373,63 @@ class Router:
         systems = {d.sink for d in dests if d.sink in HELPDESK_SINKS}
         if systems:
             link_incidents(session, problem_key(alert), mention_ids, now, systems)
+
+
+@dataclass
+class _Batch:
+    """What one `record` call reads once for all its candidates (a fixed number of queries), and what
+    it collects across them. Alerts created by the batch join `alerts_by_key` as they are made."""
+
+    alerts_by_key: dict[str, Alert]
+    brand_ids: dict[str, int]
+    sources: dict[int, str]
+    mentions: dict[int, Mention]  # every candidate's mentions
+    scores: dict[int, Score]  # their latest scores
+    in_cases: set[int]  # those filed in a customer case
+    updates: dict[int, Alert] = field(default_factory=dict)  # alerts whose message gets an update, in order
+
+    @classmethod
+    def load(cls, session: Session, candidates: Sequence[AlertCandidate], cases: bool) -> _Batch:
+        keys = sorted({c.key for c in candidates})
+        ids = sorted({i for c in candidates for i in c.mention_ids})
+        mentions: dict[int, Mention] = {}
+        in_cases: set[int] = set()
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            mentions.update((m.id, m) for m in session.scalars(select(Mention).where(Mention.id.in_(chunk))))
+            if cases:
+                in_cases.update(
+                    session.scalars(select(CaseMention.mention_id).where(CaseMention.mention_id.in_(chunk)))
+                )
+        alerts = {a.key: a for a in session.scalars(select(Alert).where(Alert.key.in_(keys)))} if keys else {}
+        names = sorted({c.brand for c in candidates})
+        brands = (
+            dict(session.execute(select(Brand.name, Brand.id).where(Brand.name.in_(names))).all()) if names else {}
+        )
+        return cls(
+            alerts_by_key=alerts,
+            brand_ids=brands,
+            sources=dict(session.execute(select(Source.id, Source.name)).all()) if candidates else {},
+            mentions=mentions,
+            scores=latest_scores(session, ids),
+            in_cases=in_cases,
+        )
+
+    def known(self, mention_ids: Sequence[int]) -> set[int]:
+        return {i for i in mention_ids if i in self.mentions}
+
+    def story_of(self, mention_ids: Sequence[int]) -> int | None:
+        """The story most of the candidate's mentions belong to (ties: the oldest story)."""
+        counts = Counter(
+            m.story_id
+            for i in set(mention_ids)
+            if (m := self.mentions.get(i)) is not None and m.story_id is not None
+        )
+        return min(counts, key=lambda story: (-counts[story], story)) if counts else None
+
+    def mention_views(self, ids: list[int]) -> list[dict[str, Any]]:
+        found = sorted((self.mentions[i] for i in set(ids) if i in self.mentions), key=lambda m: m.id)
+        return [mention_view(m, self.sources.get(m.source_id), self.scores.get(m.id)) for m in found]
 
 
 def _notifying(dests: list[Destination]) -> list[Destination]:

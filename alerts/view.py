@@ -131,15 +131,17 @@ def _members(session: Session, alert_id: int) -> list[_Member]:
     return list(members.values())
 
 
-def alert_view(session: Session, alert: Alert) -> dict[str, Any]:
-    """Everything a sink needs to render `alert`, as JSON-ready data."""
+def alert_view(session: Session, alert: Alert, sources: dict[int, str] | None = None) -> dict[str, Any]:
+    """Everything a sink needs to render `alert`, as JSON-ready data (`sources`: id -> name, if read)."""
     mentions = _members(session, alert.id)
     scored = [m for m in mentions if m.first_score is not None]
-    source_names = dict(session.execute(select(Source.id, Source.name)).all()) if mentions else {}
+    if sources is None:
+        sources = dict(session.execute(select(Source.id, Source.name)).all()) if mentions else {}
+    source_names = sources
     brand = session.get(Brand, alert.brand_id)
     story = session.get(Story, alert.story_id) if alert.story_id else None
     languages = Counter(m.score_language or m.language or "other" for m in mentions)
-    sources = Counter(source_names.get(m.source_id, "?") for m in mentions)
+    by_source = Counter(source_names.get(m.source_id, "?") for m in mentions)
     top = max(mentions, key=lambda m: (m.engagement, m.followers or 0), default=None)
     evidence = dict(alert.evidence or {})
     aspects = Counter(  # in the order the scores were written, as ties keep it
@@ -165,7 +167,7 @@ def alert_view(session: Session, alert: Alert) -> dict[str, Any]:
         "state": alert.state,
         "headline": short_headline(alert.headline),
         "languages": [lang for lang, _ in languages.most_common()],
-        "sources": [name for name, _ in sources.most_common()],
+        "sources": [name for name, _ in by_source.most_common()],
         "mention_count": len(mentions),
         "aspects": [name for name, _ in aspects.most_common()],
         "evidence": evidence,
