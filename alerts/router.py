@@ -110,7 +110,8 @@ class Router:
         if existing is not None:
             self._merge_repeat(session, batch, existing, candidate, now)
             return existing.id
-        brand_id = batch.brand_ids.get(candidate.brand) or brand_id_for(session, candidate.brand)
+        brand = batch.brands.get(candidate.brand)
+        brand_id = brand.id if brand is not None else brand_id_for(session, candidate.brand)
         alert = Alert(
             key=candidate.key,
             kind=candidate.kind,
@@ -381,7 +382,7 @@ class _Batch:
     it collects across them. Alerts created by the batch join `alerts_by_key` as they are made."""
 
     alerts_by_key: dict[str, Alert]
-    brand_ids: dict[str, int]
+    brands: dict[str, Brand]
     sources: dict[int, str]
     mentions: dict[int, Mention]  # every candidate's mentions
     scores: dict[int, Score]  # their latest scores
@@ -403,12 +404,12 @@ class _Batch:
                 )
         alerts = {a.key: a for a in session.scalars(select(Alert).where(Alert.key.in_(keys)))} if keys else {}
         names = sorted({c.brand for c in candidates})
-        brands = (
-            dict(session.execute(select(Brand.name, Brand.id).where(Brand.name.in_(names))).all()) if names else {}
-        )
+        # whole rows, so the views' `session.get(Brand, id)` finds them in the session
+        # whole rows, held by the batch, so the views' `session.get(Brand, id)` finds them in the session
+        brands = {b.name: b for b in session.scalars(select(Brand).where(Brand.name.in_(names)))} if names else {}
         return cls(
             alerts_by_key=alerts,
-            brand_ids=brands,
+            brands=brands,
             sources=dict(session.execute(select(Source.id, Source.name)).all()) if candidates else {},
             mentions=mentions,
             scores=latest_scores(session, ids),

@@ -475,9 +475,9 @@ class _PostCache:
 
     Valid because a stored mention's text, url and links never change while it is not anonymised
     (ingest never updates them; retention and erasure set `anonymised_at`, and anonymised members are
-    never read). Every hit is checked against the row's identity (source, external and parent id,
-    time), which erasure rewrites and a reused id would not repeat. One cache per database engine.
-    Bounded: the oldest half is dropped when full.
+    never read). Every hit is checked against the row's identity (source, external and parent id:
+    erasure rewrites them, and a reused row id would belong to another (source, external id)). One cache
+    per database engine. Bounded: the oldest half is dropped when full.
     """
 
     def __init__(self, size: int) -> None:
@@ -498,8 +498,7 @@ class _PostCache:
 
 
 def _identity(row: Any) -> tuple[Any, ...]:
-    created = row.created_at.replace(tzinfo=None) if row.created_at.tzinfo else row.created_at
-    return (row.source_id, row.external_id, row.parent_external_id, created)
+    return (row.source_id, row.external_id, row.parent_external_id)  # (source, external id) is unique
 
 
 _caches: weakref.WeakKeyDictionary[Any, _PostCache] = weakref.WeakKeyDictionary()
@@ -529,7 +528,6 @@ def _member_posts(
                 Mention.source_id,
                 Mention.external_id,
                 Mention.parent_external_id,
-                Mention.created_at,
                 Mention.url,
                 Mention.links,
                 Mention.text,
@@ -559,7 +557,6 @@ def _members(
             Mention.source_id,
             Mention.external_id,
             Mention.parent_external_id,
-            Mention.created_at,
             func.row_number().over(partition_by=Mention.story_id, order_by=Mention.id).label("rank"),
         )
         .join(Story, Story.id == Mention.story_id)

@@ -61,7 +61,7 @@ def engagement(mention: Mention) -> int:
     return sum(v or 0 for v in (mention.likes, mention.reposts, mention.replies, mention.quotes))
 
 
-def mention_view(mention: Mention, source_name: str | None, score: Score | None) -> dict[str, Any]:
+def mention_view(mention: Mention, source_name: str | None, score: Score | _LatestScore | None) -> dict[str, Any]:
     return {
         "id": mention.id,
         "text": excerpt(mention.text),
@@ -87,8 +87,17 @@ class _Member:
     followers: int | None
     engagement: int
     score_language: str | None
+    label: str | None
     aspects: dict[str, float] | None
     first_score: tuple[datetime, int] | None  # the order `latest_scores` meets the mention in
+
+
+@dataclass(frozen=True, slots=True)
+class _LatestScore:
+    """What `mention_view` reads of a score."""
+
+    language: str | None
+    label: str | None
 
 
 def _members(session: Session, alert_id: int) -> list[_Member]:
@@ -105,6 +114,7 @@ def _members(session: Session, alert_id: int) -> list[_Member]:
             Mention.replies,
             Mention.quotes,
             Score.language,
+            Score.label,
             Score.aspects,
             Score.scored_at,
             Score.id,
@@ -125,8 +135,9 @@ def _members(session: Session, alert_id: int) -> list[_Member]:
             followers=r[4],
             engagement=sum(v or 0 for v in r[5:9]),
             score_language=r[9],
-            aspects=r[10],
-            first_score=(first.first_score if first else None) or ((r[11], r[12]) if r[12] is not None else None),
+            label=r[10],
+            aspects=r[11],
+            first_score=(first.first_score if first else None) or ((r[12], r[13]) if r[13] is not None else None),
         )
     return list(members.values())
 
@@ -153,8 +164,8 @@ def alert_view(session: Session, alert: Alert, sources: dict[int, str] | None = 
     ticket = session.scalars(select(Ticket).where(Ticket.alert_id == alert.id).order_by(Ticket.id)).first()
     top_post = None
     if top is not None:
-        top_mention = session.get_one(Mention, top.id)
-        top_score = latest_scores(session, [top.id]).get(top.id)
+        top_mention = session.get_one(Mention, top.id)  # often in the session already (the router read it)
+        top_score = _LatestScore(top.score_language, top.label) if top.first_score is not None else None
         top_post = mention_view(top_mention, source_names.get(top.source_id), top_score)
     return {
         "customers": len({m.author_key or f"post:{m.id}" for m in mentions}),
