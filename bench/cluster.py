@@ -1,6 +1,6 @@
-"""Cluster throughput: mentions scored per second with 1 and with 2 worker processes, and the ratio.
+"""Cluster throughput: mentions scored per second with 1, 2 and 4 worker processes, and the ratios.
 
-    .venv/bin/python bench/cluster.py [--mentions 3000] [--repeats 3] [--scorer lexicon]
+    .venv/bin/python bench/cluster.py [--mentions 3000] [--repeats 3] [--scorer lexicon] [--processes 1,2,4]
 
 For each run: a fresh PostgreSQL database; a fetch-only worker imports the export (the score jobs, 64
 mentions each, are deferred in the page transactions) and stops; then `repmon worker --queues score
@@ -87,15 +87,17 @@ def main() -> None:
     parser.add_argument("--mentions", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scorer", default="lexicon")
+    parser.add_argument("--processes", default="1,2,4", help="worker process counts to compare (first = base)")
     args = parser.parse_args()
+    counts = [int(p) for p in args.processes.split(",")]
     print(
         f"cluster throughput: {args.mentions} mentions, scorer {args.scorer}, {args.repeats} repeats, "
         f"{os.cpu_count()} CPUs visible"
     )
-    results: dict[int, list[float]] = {1: [], 2: []}
+    results: dict[int, list[float]] = {p: [] for p in counts}
     with tempfile.TemporaryDirectory(prefix="repmon-bench-") as tmp:
         for repeat in range(args.repeats):
-            for processes in (1, 2):  # interleaved, so drift in machine load hits both alike
+            for processes in counts:  # interleaved, so drift in machine load hits all alike
                 started = time.monotonic()
                 rate = one_run(processes, args.mentions, args.scorer, Path(tmp))
                 results[processes].append(rate)
@@ -103,10 +105,14 @@ def main() -> None:
                     f"  run {repeat + 1}: {processes} process(es): {rate:8.1f} mentions/s "
                     f"(run took {time.monotonic() - started:.0f}s)"
                 )
-    one, two = statistics.median(results[1]), statistics.median(results[2])
-    print(f"median 1 worker process : {one:8.1f} mentions/s")
-    print(f"median 2 worker processes: {two:8.1f} mentions/s")
-    print(f"ratio 2/1: {two / one:.2f}")
+    base = statistics.median(results[counts[0]])
+    for processes in counts:
+        rate = statistics.median(results[processes])
+        runs = ", ".join(f"{r:.0f}" for r in results[processes])
+        print(
+            f"median {processes} worker process(es): {rate:8.1f} mentions/s  "
+            f"ratio {processes}/{counts[0]}: {rate / base:.2f}  (runs: {runs})"
+        )
 
 
 if __name__ == "__main__":
