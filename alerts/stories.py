@@ -27,10 +27,11 @@ import json
 import logging
 import math
 import re
+import threading
 import unicodedata
 import weakref
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -268,39 +269,87 @@ class _BrandIndex:
         self.by_word: dict[str, list[int]] = {}  # content word -> indexes into vectors
         self.document_frequency: Counter[str] = Counter()
         self.documents = 0
+        self.journal: list[tuple[Callable[..., Any], tuple[Any, ...]]] | None = None  # undo log of a batch
+        self._saved: tuple[int, int, np.ndarray] = (0, 0, self.matrix)
+
+    # ------------------------------------------------------------------ a batch on a kept index
+
+    def begin(self) -> None:
+        """Record every change from now on, so `rollback` returns the index to the members alone."""
+        self.journal = []
+        self._saved = (self.documents, self.vector_count, self.matrix)
+
+    def rollback(self) -> None:
+        journal, self.journal = self.journal or [], None
+        for undo, args in reversed(journal):
+            undo(*args)
+        self.documents, self.vector_count, self.matrix = self._saved
+
+    def _keep(self, mapping: dict[str, _Group], key: str, group: _Group) -> None:
+        """`mapping.setdefault(key, group)`: the first post with a key keeps it."""
+        if key not in mapping:
+            mapping[key] = group
+            if self.journal is not None:
+                self.journal.append((mapping.pop, (key,)))
+
+    def _post_to(self, index: dict[str, list[int]], key: str, value: int) -> None:
+        postings = index.get(key)
+        if postings is None:
+            index[key] = [value]
+            if self.journal is not None:
+                self.journal.append((index.pop, (key,)))
+        else:
+            postings.append(value)
+            if self.journal is not None:
+                self.journal.append((postings.pop, ()))
+
+    def _append(self, items: list[Any], value: Any) -> None:
+        items.append(value)
+        if self.journal is not None:
+            self.journal.append((items.pop, ()))
+
+    # ------------------------------------------------------------------ indexing
 
     def add_links(self, post: _Post, group: _Group) -> None:
-        self.by_external.setdefault(post.external_id, group)
+        self._keep(self.by_external, post.external_id, group)
         if post.parent:
-            self.by_parent.setdefault(post.parent, group)
+            self._keep(self.by_parent, post.parent, group)
 
     def add(self, post: _Post, group: _Group) -> None:
         self.add_links(post, group)
         if group.compared >= MEMBERS_COMPARED:
             return
+        if self.journal is not None:
+            self.journal.append((setattr, (group, "compared", group.compared)))
         group.compared += 1
         for key in post.links:
-            self.by_link.setdefault(key, group)
+            self._keep(self.by_link, key, group)
         if post.copy_key:
-            self.by_copy.setdefault(post.copy_key, group)
+            self._keep(self.by_copy, post.copy_key, group)
         if len(post.shingles) >= MIN_SHINGLES:
             index = len(self.member_shingles)
-            self.member_shingles.append(post.shingles)
-            self.member_groups.append(group)
-            by_shingle = self.by_shingle  # the hottest loop of the stage: no new list per shingle
-            for shingle in post.shingles:
-                postings = by_shingle.get(shingle)
-                if postings is None:
-                    by_shingle[shingle] = [index]
-                else:
-                    postings.append(index)
+            self._append(self.member_shingles, post.shingles)
+            self._append(self.member_groups, group)
+            if self.journal is not None:
+                for shingle in post.shingles:
+                    self._post_to(self.by_shingle, shingle, index)
+            else:
+                by_shingle = self.by_shingle  # the hottest loop of the stage: no new list per shingle
+                for shingle in post.shingles:
+                    postings = by_shingle.get(shingle)
+                    if postings is None:
+                        by_shingle[shingle] = [index]
+                    else:
+                        postings.append(index)
         self.documents += 1
         self.document_frequency.update(post.words)
+        if self.journal is not None:
+            self.journal.append((_forget_words, (self.document_frequency, post.words)))
         if post.vector is not None and len(post.words) >= MIN_MEANING_WORDS and self._append_vector(post.vector):
-            self.vector_groups.append(group)
+            self._append(self.vector_groups, group)
             for word in post.words:
-                self.by_word.setdefault(word, []).append(len(self.vector_words))
-            self.vector_words.append(post.words)
+                self._post_to(self.by_word, word, len(self.vector_words))
+            self._append(self.vector_words, post.words)
 
     def _append_vector(self, vector: np.ndarray) -> bool:
         """Add a member vector; one of another dimension than the first (a corrupt blob) is left out."""
@@ -382,6 +431,51 @@ class _BrandIndex:
         return weight(a & b) / union if union > 0 else 0.0
 
 
+def _forget_words(frequency: Counter[str], found: frozenset[str]) -> None:
+    """Undo `frequency.update(found)` exactly (no zero counts left behind)."""
+    for word in found:
+        if frequency[word] == 1:
+            del frequency[word]
+        else:
+            frequency[word] -= 1
+
+
+@dataclass
+class _KeptIndex:
+    """A brand's index of its recent stories' members, kept between batches by this process.
+
+    WHY: every batch used to index the first members of every recent story again (most of the stage's
+    time). The next batch's members are usually this batch's members plus the posts just grouped, so
+    the kept index is extended with those; anything else (a story left the window, a member anonymised,
+    a concurrent worker's rows arriving out of id order, another model version) and it is rebuilt, so
+    the index is always exactly the one a fresh build from the same rows would give. Each batch's own
+    posts are undone afterwards (`_BrandIndex.begin/rollback`).
+    """
+
+    key: tuple[Any, ...]  # text threshold, semantic thresholds, vector version
+    index: _BrandIndex
+    groups: dict[int, _Group]  # story id -> group
+    members: list[tuple[Any, ...]]  # signature of the member rows indexed, in order
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_kept: weakref.WeakKeyDictionary[Any, dict[int, _KeptIndex]] = weakref.WeakKeyDictionary()
+_kept_lock = threading.Lock()
+
+
+def _kept_of(session: Session) -> dict[int, _KeptIndex]:
+    engine = session.get_bind()
+    engine = getattr(engine, "engine", engine)
+    with _kept_lock:
+        if engine not in _kept:
+            _kept[engine] = {}
+        return _kept[engine]
+
+
+def _signature(row: Any) -> tuple[Any, ...]:
+    return (row.id, row.story_id, row.source_id, row.external_id, row.parent_external_id, row.embedding is None)
+
+
 # --------------------------------------------------------------------------- the stage
 
 
@@ -409,16 +503,95 @@ def assign_stories(
     scores = latest_scores(session, [m.id for m in mentions], embedding=True)
     version = _running_version(scores.values())
     semantic = semantic_thresholds(version, config)
-    indexes = {b: _BrandIndex(config.shingle_similarity, semantic) for b in {m.brand_id for m in mentions}}
+    vectors = version if semantic != OFF else None
+    key = (config.shingle_similarity, semantic, vectors)
+    rows = _members(session, mentions, now, config, vectors)
+    kept = _kept_of(session)
+    indexes: dict[int, _BrandIndex] = {}
     groups: dict[int, _Group] = {}
-    cache = _cache_of(session)
-    for row, member in _member_posts(session, mentions, now, config, version if semantic != OFF else None):
-        group = groups.setdefault(row.story_id, _Group(story_id=row.story_id))
-        indexes[row.brand_id].add(member, group)
-    for row in _linked_members(session, mentions, now, config):
-        group = groups.setdefault(row.story_id, _Group(story_id=row.story_id))
-        indexes[row.brand_id].add_links(_post(row, None), group)
+    held: list[_KeptIndex] = []
+    try:
+        for brand in sorted({m.brand_id for m in mentions}):
+            brand_rows = [r for r in rows if r.brand_id == brand]
+            entry = _kept_index(session, kept, brand, key, brand_rows)
+            if entry is not None:
+                held.append(entry)
+            index, brand_groups = (
+                (entry.index, entry.groups) if entry is not None else _fresh_index(session, key, brand_rows)
+            )
+            index.begin()
+            indexes[brand] = index
+            groups.update(brand_groups)
+        for row in _linked_members(session, mentions, now, config):
+            group = groups.get(row.story_id)
+            if group is None:
+                group = groups[row.story_id] = _Group(story_id=row.story_id)
+            indexes[row.brand_id].add_links(_post(row, None), group)
+        return _group_batch(session, mentions, scores, version, indexes, now)
+    finally:
+        for entry in held:
+            try:
+                entry.index.rollback()
+                for group in entry.groups.values():
+                    group.added = []
+            except Exception:  # never keep an index that may not be what a fresh build would give
+                kept.pop(next(b for b, e in kept.items() if e is entry), None)
+                raise
+            finally:
+                entry.lock.release()
 
+
+def _kept_index(
+    session: Session, kept: dict[int, _KeptIndex], brand: int, key: tuple[Any, ...], rows: Sequence[Row[Any]]
+) -> _KeptIndex | None:
+    """The brand's kept index extended to `rows` (rebuilt when it cannot be), locked for this batch; None
+    when another thread of this process is using it (that batch then builds its own)."""
+    entry = kept.get(brand)
+    if entry is None:
+        entry = kept.setdefault(brand, _KeptIndex(key, _BrandIndex(key[0], key[1]), {}, []))
+    if not entry.lock.acquire(blocking=False):
+        return None
+    try:
+        signatures = [_signature(r) for r in rows]
+        done = len(entry.members)
+        if entry.key != key or signatures[:done] != entry.members:
+            entry.key, entry.members = key, []
+            entry.index, entry.groups = _BrandIndex(key[0], key[1]), {}
+            done = 0
+        for row, member in _posts_of(session, rows[done:]):
+            group = entry.groups.get(row.story_id)
+            if group is None:
+                group = entry.groups[row.story_id] = _Group(story_id=row.story_id)
+            entry.index.add(member, group)
+            entry.members.append(_signature(row))
+        if entry.members != signatures:  # a member was anonymised meanwhile: next batch rebuilds
+            entry.members = [("stale",)]
+    except BaseException:
+        kept.pop(brand, None)
+        entry.lock.release()
+        raise
+    return entry
+
+
+def _fresh_index(
+    session: Session, key: tuple[Any, ...], rows: Sequence[Row[Any]]
+) -> tuple[_BrandIndex, dict[int, _Group]]:
+    index, groups = _BrandIndex(key[0], key[1]), {}
+    for row, member in _posts_of(session, rows):
+        group = groups.setdefault(row.story_id, _Group(story_id=row.story_id))
+        index.add(member, group)
+    return index, groups
+
+
+def _group_batch(
+    session: Session,
+    mentions: Sequence[Mention],
+    scores: dict[int, Score],
+    version: str | None,
+    indexes: dict[int, _BrandIndex],
+    now: datetime,
+) -> list[int]:
+    cache = _cache_of(session)
     touched: dict[int, _Group] = {}  # by id(): insertion order = order of first touch
     for mention in mentions:
         score = scores.get(mention.id)
@@ -525,13 +698,10 @@ def _cache_of(session: Session) -> _PostCache:
     return _caches[engine]
 
 
-def _member_posts(
-    session: Session, mentions: Sequence[Mention], now: datetime, config: StoriesConfig, version: str | None
-) -> list[tuple[Row[Any], _Post]]:
-    """The first MEMBERS_COMPARED members of every recent story of the batch's brands, with their
-    evidence: one query, plus one per DETAIL_CHUNK members not derived by this process before."""
+def _posts_of(session: Session, rows: Sequence[Row[Any]]) -> list[tuple[Row[Any], _Post]]:
+    """Member rows with their evidence: derived before by this process, or read (one query per
+    DETAIL_CHUNK members) and derived now. A member anonymised meanwhile is left out."""
     cache = _cache_of(session)
-    rows = _members(session, mentions, now, config, version)
     posts = [cache.get(r) for r in rows]
     missing = [r.id for r, post in zip(rows, posts, strict=True) if post is None]
     for start in range(0, len(missing), DETAIL_CHUNK):
