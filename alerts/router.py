@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -56,6 +56,7 @@ class Router:
         checks coverage once itself) and return the ids of alerts touched."""
         extra = self.coverage_candidates(session, now) if coverage else []
         batch = _Batch.load(session, [*candidates, *extra], self.config.cases.enabled)
+        batch.load_related(session, [*candidates, *extra], self.config, now)
         touched: list[int] = []
         for candidate in [*candidates, *extra]:
             alert_id = self._record_one(session, batch, candidate, now)
@@ -129,21 +130,24 @@ class Router:
             with session.begin_nested():  # a concurrent recorder may insert the same key first
                 session.add(alert)
                 session.flush()
+            batch.related.append(alert)  # a parent for the candidates after it
         except IntegrityError:
             existing = self._alert_by_key(session, candidate.key)
             assert existing is not None
             batch.alerts_by_key[candidate.key] = existing
+            if all(a is not existing for a in batch.related):  # a concurrent recorder's: a parent too
+                batch.related.append(existing)
             self._merge_repeat(session, batch, existing, candidate, now)
             return existing.id
         batch.alerts_by_key[candidate.key] = alert
         attach_mentions(session, alert.id, candidate.mention_ids, known=batch.known, new_alert=True)
 
-        muted = self._muted_parent(session, alert, now)
+        muted = self._muted_parent(batch, alert, now)
         if muted is not None:  # a lead muted this brand+kind: keep the evidence, say nothing
             alert.state, alert.route = "cooldown", f"folded:{muted.id}"
             attach_mentions(session, muted.id, candidate.mention_ids, known=batch.known)
             return alert.id
-        parent = self._story_parent(session, alert) or self._cooldown_parent(session, alert, now)
+        parent = self._story_parent(batch, alert) or self._cooldown_parent(batch, alert, now)
         if parent is not None:
             alert.state = "merged" if parent.story_id and parent.story_id == alert.story_id else "cooldown"
             alert.route = f"folded:{parent.id}"
@@ -167,7 +171,7 @@ class Router:
         view = alert_view(session, alert, batch.sources)
         local = now.astimezone(self.config.tz)
 
-        if self._over_daily_cap(session, alert, local):
+        if self._over_daily_cap(batch, alert, local):
             alert.state = "overflow"
             for dest in _notifying(dests):
                 add_to_summary(session, self.config, "overflow", dest, alert, view, local, now)
@@ -265,72 +269,71 @@ class Router:
         if new_ids:
             batch.updates.setdefault(parent.id, parent)
 
-    def _story_parent(self, session: Session, alert: Alert) -> Alert | None:
+    def _story_parent(self, batch: _Batch, alert: Alert) -> Alert | None:
         """One alert per story: the first announced one. A spike or viral alert is never folded into a
         complaint's thread, though (it is the leads' message about the incident, with its own budget)."""
         if alert.story_id is None:
             return None
-        query = select(Alert).where(
-            Alert.story_id == alert.story_id, Alert.id != alert.id, Alert.state.not_in(FOLDED_STATES)
-        )
-        if alert.kind in PROBLEM_KINDS:
-            query = query.where(Alert.kind.in_(PROBLEM_KINDS))
-        return session.scalars(query.order_by(Alert.id)).first()
+        found = [
+            a
+            for a in batch.related
+            if a.story_id == alert.story_id
+            and a.id != alert.id
+            and a.state not in FOLDED_STATES
+            and (alert.kind not in PROBLEM_KINDS or a.kind in PROBLEM_KINDS)
+        ]
+        return min(found, key=lambda a: a.id, default=None)
 
     @staticmethod
-    def _muted_parent(session: Session, alert: Alert, now: datetime) -> Alert | None:
-        return session.scalars(
-            select(Alert)
-            .where(
-                Alert.brand_id == alert.brand_id,
-                Alert.kind == alert.kind,
-                Alert.id != alert.id,
-                Alert.muted_until > now,
-            )
-            .order_by(Alert.muted_until.desc())
-        ).first()
+    def _muted_parent(batch: _Batch, alert: Alert, now: datetime) -> Alert | None:
+        found = [
+            a
+            for a in batch.related
+            if a.brand_id == alert.brand_id
+            and a.kind == alert.kind
+            and a.id != alert.id
+            and a.muted_until is not None
+            and a.muted_until > now
+        ]
+        return max(found, key=lambda a: a.muted_until or now, default=None)
 
-    def _cooldown_parent(self, session: Session, alert: Alert, now: datetime) -> Alert | None:
+    def _cooldown_parent(self, batch: _Batch, alert: Alert, now: datetime) -> Alert | None:
         """A recent announced alert of the same brand and kind, unless the new one is more severe."""
         cooldown = self.config.cooldown(alert.kind)
         if not cooldown:
             return None
-        parent = session.scalars(
-            select(Alert)
-            .where(
-                Alert.brand_id == alert.brand_id,
-                Alert.kind == alert.kind,
-                Alert.id != alert.id,
-                Alert.state.not_in(FOLDED_STATES),
-                Alert.created_at > now - cooldown,
-            )
-            .order_by(Alert.created_at.desc(), Alert.id.desc())
-        ).first()
+        found = [
+            a
+            for a in batch.related
+            if a.brand_id == alert.brand_id
+            and a.kind == alert.kind
+            and a.id != alert.id
+            and a.state not in FOLDED_STATES
+            and a.created_at > now - cooldown
+        ]
+        parent = max(found, key=lambda a: (a.created_at, a.id), default=None)
         if parent is not None and severity_rank(alert.severity) > severity_rank(parent.severity):
             return None
         return parent
 
     # ------------------------------------------------------------------ cap, digest, tickets
 
-    def _over_daily_cap(self, session: Session, alert: Alert, local: datetime) -> bool:
+    def _over_daily_cap(self, batch: _Batch, alert: Alert, local: datetime) -> bool:
         """Budgets are per alert kind, so no number of single complaints pushes a spike into overflow."""
         cap = self.config.cap(alert.kind)
         if cap is None:
             return False
         start, end = local_day_bounds(local)
-        announced = session.scalar(
-            select(func.count())
-            .select_from(Alert)
-            .where(
-                Alert.brand_id == alert.brand_id,
-                Alert.kind == alert.kind,
-                Alert.id != alert.id,
-                Alert.state.not_in(FOLDED_STATES),
-                Alert.created_at >= start,
-                Alert.created_at < end,
-            )
+        announced = sum(
+            1
+            for a in batch.related
+            if a.brand_id == alert.brand_id
+            and a.kind == alert.kind
+            and a.id != alert.id
+            and a.state not in FOLDED_STATES
+            and start <= a.created_at < end
         )
-        return (announced or 0) >= cap
+        return announced >= cap
 
     def _enqueue_ticket(
         self, session: Session, alert: Alert, view: dict[str, Any], dest: Destination, now: datetime
@@ -388,6 +391,25 @@ class _Batch:
     scores: dict[int, Score]  # their latest scores
     in_cases: set[int]  # those filed in a customer case
     updates: dict[int, Alert] = field(default_factory=dict)  # alerts whose message gets an update, in order
+    # Every alert that can be a new alert's parent or count against its daily cap: muted ones, announced
+    # ones of the local day or a cooldown, announced ones of the candidates' stories; then those this
+    # call creates. The parent and cap rules filter it in memory, as their queries did.
+    related: list[Alert] = field(default_factory=list)
+
+    def load_related(
+        self, session: Session, candidates: Sequence[AlertCandidate], config: AlertsConfig, now: datetime
+    ) -> None:
+        brand_ids = [b.id for b in self.brands.values()]
+        if not brand_ids:
+            return
+        day_start, _ = local_day_bounds(now.astimezone(config.tz))
+        since = min([day_start, *(now - config.cooldown(c.kind) for c in candidates)])
+        stories = sorted({s for c in candidates if (s := c.story_id or self.story_of(c.mention_ids)) is not None})
+        announced = and_(
+            Alert.state.not_in(FOLDED_STATES), or_(Alert.created_at >= since, Alert.story_id.in_(stories))
+        )
+        query = select(Alert).where(Alert.brand_id.in_(brand_ids), or_(Alert.muted_until > now, announced))
+        self.related = list(session.scalars(query.order_by(Alert.id)))
 
     @classmethod
     def load(cls, session: Session, candidates: Sequence[AlertCandidate], cases: bool) -> _Batch:
