@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
-from sqlalchemy import Row, and_, bindparam, func, literal, or_, select, update
+from sqlalchemy import Row, bindparam, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -473,7 +473,7 @@ def _kept_of(session: Session) -> dict[int, _KeptIndex]:
 
 
 def _signature(row: Any) -> tuple[Any, ...]:
-    return (row.id, row.story_id, row.source_id, row.external_id, row.parent_external_id, row.embedding is None)
+    return (row.id, row.story_id, row.source_id, row.external_id, row.parent_external_id)
 
 
 # --------------------------------------------------------------------------- the stage
@@ -505,7 +505,7 @@ def assign_stories(
     semantic = semantic_thresholds(version, config)
     vectors = version if semantic != OFF else None
     key = (config.shingle_similarity, semantic, vectors)
-    rows = _members(session, mentions, now, config, vectors)
+    rows = _members(session, mentions, now, config)
     kept = _kept_of(session)
     indexes: dict[int, _BrandIndex] = {}
     groups: dict[int, _Group] = {}
@@ -558,7 +558,7 @@ def _kept_index(
             entry.key, entry.members = key, []
             entry.index, entry.groups = _BrandIndex(key[0], key[1]), {}
             done = 0
-        for row, member in _posts_of(session, rows[done:]):
+        for row, member in _posts_of(session, rows[done:], key[2]):
             group = entry.groups.get(row.story_id)
             if group is None:
                 group = entry.groups[row.story_id] = _Group(story_id=row.story_id)
@@ -577,7 +577,7 @@ def _fresh_index(
     session: Session, key: tuple[Any, ...], rows: Sequence[Row[Any]]
 ) -> tuple[_BrandIndex, dict[int, _Group]]:
     index, groups = _BrandIndex(key[0], key[1]), {}
-    for row, member in _posts_of(session, rows):
+    for row, member in _posts_of(session, rows, key[2]):
         group = groups.setdefault(row.story_id, _Group(story_id=row.story_id))
         index.add(member, group)
     return index, groups
@@ -698,9 +698,10 @@ def _cache_of(session: Session) -> _PostCache:
     return _caches[engine]
 
 
-def _posts_of(session: Session, rows: Sequence[Row[Any]]) -> list[tuple[Row[Any], _Post]]:
+def _posts_of(session: Session, rows: Sequence[Row[Any]], version: str | None) -> list[tuple[Row[Any], _Post]]:
     """Member rows with their evidence: derived before by this process, or read (one query per
-    DETAIL_CHUNK members) and derived now. A member anonymised meanwhile is left out."""
+    DETAIL_CHUNK members) and derived now; with their vectors of `version` (if any; one query per
+    DETAIL_CHUNK members). A member anonymised meanwhile is left out."""
     cache = _cache_of(session)
     posts = [cache.get(r) for r in rows]
     missing = [r.id for r, post in zip(rows, posts, strict=True) if post is None]
@@ -718,20 +719,37 @@ def _posts_of(session: Session, rows: Sequence[Row[Any]]) -> list[tuple[Row[Any]
         ).all()
         for row in details:
             cache.put(row, _post(row, None))
+    vectors = _vectors(session, [r.id for r in rows], version)
     out = []
     for row, post in zip(rows, posts, strict=True):
         post = post or cache.get(row)
         if post is None:  # anonymised since the first query: no longer evidence
             continue
-        vector = decode_vector(row.embedding)
+        vector = decode_vector(vectors.get(row.id))
         out.append((row, post if vector is None else replace(post, vector=vector)))
     return out
 
 
+def _vectors(session: Session, ids: list[int], version: str | None) -> dict[int, bytes | None]:
+    if version is None:
+        return {}
+    found: dict[int, bytes | None] = {}
+    for start in range(0, len(ids), DETAIL_CHUNK):
+        found.update(
+            session.execute(
+                select(Score.mention_id, Score.embedding).where(
+                    Score.mention_id.in_(ids[start : start + DETAIL_CHUNK]), Score.model_version == version
+                )
+            ).all()
+        )
+    return found
+
+
 def _members(
-    session: Session, mentions: Sequence[Mention], now: datetime, config: StoriesConfig, version: str | None
+    session: Session, mentions: Sequence[Mention], now: datetime, config: StoriesConfig
 ) -> Sequence[Row[Any]]:
-    """Ids (and vectors) of the first MEMBERS_COMPARED members of every recent story of the batch's brands."""
+    """Who the first MEMBERS_COMPARED members of every recent story of the batch's brands are (ids and
+    identity only: texts and vectors are read for the members a kept index does not have yet)."""
     ranked = (
         select(
             Mention.id,
@@ -750,13 +768,7 @@ def _members(
         )
         .subquery()
     )
-    if version is None:
-        query = select(ranked, literal(None).label("embedding"))
-    else:
-        query = select(ranked, Score.embedding).outerjoin(
-            Score, and_(Score.mention_id == ranked.c.id, Score.model_version == version)
-        )
-    return session.execute(query.where(ranked.c.rank <= MEMBERS_COMPARED).order_by(ranked.c.id)).all()
+    return session.execute(select(ranked).where(ranked.c.rank <= MEMBERS_COMPARED).order_by(ranked.c.id)).all()
 
 
 def _linked_members(
