@@ -6,7 +6,10 @@ For each run: a fresh PostgreSQL database; a fetch-only worker imports the expor
 mentions each, are deferred in the page transactions) and stops; then `repmon worker --queues score
 --concurrency P` drains them (detection and delivery run on a separate one-process node).
 Throughput = mentions / (last score job finished - first score job started), from procrastinate's
-event timestamps in the database, so process start-up (imports, model load) is not counted. Prints
+event timestamps in the database, so process start-up (imports, model load) is not counted. Also
+printed: the CPU time the score processes used while scoring, as a share of their cores: near 100 %
+means they were busy with work (scoring, grouping, queries' client side); well below means they were
+waiting (for a core on a loaded machine, for PostgreSQL, or for locks). Prints
 the median over the repeats. Needs the PostgreSQL server at REPMON_TEST_PG_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
 """
 
@@ -30,6 +33,18 @@ from tests.cluster.harness import libpq, query, repmon, scalar, start_worker, wa
 ADMIN_URL = os.environ.get("REPMON_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def one_run(processes: int, mentions: int, scorer: str, workdir: Path) -> float:
     name = f"repmon_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(libpq(ADMIN_URL), autocommit=True) as admin:
@@ -51,12 +66,15 @@ def one_run(processes: int, mentions: int, scorer: str, workdir: Path) -> float:
         # detection and delivery on a node of their own: the measured processes only score
         rest = start_worker(url, config, workdir, f"rest-{processes}", processes=1, queues="detect,alert")
         scorers = start_worker(url, config, workdir, f"score-{processes}", processes=processes, queues="score")
+        wait_for(lambda: scalar(url, "SELECT count(*) FROM scores") > 0, 600, "the first score", [scorers, rest])
+        cpu_start, wall_start = cpu_seconds(scorers.children()), time.monotonic()  # start-up not counted
         wait_for(
             lambda: scalar(url, "SELECT count(*) FROM mentions WHERE scored_at IS NULL") == 0,
             1200,
             "scoring",
             [scorers, rest],
         )
+        cpu, wall = cpu_seconds(scorers.children()) - cpu_start, time.monotonic() - wall_start
         scorers.stop()
         rest.stop()
         span = scalar(
@@ -76,6 +94,10 @@ def one_run(processes: int, mentions: int, scorer: str, workdir: Path) -> float:
             )
         )
         print("    median job duration (ms): " + ", ".join(f"{t} {d:.0f}" for t, d in sorted(durations.items())))
+        print(
+            f"    score processes: {cpu:.1f} CPU s in {wall:.1f} s wall = {cpu / wall / processes:.0%} of "
+            f"{processes} core(s) busy; {1000 * cpu / mentions:.2f} CPU ms per mention"
+        )
         return mentions / float(span)
     finally:
         with psycopg.connect(libpq(ADMIN_URL), autocommit=True) as admin:
