@@ -479,14 +479,6 @@ class _PostView:
     view: dict[str, Any]
 
 
-def case_mention_ids(session: Session, case_id: int) -> list[int]:
-    return list(
-        session.scalars(
-            select(CaseMention.mention_id).where(CaseMention.case_id == case_id).order_by(CaseMention.mention_id)
-        )
-    )
-
-
 def case_view(session: Session, case: Case) -> dict[str, Any]:
     """Everything a helpdesk needs about a case, as JSON-ready data (sinks never query the database)."""
     posts, members = _case_posts(session, [case.id], exclude=set()).get(case.id, ([], []))

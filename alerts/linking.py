@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from alerts.view import latest_scores, mention_view
-from monitor.store.tables import AlertMention, Brand, Mention, Source
+from monitor.store.tables import AlertMention, Brand, Mention
 
 
 def brand_id_for(session: Session, name: str) -> int:
@@ -66,12 +64,3 @@ def attach_mentions(
     session.add_all(AlertMention(alert_id=alert_id, mention_id=m) for m in new)
     session.flush()
     return new
-
-
-def mention_views(session: Session, ids: list[int]) -> list[dict[str, Any]]:
-    if not ids:
-        return []
-    mentions = session.scalars(select(Mention).where(Mention.id.in_(ids)).order_by(Mention.id)).all()
-    sources = dict(session.execute(select(Source.id, Source.name)).all())
-    scores = latest_scores(session, ids)
-    return [mention_view(m, sources.get(m.source_id), scores.get(m.id)) for m in mentions]
