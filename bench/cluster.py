@@ -67,7 +67,12 @@ def one_run(processes: int, mentions: int, scorer: str, workdir: Path) -> float:
         rest = start_worker(url, config, workdir, f"rest-{processes}", processes=1, queues="detect,alert")
         scorers = start_worker(url, config, workdir, f"score-{processes}", processes=processes, queues="score")
         wait_for(lambda: scalar(url, "SELECT count(*) FROM scores") > 0, 600, "the first score", [scorers, rest])
+        backends = [
+            int(pid)
+            for (pid,) in query(url, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ]
         cpu_start, wall_start = cpu_seconds(scorers.children()), time.monotonic()  # start-up not counted
+        others_start = cpu_seconds(rest.children()), cpu_seconds(backends)
         wait_for(
             lambda: scalar(url, "SELECT count(*) FROM mentions WHERE scored_at IS NULL") == 0,
             1200,
@@ -75,6 +80,8 @@ def one_run(processes: int, mentions: int, scorer: str, workdir: Path) -> float:
             [scorers, rest],
         )
         cpu, wall = cpu_seconds(scorers.children()) - cpu_start, time.monotonic() - wall_start
+        detect_cpu = cpu_seconds(rest.children()) - others_start[0]
+        database_cpu = cpu_seconds(backends) - others_start[1]
         scorers.stop()
         rest.stop()
         span = scalar(
@@ -97,6 +104,11 @@ def one_run(processes: int, mentions: int, scorer: str, workdir: Path) -> float:
         print(
             f"    score processes: {cpu:.1f} CPU s in {wall:.1f} s wall = {cpu / wall / processes:.0%} of "
             f"{processes} core(s) busy; {1000 * cpu / mentions:.2f} CPU ms per mention"
+        )
+        print(
+            f"    meanwhile: detect/deliver node {detect_cpu:.1f} CPU s, this database's PostgreSQL backends "
+            f"{database_cpu:.1f} CPU s ({1000 * database_cpu / mentions:.2f} ms per mention; backends opened "
+            f"after scoring began are not counted), of {(os.cpu_count() or 1) * wall:.0f} core-seconds here"
         )
         return mentions / float(span)
     finally:
