@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from monitor.store.tables import AlertMention, Brand, Mention
+from monitor.kernel.store.tables import AlertMention, Brand, Mention
 
 
 def brand_id_for(session: Session, name: str) -> int:

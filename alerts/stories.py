@@ -46,7 +46,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from alerts.config import StoriesConfig
 from alerts.view import excerpt, latest_scores
-from monitor.store.tables import Mention, Score, Story
+from monitor.kernel.store.tables import Mention, Score, Story
 
 log = logging.getLogger(__name__)
 

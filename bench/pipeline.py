@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import create_engine, event, select, text
 
 from connectors.simulated import SimulatedConnector
-from monitor.types import BrandQuery, Scorer, ScoreResult, TextToScore
+from monitor.kernel.types import BrandQuery, Scorer, ScoreResult, TextToScore
 
 PG_ADMIN_URL = os.environ.get("REPMON_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BRAND = "Telia"
@@ -215,9 +215,9 @@ class TimedScorer:
 def one_run(url: str, config_path: Path, posts: int, profile: cProfile.Profile | None) -> Figures:
     from monitor.config import load_config
     from monitor.daemon import Daemon
+    from monitor.kernel.store.engine import Database
+    from monitor.kernel.store.tables import Case, OutboxMessage, Story
     from monitor.pipeline import detect_and_route, group_scored, score_pending
-    from monitor.store.engine import Database
-    from monitor.store.tables import Case, OutboxMessage, Story
 
     config = load_config(config_path, require_secrets=False)  # nothing is delivered
     db = Database(url)
@@ -260,7 +260,7 @@ def fingerprint(session: Any) -> str:
     """A digest of every decision the run wrote: alerts (key, state, route, story), cases (key, count,
     destinations), outbox rows (key, sink, action, payload), story membership. Equal digests on two
     revisions mean the same behaviour on this input."""
-    from monitor.store.tables import Alert, Case, Mention, OutboxMessage, Story
+    from monitor.kernel.store.tables import Alert, Case, Mention, OutboxMessage, Story
 
     digest = hashlib.sha256()
     queries = (

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from monitor.detect import nab
 from monitor.detect.config import DetectConfig
 from monitor.detect.stage import detect
-from monitor.store.tables import Base, Brand, Mention, Score, Source
+from monitor.kernel.store.tables import Base, Brand, Mention, Score, Source
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 BIN = timedelta(minutes=5)

@@ -20,7 +20,7 @@ from pydantic import Field, SecretStr, field_validator
 from connectors.http.base import HttpConnector, HttpSettings, parse_time
 from connectors.http.client import Decoder, Request, Response
 from connectors.http.paging import BodyFieldPaginator
-from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
+from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
 
 INFO_MAX = 100
 GONE_TEXT = {"[deleted]", "[removed]"}

@@ -22,7 +22,7 @@ from pydantic import Field, SecretStr
 from connectors.http.base import HttpConnector, HttpSettings, iso, parse_time
 from connectors.http.client import Request, Response
 from connectors.http.paging import BodyFieldPaginator
-from monitor.types import BrandQuery, EngagementUpdate, FetchedMention
+from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention
 
 log = logging.getLogger(__name__)
 

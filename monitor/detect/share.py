@@ -17,7 +17,7 @@ from typing import Any
 from scipy.stats import betabinom, poisson
 
 from monitor.detect.counts import squash
-from monitor.types import Severity
+from monitor.kernel.types import Severity
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,8 @@ from monitor.detect.config import DetectConfig
 from monitor.detect.counts import SpikeDetector, SpikeParams
 from monitor.detect.share import ShareDetector, ShareParams
 from monitor.detect.virality import predict_from_counts
-from monitor.store.tables import Brand, DetectorState, EngagementSnapshot, Mention, Score
-from monitor.types import AlertCandidate, Severity
+from monitor.kernel.store.tables import Brand, DetectorState, EngagementSnapshot, Mention, Score
+from monitor.kernel.types import AlertCandidate, Severity
 
 log = logging.getLogger(__name__)
 EVIDENCE_IDS = 50  # mention ids carried as evidence per candidate

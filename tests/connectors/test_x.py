@@ -9,7 +9,7 @@ from platform_x import BEARER, XPlatform, case
 
 from connectors.http.base import parse_time
 from connectors.x import XConnector
-from monitor.types import BrandQuery
+from monitor.kernel.types import BrandQuery
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -21,9 +21,19 @@ from alerts.config import AlertsConfig, Route
 from models.lexicon import LexiconScorer
 from monitor.detect.config import DetectConfig
 from monitor.detect.stage import detect
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.tables import (
+    Alert,
+    Brand,
+    Case,
+    CaseMention,
+    Mention,
+    OutboxMessage,
+    Score,
+    Source,
+    Story,
+)
 from monitor.pipeline import group_scored, pending_texts, score_and_store
-from monitor.store.engine import Database
-from monitor.store.tables import Alert, Brand, Case, CaseMention, Mention, OutboxMessage, Score, Source, Story
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 COMPLAINT = (
@@ -146,7 +156,7 @@ def test_routing_reads_mentions_scores_cases_and_sources_once_per_batch(database
     """The router still writes per alert (each alert's decision depends on the ones before it), but what
     it reads about the candidates' mentions is read once for the whole batch."""
     from alerts.router import Router
-    from monitor.types import AlertCandidate
+    from monitor.kernel.types import AlertCandidate
 
     def candidates(brand: str, ids: list[int]) -> list[AlertCandidate]:
         return [

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from monitor.detect.stage import detect
-from monitor.store.tables import Brand, Mention, Score, Source
+from monitor.kernel.store.tables import Brand, Mention, Score, Source
 
 from .test_stage import BIN, T0, _add, _brand, _config, _history
 
@@ -116,7 +116,7 @@ def test_restart_mid_storm_pages_once_and_settled_pass_counts_late_arrivals(engi
     with Session(engine) as s:
         from sqlalchemy import select
 
-        from monitor.store.tables import DetectorState
+        from monitor.kernel.store.tables import DetectorState
 
         state = s.scalar(select(DetectorState.state).where(DetectorState.detector == "spikes"))
     # The settled pass went past the storm and its learnt share includes the late negatives (weighted).
