@@ -11,6 +11,7 @@ missing thing means the post is gone.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from pydantic import Field, SecretStr, field_validator
 from connectors.http.base import HttpConnector, HttpSettings, parse_time
 from connectors.http.client import Decoder, Request, Response
 from connectors.http.paging import BodyFieldPaginator
+from connectors.http.policy import bounded_wait
 from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
 
 INFO_MAX = 100
@@ -94,10 +96,10 @@ class RedditConnector(HttpConnector):
         """Pause before the window's quota is used up (Reddit counts per 10-minute window)."""
         try:
             remaining = float(response.headers.get("x-ratelimit-remaining", "inf"))
-            reset = float(response.headers.get("x-ratelimit-reset", "0"))
-        except ValueError:
+            reset = bounded_wait(float(response.headers.get("x-ratelimit-reset", "0")))
+        except ValueError:  # unreadable quota headers: Reddit's 429 with Retry-After still protects us
             return
-        if remaining >= self.settings.ratelimit_floor:
+        if math.isnan(remaining) or remaining >= self.settings.ratelimit_floor or reset is None:
             return
         if reset > self.settings.max_retry_after_s:
             raise self.client.error("rate_limited", f"quota used up; resets in {reset:.0f}s", retry_after=reset)
