@@ -22,6 +22,7 @@ from connectors.http.base import HttpConnector, HttpSettings, parse_time
 from connectors.http.client import Decoder, Request, Response
 from connectors.http.paging import BodyFieldPaginator
 from connectors.http.policy import bounded_wait
+from connectors.markdown import markdown_to_text_and_links
 from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
 
 INFO_MAX = 100
@@ -129,12 +130,22 @@ class RedditConnector(HttpConnector):
         created = parse_time(data.get("created_utc"))
         if kind not in ("t1", "t3") or created is None or not data.get("name"):
             return None
+        # Bodies are Markdown source (raw_json=1): plain text for headlines, tickets and Slack; titles are
+        # plain text on Reddit already.
         if kind == "t3":
-            text = f"{data.get('title') or ''}\n\n{data.get('selftext') or ''}".strip()
+            selftext = data.get("selftext") or ""
+            if selftext in GONE_TEXT:
+                selftext = ""
+            body, body_links = markdown_to_text_and_links(selftext)
+            text = f"{data.get('title') or ''}\n\n{body}".strip()
             parent = None
             links = (data["url"],) if data.get("url") and not data.get("is_self") else ()
+            links = tuple(dict.fromkeys((*links, *body_links)))
         else:
-            text, parent, links = data.get("body") or "", data.get("parent_id"), ()
+            if (data.get("body") or "") in GONE_TEXT:
+                return None
+            text, links = markdown_to_text_and_links(data.get("body") or "")
+            parent = data.get("parent_id")
         if text in GONE_TEXT:
             return None
         author = data.get("author")
