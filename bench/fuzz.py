@@ -138,13 +138,14 @@ def fuzz_connector(connector: str, args: argparse.Namespace, workdir: Path) -> d
     }
 
 
-def print_table(rows: dict[str, dict[str, Any]], cases: int) -> None:
-    header = (
+def print_table(rows: dict[str, Any], cases: int, *, header: bool = True, examples: bool = True) -> None:
+    title = (
         "| connector | cases | ok | clean SourceError (by kind) | labelled by EXCEPTION_KINDS | catch-all "
         "| escaped | hung | lost neighbours | peak RSS growth/case (max) | cases > 200 MB | median ms/case |"
     )
-    print(header)
-    print("|" + "---|" * 12)
+    if header:
+        print(title)
+        print("|" + "---|" * 12)
     for connector, row in rows.items():
         c: Counter[str] = row["counts"]
         kinds = {k.split(":", 1)[1]: v for k, v in c.items() if k.startswith("source_error:")}
@@ -156,7 +157,7 @@ def print_table(rows: dict[str, dict[str, Any]], cases: int) -> None:
             f"| {c['escaped']} | {c['hung']} | {c['lost_neighbours']} | {row['peak_mb']:.0f} MB "
             f"| {row['over_200mb']} | {row['median_ms']:.0f} |"
         )
-    for connector, row in rows.items():
+    for connector, row in rows.items() if examples else ():
         for column, lines in row["examples"].items():
             for line in lines:
                 print(f"  {connector} {column}: {line}")
@@ -191,7 +192,13 @@ def main() -> None:
         rows = {}
         for connector in args.connectors.split(","):
             rows[connector] = fuzz_connector(connector, args, Path(tmp))
-        print_table(rows, args.cases)
+            print_table({connector: rows[connector]}, args.cases, header=len(rows) == 1, examples=False)
+            sys.stdout.flush()  # one row per connector as it finishes: a long run shows its progress
+        print()
+        for connector, row in rows.items():
+            for column, lines in row["examples"].items():
+                for line in lines:
+                    print(f"  {connector} {column}: {line}")
 
 
 if __name__ == "__main__":
