@@ -148,3 +148,70 @@ def test_gzip_bomb_in_a_feed_is_refused_within_the_cap(engine: Engine, db_url: s
             list(connector.fetch(BrandQuery("Telia", ("Telia",)), None))
     db.dispose()
     assert err.value.kind == "fatal" and "after decompression" in str(err.value)
+
+
+def test_post_fields_of_the_wrong_type_become_unknown() -> None:
+    from connectors.http.base import typed
+    from monitor.types import FetchedMention
+
+    odd = FetchedMention(
+        external_id="1",
+        text="Telia",
+        created_at=NOW,
+        language=["sv"],  # type: ignore[arg-type]
+        author={"handle": "x"},  # type: ignore[arg-type]
+        title=5,  # type: ignore[arg-type]
+        parent_external_id=123,  # type: ignore[arg-type]
+        likes={"count": 1},  # type: ignore[arg-type]
+        reposts=2**70,
+        replies=-1,
+        quotes=True,  # type: ignore[arg-type]
+        links=["https://a.example", 5],  # type: ignore[arg-type]
+        raw=["not", "a", "mapping"],  # type: ignore[arg-type]
+    )
+    clean = typed(odd)
+    assert (clean.language, clean.author, clean.title, clean.parent_external_id) == (None, None, None, "123")
+    assert (clean.likes, clean.reposts, clean.replies, clean.quotes) == (None, None, None, None)
+    assert clean.links == ("https://a.example",) and clean.raw is None
+    for broken in ({"text": 5}, {"external_id": ""}, {"external_id": 7}):
+        with pytest.raises(TypeError):
+            typed(FetchedMention(**{"external_id": "1", "text": "t", "created_at": NOW, **broken}))
+
+
+@pytest.mark.parametrize(
+    "cursor", [{"a": 1}, [1], "x" * 10_000, 10**40, True], ids=["dict", "list", "10k-chars", "huge-int", "bool"]
+)
+def test_unreadable_paging_token_is_malformed(cursor: object) -> None:
+    from platform_bluesky import BlueskyPlatform
+    from platform_bluesky import case as bluesky_case
+
+    c = bluesky_case()
+    posts = BlueskyPlatform().fixture("search_telia.json")["posts"][:2]
+    with FakeServer(BlueskyPlatform()) as server:
+        server.faults.append(Reply(200, {"posts": posts, "cursor": cursor}))
+        connector = c["connector"](
+            {"base_url": server.url, "allow_private_network": True, **c["settings"], "initial_lookback_hours": 48},
+            clock=lambda: c["now"],
+            sleep=lambda s: None,
+        )
+        with pytest.raises(SourceError) as err:
+            list(connector.fetch(c["query"], None))
+    assert err.value.kind == "malformed" and "next-page token" in str(err.value)
+
+
+def test_a_page_of_one_unreadable_post_is_skipped_not_malformed() -> None:
+    """A page of one hostile post was 'malformed' on every poll: the source stayed stuck behind it."""
+    from platform_bluesky import BlueskyPlatform
+    from platform_bluesky import case as bluesky_case
+
+    c = bluesky_case()
+    with FakeServer(BlueskyPlatform()) as server:
+        hostile = {"uri": "at://did:plc:x/app.bsky.feed.post/1", "record": "?"}
+        server.faults.append(Reply(200, {"posts": [hostile]}))
+        connector = c["connector"](
+            {"base_url": server.url, "allow_private_network": True, **c["settings"], "initial_lookback_hours": 48},
+            clock=lambda: c["now"],
+            sleep=lambda s: None,
+        )
+        pages = list(connector.fetch(c["query"], None))
+    assert pages[0].mentions == [] and any("skipped 1 unreadable" in n for n in pages[0].notes)
