@@ -241,6 +241,7 @@ class HttpConnector:
         """
         found: list[FetchedMention] = []
         broken: list[str] = []
+        passed: list[int] = []
         for index, item in enumerate(items):
             if not isinstance(item, dict):
                 broken.append(f"item {index} is {type(item).__name__}, not an object")
@@ -254,6 +255,12 @@ class HttpConnector:
                 continue
             if mention is not None:
                 found.append(mention)
+            else:
+                passed.append(index)
+        if passed:  # no id, no readable date, deleted, not a post: said once per page, never silently
+            note = f"passed over {len(passed)} item(s) without an id or a readable date, or not posts"
+            log.info("%s: %s (items %s)", self.name, note, passed[:MAX_ITEM_NOTES])
+            self._item_notes.append(note)
         if broken:
             # All of several posts unreadable: the platform changed its shape. A page of one bad post is that
             # post's problem (reported below), or it would stop the source on every poll.
@@ -362,7 +369,9 @@ class HttpConnector:
             self._item_notes.clear()
             mentions = self.parse_page(body, response, stream)
             notes.extend(self._item_notes)
-            if mentions and all(m.external_id in yielded for m in mentions):
+            # A page whose readable posts were all seen is a loop, unless some of its posts were unreadable:
+            # then it also holds unseen posts and the walk goes on (repeated tokens and max_pages still stop it).
+            if mentions and not self._item_notes and all(m.external_id in yielded for m in mentions):
                 notes.append(
                     f"{stream}: pagination loop (page {walk['pages']} repeats earlier results); walk ended"
                 )
