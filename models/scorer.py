@@ -42,8 +42,8 @@ class E5Runtime:
     ) -> None:
         self.threads = threads or encoder.available_cores()
         torch.set_num_threads(self.threads)
-        self.tokenizer, self.model = encoder.load_encoder(checkpoint)
         tensors, self.meta = adapter.load(weights_dir)
+        self.tokenizer, self.model = encoder.load_encoder(checkpoint, layers=self.meta.encoder_layers)
         if self.meta.encoder_layers:
             adapter.load_student(self.model, tensors, self.meta.encoder_layers)
         else:
@@ -62,7 +62,7 @@ class E5Runtime:
             with warnings.catch_warnings():  # torch.ao's eager API is deprecated upstream, still the fastest here
                 warnings.simplefilter("ignore")
                 self.model = torch.ao.quantization.quantize_dynamic(
-                    self.model, {torch.nn.Linear}, dtype=torch.qint8
+                    self.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
                 )
             self.quantized = True
 
