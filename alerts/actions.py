@@ -20,8 +20,9 @@ from alerts.cases import close_cases_of_mentions
 from alerts.config import AlertsConfig
 from alerts.slack_blocks import DONE, MUTE_1H, NOT_RELEVANT, WRONG_PREFIX
 from alerts.view import alert_mentions, alert_view, engagement
-from monitor.store.tables import Alert, Feedback
-from monitor.types import SENTIMENTS
+from monitor.kernel.states import AlertState
+from monitor.kernel.store.tables import Alert, Feedback
+from monitor.kernel.types import SENTIMENTS
 
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 MUTE_FOR = timedelta(hours=1)
@@ -69,7 +70,7 @@ def apply_action(session: Session, action: Action, config: AlertsConfig, now: da
     if action.action_id == "acknowledge":
         if alert.acknowledged_at is None:
             alert.acknowledged_at = now
-        alert.state = "acknowledged"
+        alert.state = AlertState.ACKNOWLEDGED
         note = f"{who} acknowledged"
     elif action.action_id == "assign":
         if not action.value or not USER_ID.match(action.value):
@@ -83,21 +84,21 @@ def apply_action(session: Session, action: Action, config: AlertsConfig, now: da
         note = f"{who} asked for a ticket"
     elif action.action_id == "more" and action.value == MUTE_1H:
         alert.muted_until = now + MUTE_FOR
-        alert.state = "muted"
+        alert.state = AlertState.MUTED
         note = f"{who} muted this for 1 h: related alerts are folded in silently"
     elif action.action_id == DONE:
-        alert.state = "done"
+        alert.state = AlertState.DONE
         closed = close_cases_of_mentions(session, [m.id for m in alert_mentions(session, alert.id)], now)
         note = f"{who} marked this done: {closed} customer case(s) closed"
     elif action.action_id == "more" and action.value == NOT_RELEVANT:
-        alert.state = "not_relevant"
+        alert.state = AlertState.NOT_RELEVANT
         _feedback(session, alert, action, "not_relevant", None, now)
         note = f"{who} marked this not relevant"
     elif action.action_id == "more" and action.value and action.value.startswith(WRONG_PREFIX):
         label = action.value.removeprefix(WRONG_PREFIX)
         if label not in SENTIMENTS:
             raise ActionError(f"wrong sentiment: unknown label {label!r}")
-        alert.state = "wrong_sentiment"
+        alert.state = AlertState.WRONG_SENTIMENT
         _feedback(session, alert, action, "wrong_sentiment", label, now)
         note = f"{who} corrected the sentiment to {label}"
     else:

@@ -14,7 +14,7 @@ from typing import Any
 
 from alerts.cases import close_quiet, close_solved, open_zendesk_tickets
 from alerts.config import AlertsConfig
-from monitor.store.engine import Database
+from monitor.kernel.store.engine import Database
 
 log = logging.getLogger(__name__)
 

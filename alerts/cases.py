@@ -24,7 +24,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
@@ -34,24 +33,14 @@ from sqlalchemy.orm import Session
 from alerts import outbox
 from alerts.config import AlertsConfig
 from alerts.rules import Facts, destinations
+from alerts.sinks import is_helpdesk
 from alerts.view import latest_scores, mention_view
-from monitor.store.tables import Brand, Case, CaseMention, Mention, Score, Source, Story, Ticket
-from monitor.types import AlertCandidate
+from monitor.kernel.states import CaseState, CloseReason
+from monitor.kernel.store.tables import Brand, Case, CaseMention, Mention, Score, Source, Story, Ticket
+from monitor.kernel.types import AlertCandidate
 
-HELPDESK_SINKS = ("zendesk", "webhook")
 POSTS_IN_VIEW = 20  # the newest posts a helpdesk payload carries (the ticket keeps the history)
 PLAIN_REPOST = re.compile(r"^\s*RT @\w+:", re.IGNORECASE)
-
-
-class CaseState(StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
-
-
-class CloseReason(StrEnum):
-    HELPDESK = "helpdesk"  # the ticket was solved or closed in the helpdesk
-    SLACK = "slack"  # a lead marked it done in Slack
-    QUIET = "quiet"  # nobody wrote for `quiet_close`
 
 
 @dataclass
@@ -192,9 +181,7 @@ def _helpdesks(session: Session, mention: Mention, score: Score | None, config: 
     )
     language = (score.language if score else None) or mention.language or "other"
     facts = Facts(frozenset({language}), aspects, True)
-    return [
-        [d.sink, d.target, d.route] for d in destinations(config, candidate, facts) if d.sink in HELPDESK_SINKS
-    ]
+    return [[d.sink, d.target, d.route] for d in destinations(config, candidate, facts) if is_helpdesk(d.sink)]
 
 
 # --------------------------------------------------------------------------- helpdesk deliveries

@@ -13,13 +13,15 @@ from typing import Any
 import click
 from sqlalchemy import func, select
 
-STATUSES = ("pending", "in_flight", "delivered", "dead")
+from monitor.kernel.states import CaseState, OutboxStatus
+
+STATUSES = tuple(s.value for s in OutboxStatus)  # click shows an enum choice by its name
 
 
 def _database(ctx: click.Context) -> tuple[Any, Any]:
     """The validated config and a Database for it (exit code 2 with every problem on a bad config)."""
     from monitor import config as cfg
-    from monitor.store.engine import Database
+    from monitor.kernel.store.engine import Database
 
     path = Path(ctx.find_root().obj["config_path"])
     try:
@@ -38,7 +40,7 @@ def _database(ctx: click.Context) -> tuple[Any, Any]:
 @click.pass_context
 def outbox_list(ctx: click.Context, status: str | None, limit: int, as_json: bool) -> None:
     """Show outbox messages: what waits, what failed and why."""
-    from monitor.store.tables import OutboxMessage
+    from monitor.kernel.store.tables import OutboxMessage
 
     _, db = _database(ctx)
     with db() as session:
@@ -49,7 +51,7 @@ def outbox_list(ctx: click.Context, status: str | None, limit: int, as_json: boo
         query = (
             query.where(OutboxMessage.status == status)
             if status
-            else query.where(OutboxMessage.status != "delivered")
+            else query.where(OutboxMessage.status != OutboxStatus.DELIVERED)
         )
         rows = session.scalars(query).all()
         for row in reversed(rows):
@@ -100,7 +102,7 @@ def outbox_retry(ctx: click.Context, ids: tuple[int, ...], all_dead: bool) -> No
 def outbox_drain(ctx: click.Context, limit: int, until_empty: bool) -> None:
     """Deliver due messages now with every sink the config and environment allow (for cron or tests)."""
     from alerts.sender import OutboxSender
-    from monitor.daemon import build_sinks
+    from monitor.wiring import build_sinks
 
     config, db = _database(ctx)
     unavailable: dict[str, str] = {}
@@ -153,14 +155,14 @@ def slack_listen(ctx: click.Context) -> None:
 
 
 @click.command("test")
-@click.option("--channel", "channels", multiple=True, help="Post here (default: every route's slack_channel).")
+@click.option("--channel", "channels", multiple=True, help="Post here (default: every route's Slack targets).")
 @click.pass_context
 def slack_test(ctx: click.Context, channels: tuple[str, ...]) -> None:
     """Check the Slack tokens and post a test message to each routed channel; explain any failure."""
     from alerts.connection_tests import slack_checks
 
     config, _ = _database(ctx)
-    targets = list(channels) or sorted({r.slack_channel for r in config.alerts.routes if r.slack_channel})
+    targets = list(channels) or sorted({c for r in config.alerts.routes for c in r.targets("slack")})
     _report(slack_checks(config.alerts, targets))
 
 
@@ -172,7 +174,7 @@ def zendesk_test(ctx: click.Context, groups: tuple[str, ...]) -> None:
     from alerts.connection_tests import zendesk_checks
 
     config, _ = _database(ctx)
-    targets = list(groups) or sorted({str(r.helpdesk_group) for r in config.alerts.routes if r.helpdesk_group})
+    targets = list(groups) or sorted({g for r in config.alerts.routes for g in r.targets("zendesk")})
     _report(zendesk_checks(config.alerts, targets))
 
 
@@ -200,7 +202,7 @@ def _report(checks: Any) -> None:
 def eval_routing(data_dir: Path, n: int, seed: int, scorer: str) -> None:
     """Share of needs-help customers that reach a webhook helpdesk through exactly one case (real daemon
     path: caps, cooldowns, quiet hours, injected helpdesk faults, a restart half-way). Exit 1 below 95 %."""
-    from alerts.routing_eval import run_routing_eval
+    from monitor.cli.routing_eval import run_routing_eval
 
     if not (data_dir / "sentiment" / "train").is_dir():
         click.echo(f"error: no reference data at {data_dir}/sentiment/train: pass --data DIR", err=True)
@@ -214,14 +216,16 @@ def eval_routing(data_dir: Path, n: int, seed: int, scorer: str) -> None:
 
 
 @click.command("list")
-@click.option("--state", type=click.Choice(["open", "closed", "all"]), default="open", show_default=True)
+@click.option(
+    "--state", type=click.Choice([*(s.value for s in CaseState), "all"]), default="open", show_default=True
+)
 @click.option("--brand", help="Only this brand.")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.pass_context
 def cases_list(ctx: click.Context, state: str, brand: str | None, limit: int, as_json: bool) -> None:
     """Customer cases, most recently active first: posts, ticket, problem link, state."""
-    from monitor.store.tables import Brand, Case, Ticket
+    from monitor.kernel.store.tables import Brand, Case, Ticket
 
     _, db = _database(ctx)
     with db() as session:
@@ -272,7 +276,7 @@ def cases_list(ctx: click.Context, state: str, brand: str | None, limit: int, as
 def cases_show(ctx: click.Context, case: str) -> None:
     """One case (by id or key): its posts, scores, tickets and deliveries."""
     from alerts.cases import case_view
-    from monitor.store.tables import Case, OutboxMessage, Ticket
+    from monitor.kernel.store.tables import Case, OutboxMessage, Ticket
 
     _, db = _database(ctx)
     with db() as session:

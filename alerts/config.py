@@ -7,27 +7,15 @@ the file: the config names the environment variable that holds them, read as `Se
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from datetime import time, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from monitor.types import SEVERITIES, Severity
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _duration(value: object) -> object:
-    """Accept "90s", "30m", "1h", "2d" as the rest of the config file does (and whatever pydantic takes)."""
-    if isinstance(value, str) and value[-1:] in _UNITS and value[:-1].replace(".", "", 1).isdigit():
-        return timedelta(seconds=float(value[:-1]) * _UNITS[value[-1]])
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
+from monitor.kernel.duration import Duration
+from monitor.kernel.secrets import secret_from_env
+from monitor.kernel.types import SEVERITIES, Severity
 
 
 def severity_rank(severity: str) -> int:
@@ -35,26 +23,31 @@ def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else -1  # type: ignore[arg-type]
 
 
-def secret_from_env(var: str | None, environ: Mapping[str, str] | None = None) -> SecretStr | None:
-    """Read a secret from the environment, `<VAR>_FILE`, or a file named after it in `REPMON_SECRETS_DIR`."""
-    environ = os.environ if environ is None else environ
-    if not var:
-        return None
-    if value := environ.get(var):
-        return SecretStr(value)
-    paths = [environ.get(f"{var}_FILE")]
-    if secrets_dir := environ.get("REPMON_SECRETS_DIR"):  # same directory the root config reads
-        name = var.lower()
-        paths += [os.path.join(secrets_dir, name), os.path.join(secrets_dir, name.removeprefix("repmon_"))]
-    for path in paths:
-        if path and os.path.isfile(path):
-            with open(path, encoding="utf-8") as handle:
-                return SecretStr(handle.read().strip())
-    return None
-
-
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class Target(_Section):
+    """One destination: an installed sink (entry point `repmon.sinks`) and what it means by `target` (a Slack
+    channel, a Zendesk group id, a webhook name; "" for the console)."""
+
+    sink: str = Field(min_length=1)
+    target: str = ""
+
+
+# Keys of earlier versions, each naming one built-in sink. Still read (as a `to` entry); the configuration
+# check prints a deprecation message with the replacement.
+LEGACY_ROUTE_KEYS = {
+    "slack_channel": "slack",
+    "helpdesk_group": "zendesk",
+    "webhook": "webhook",
+    "console": "console",
+}
+
+
+def legacy_route_keys(route: object) -> list[str]:
+    """The deprecated destination keys a raw route table uses."""
+    return [key for key in LEGACY_ROUTE_KEYS if isinstance(route, dict) and key in route]
 
 
 class Route(_Section):
@@ -67,14 +60,35 @@ class Route(_Section):
     kinds: list[str] = []
     needs_help: bool | None = None  # None = either
     min_severity: Severity = "low"
-    slack_channel: str | None = None
-    helpdesk_group: str | None = None  # Zendesk group id; a ticket is created automatically
-    webhook: str | None = None  # name of an entry in `webhooks`
-    console: bool = False
+    to: list[Target] = []  # where matching alerts go: [{sink = "slack", target = "#cs"}, ...]
     # Single complaints (kind "complaint") to this route's Slack channel / console: "post" each one (the
     # behaviour of earlier versions), or "digest": one summary per `single_complaints_every`. Every customer
     # reaches the helpdesk through a case either way; Slack is for leads.
     single_complaints: Literal["post", "digest"] = "post"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_destinations(cls, data: Any) -> Any:
+        """`slack_channel = "C1"` (and the other keys of earlier versions) become `to` entries."""
+        if not isinstance(data, dict) or not legacy_route_keys(data):
+            return data
+        data = dict(data)
+        to = list(data.get("to") or [])
+        for key, sink in LEGACY_ROUTE_KEYS.items():
+            if key not in data:
+                continue
+            value = data.pop(key)
+            if key == "console":
+                if value is not False:
+                    to.append({"sink": sink, "target": ""} if value is True else {"sink": sink, "target": value})
+            elif value is not None:
+                to.append({"sink": sink, "target": str(value) if isinstance(value, int | str) else value})
+        data["to"] = to
+        return data
+
+    def targets(self, sink: str) -> list[str]:
+        """This route's targets on one sink, in the order written."""
+        return [t.target for t in self.to if t.sink == sink]
 
 
 class QuietHours(_Section):
@@ -185,10 +199,12 @@ class AlertsConfig(BaseModel):
         if len(names) != len(set(names)):
             raise ValueError("route names must be unique")
         for route in self.routes:
-            if route.webhook and route.webhook not in self.webhooks:
-                raise ValueError(f"route {route.name!r} names unknown webhook {route.webhook!r}")
-            if not (route.slack_channel or route.helpdesk_group or route.webhook or route.console):
-                raise ValueError(f"route {route.name!r} has no destination")
+            for webhook in route.targets("webhook"):
+                if webhook not in self.webhooks:
+                    raise ValueError(f"route {route.name!r} names unknown webhook {webhook!r}")
+            if not route.to:
+                example = '[{sink = "slack", target = "#cs"}]'
+                raise ValueError(f"route {route.name!r} has no destination: give it `to = {example}`")
         return self
 
     @property
@@ -201,6 +217,3 @@ class AlertsConfig(BaseModel):
 
     def cooldown(self, kind: str) -> timedelta:
         return self.cooldowns.get(kind, self.cooldowns.get("default", timedelta(0)))
-
-
-SinkName = Literal["console", "slack", "zendesk", "webhook"]

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts.view import latest_scores
-from monitor.store.tables import Feedback, Mention, Source
+from monitor.kernel.store.tables import Feedback, Mention, Source
 
 EXPORT_LANGUAGES = ("sv", "da", "no", "en")
 

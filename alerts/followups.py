@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from alerts import outbox
 from alerts.slack_blocks import escape, link
 from alerts.view import alert_view, short_headline
-from monitor.store.tables import Alert, Case, OutboxMessage, Ticket
+from monitor.kernel.states import AlertState
+from monitor.kernel.store.tables import Alert, Case, OutboxMessage, Ticket
 
 
 def after_delivery(session: Session, row: OutboxMessage, now: datetime) -> None:
@@ -41,8 +42,8 @@ def _record_ticket(session: Session, alert: Alert, row: OutboxMessage, now: date
         session.add(ticket)
     ticket.ticket_id = str(result["ticket_id"])
     ticket.url = result.get("url")
-    if alert.state == "open":
-        alert.state = "ticketed"
+    if alert.state == AlertState.OPEN:
+        alert.state = AlertState.TICKETED
     alert.updated_at = now
     session.flush()
     text = ":ticket: " + link(ticket.url, f"Ticket #{ticket.ticket_id}") + " created"

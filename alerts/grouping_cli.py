@@ -65,7 +65,7 @@ def eval_grouping(
     """Pairwise precision and recall per retelling type of story grouping, with the configured scorer."""
     from alerts.grouping_eval import GroupingDataError, evaluate, format_report
     from monitor import config as cfg
-    from monitor.pipeline import load_scorer
+    from monitor.wiring import load_scorer
 
     try:
         config = cfg.load_config(ctx.find_root().obj["config_path"], missing_ok=True, require_secrets=False)

@@ -230,7 +230,7 @@ def run_stories(
 
     The scores carry a model version of their own, so only `thresholds` apply (never the packaged file's).
     """
-    from monitor.store.tables import Base, Brand, Mention, Score, Source
+    from monitor.kernel.store.tables import Base, Brand, Mention, Score, Source
 
     stories_module._warned_versions.add(EVAL_VERSION)  # "no calibration" is the point of a run without one
     config = (config or StoriesConfig()).model_copy(update=asdict(thresholds or Semantic()))
@@ -361,7 +361,7 @@ def meets_targets(figures: dict[str, Any]) -> dict[str, bool]:
 
 def embed(items: Sequence[Item], scorer: Any) -> dict[str, np.ndarray]:
     """The scorer's sentence vectors of every item (the expensive part: done once per run)."""
-    from monitor.types import TextToScore
+    from monitor.kernel.types import TextToScore
 
     out: dict[str, np.ndarray] = {}
     for start in range(0, len(items), 128):

@@ -17,13 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts import outbox
-from alerts.cases import HELPDESK_SINKS, case_view, cases_of, helpdesk_payload, opening_key
+from alerts.cases import case_view, cases_of, helpdesk_payload, opening_key
 from alerts.linking import attach_mentions
+from alerts.sinks import is_helpdesk
 from alerts.view import alert_view
-from monitor.store.tables import Alert, AlertMention, Case, CaseMention, Mention, OutboxMessage
+from monitor.kernel.states import FOLDED_STATES
+from monitor.kernel.store.tables import Alert, AlertMention, Case, CaseMention, Mention, OutboxMessage
 
 PROBLEM_KINDS = ("negative_spike", "volume_spike", "virality")  # one incident, many customers
-FOLDED_STATES = ("merged", "cooldown", "overflow", "digest")  # as alerts.router: not announced on their own
 GROWS_FOR = timedelta(hours=24)  # a problem this old no longer absorbs new customers
 
 
@@ -39,7 +40,7 @@ def problem_systems(session: Session, alert_id: int) -> set[str]:
             OutboxMessage.alert_id == alert_id, OutboxMessage.action.in_(("create_ticket", "post"))
         )
     )
-    return {sink for sink in rows if sink in HELPDESK_SINKS}
+    return {sink for sink in rows if is_helpdesk(sink)}
 
 
 def link_incidents(

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alerts.view import latest_scores, mention_view
-from monitor.store.tables import AlertMention, Brand, Mention, Source
+from monitor.kernel.store.tables import AlertMention, Brand, Mention, Source
 
 
 def brand_id_for(session: Session, name: str) -> int:

@@ -14,7 +14,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.store.tables import OutboxMessage
+from alerts.sinks import can
+from monitor.kernel.states import OutboxStatus
+from monitor.kernel.store.tables import OutboxMessage
+from monitor.kernel.types import Capability
 
 KEY_LIMIT = 200  # outbox.idempotency_key is String(200)
 
@@ -51,7 +54,7 @@ def enqueue(
         action=action,
         payload=payload,
         idempotency_key=key,
-        status="pending",
+        status=OutboxStatus.PENDING,
         next_attempt_at=due,
         created_at=due,
     )
@@ -86,13 +89,13 @@ def enqueue_update(session: Session, alert_id: int, view: dict[str, Any], now: d
     """Refresh every posted message of an alert (chat.update). Pending updates collapse into one."""
     ids = []
     for post in post_rows(session, alert_id):
-        if post.sink != "slack":
-            continue  # only Slack messages can be edited in place
+        if not can(post.sink, Capability.EDITS):
+            continue  # only some sinks' messages can be edited in place (Slack's)
         pending = session.scalars(
             select(OutboxMessage).where(
                 OutboxMessage.alert_id == alert_id,
                 OutboxMessage.action == "update",
-                OutboxMessage.status == "pending",
+                OutboxMessage.status == OutboxStatus.PENDING,
                 OutboxMessage.idempotency_key.like(f"{post.idempotency_key}:update:%"),
             )
         ).first()
@@ -129,7 +132,7 @@ def enqueue_thread_reply(
     parent = (post_rows(session, alert_id) or [None])[0]
     under = (parent.payload.get("alert") or {}) if parent is not None else {}
     for post in post_rows(session, alert_id):
-        if post.sink not in ("slack", "console"):
+        if not can(post.sink, Capability.THREADS):
             continue
         key = outbox_key(post.idempotency_key, "thread_reply", tag)
         payload = {"text": text, "mentions": mentions, "parent_key": post.idempotency_key, "trusted": trusted}

@@ -19,7 +19,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alerts import outbox
-from alerts.cases import HELPDESK_SINKS
 from alerts.config import AlertsConfig, severity_rank
 from alerts.incidents import PROBLEM_KINDS, link_incidents, problem_key
 from alerts.linking import attach_mentions, brand_id_for, mention_views, story_of
@@ -30,14 +29,14 @@ from alerts.rules import (
     in_quiet_hours,
     local_day_bounds,
 )
+from alerts.sinks import can, is_chat, is_helpdesk, tickets_only
 from alerts.summaries import add_to_summary
 from alerts.view import alert_view
-from monitor.store.tables import Alert, Brand, CaseMention, Source
-from monitor.types import AlertCandidate
+from monitor.kernel.states import FOLDED_STATES, AlertState
+from monitor.kernel.store.tables import Alert, Brand, CaseMention, Source
+from monitor.kernel.types import AlertCandidate, Capability
 
 # States of an alert that was not announced on its own (it lives inside another message).
-FOLDED_STATES = ("merged", "cooldown", "overflow", "digest")
-NOTIFYING_SINKS = ("slack", "console", "webhook")
 
 
 class Router:
@@ -105,7 +104,7 @@ class Router:
             brand_id=brand_id,
             story_id=candidate.story_id or story_of(session, candidate.mention_ids),
             severity=candidate.severity,
-            state="open",
+            state=AlertState.OPEN,
             headline=candidate.headline,
             evidence=dict(candidate.evidence),
             detected_at=candidate.detected_at,
@@ -125,69 +124,35 @@ class Router:
 
         muted = self._muted_parent(session, alert, now)
         if muted is not None:  # a lead muted this brand+kind: keep the evidence, say nothing
-            alert.state, alert.route = "cooldown", f"folded:{muted.id}"
+            alert.state, alert.route = AlertState.COOLDOWN, f"folded:{muted.id}"
             attach_mentions(session, muted.id, candidate.mention_ids)
             return alert.id
         parent = self._story_parent(session, alert) or self._cooldown_parent(session, alert, now)
         if parent is not None:
-            alert.state = "merged" if parent.story_id and parent.story_id == alert.story_id else "cooldown"
-            alert.route = f"folded:{parent.id}"
-            new = attach_mentions(session, parent.id, candidate.mention_ids)
-            self._follow_up(session, parent, candidate.headline, new, f"alert{alert.id}", now)
-            if alert.state == "cooldown":  # another story: quiet in Slack, but its customer still gets a ticket
-                dests = self._destinations(session, candidate)
-                tickets = [d for d in dests if d.sink == "zendesk" and alert.kind not in PROBLEM_KINDS]
-                view = alert_view(session, alert) if tickets else {}
-                for dest in tickets:
-                    self._enqueue_ticket(session, alert, view, dest, now)
-            if parent.kind in PROBLEM_KINDS:  # the storm grows: its new customers join the problem
-                self._link_incidents(
-                    session, parent, candidate.mention_ids, self._destinations(session, candidate), now
-                )
-            return alert.id
+            return self._fold_into(session, alert, parent, candidate, now)
 
         dests = self._destinations(session, candidate)
         alert.route = ",".join(sorted({d.route for d in dests}))[:200] or None
-        alert.slack_channel = next((d.target for d in dests if d.sink == "slack"), None)
+        alert.slack_channel = next((d.target for d in dests if d.sink == "slack"), None)  # Slack buttons find it
         view = alert_view(session, alert)
         local = now.astimezone(self.config.tz)
 
-        if self._over_daily_cap(session, alert, local):
-            alert.state = "overflow"
-            for dest in _notifying(dests):
-                add_to_summary(session, self.config, "overflow", dest, alert, view, local, now)
-            for dest in dests:
-                if dest.sink == "zendesk":  # caps govern notifications, never the helpdesk
-                    self._enqueue_ticket(session, alert, view, dest, now)
-            self._link_incidents(session, alert, candidate.mention_ids, dests, now)
-            return alert.id
-
-        quiet = self.config.quiet_hours
-        if (
-            quiet
-            and in_quiet_hours(quiet, local)
-            and severity_rank(alert.severity) < severity_rank(quiet.bypass_severity)
-        ):
-            alert.state = "digest"
-            for dest in _notifying(dests):
-                add_to_summary(session, self.config, "digest", dest, alert, view, local, now)
-            for dest in dests:
-                if dest.sink == "zendesk":  # a helpdesk queue is not a pager: tickets are made at night too
-                    self._enqueue_ticket(session, alert, view, dest, now)
-            self._link_incidents(session, alert, candidate.mention_ids, dests, now)
-            return alert.id
+        if self._over_daily_cap(session, alert, local):  # caps govern notifications, never the helpdesk
+            return self._hold_back(session, alert, candidate, dests, view, local, now, AlertState.OVERFLOW)
+        if self._quiet_now(alert, local):  # a helpdesk queue is not a pager: tickets are made at night too
+            return self._hold_back(session, alert, candidate, dests, view, local, now, AlertState.DIGEST)
 
         digested = [d for d in dests if self._digests_single_complaints(alert, d)]
         if digested and len(digested) == len(_notifying(dests)):
-            alert.state = "digest"  # announced nowhere on its own, so it uses no budget either
+            alert.state = AlertState.DIGEST  # announced nowhere on its own, so it uses no budget either
         for dest in dests:
-            if dest.sink == "zendesk":
+            if tickets_only(dest.sink):
                 self._enqueue_ticket(session, alert, view, dest, now)
             elif dest in digested:
                 add_to_summary(session, self.config, "complaints", dest, alert, view, local, now)
             else:
-                payload: dict[str, Any] = {"alert": view, "route": dest.route}
-                if dest.sink == "slack":
+                payload: dict[str, Any] = {"alert": view, "route": dest.route, "target": dest.target}
+                if dest.sink == "slack":  # the built-ins' own payload keys, as stored by earlier versions
                     payload["channel"] = dest.target
                 if dest.sink == "webhook":
                     payload["webhook"] = dest.target
@@ -198,7 +163,61 @@ class Router:
         self._link_incidents(session, alert, candidate.mention_ids, dests, now)
         return alert.id
 
+    def _quiet_now(self, alert: Alert, local: datetime) -> bool:
+        quiet = self.config.quiet_hours
+        return bool(
+            quiet
+            and in_quiet_hours(quiet, local)
+            and severity_rank(alert.severity) < severity_rank(quiet.bypass_severity)
+        )
+
+    def _hold_back(
+        self,
+        session: Session,
+        alert: Alert,
+        candidate: AlertCandidate,
+        dests: list[Destination],
+        view: dict[str, Any],
+        local: datetime,
+        now: datetime,
+        state: AlertState,
+    ) -> int:
+        """Notifications wait in a summary (`state` overflow: the daily cap's; digest: quiet hours'), while
+        the helpdesk still gets its tickets now."""
+        alert.state = state
+        for dest in _notifying(dests):
+            add_to_summary(session, self.config, str(state), dest, alert, view, local, now)
+        for dest in dests:
+            if tickets_only(dest.sink):
+                self._enqueue_ticket(session, alert, view, dest, now)
+        self._link_incidents(session, alert, candidate.mention_ids, dests, now)
+        return alert.id
+
     # ------------------------------------------------------------------ repeats and folding
+
+    def _fold_into(
+        self, session: Session, alert: Alert, parent: Alert, candidate: AlertCandidate, now: datetime
+    ) -> int:
+        """A repeat of an announced alert (same story, or the same kind within the cooldown) is recorded
+        under it: a follow-up in its thread, and the helpdesk still hears of a new customer."""
+        alert.state = (
+            AlertState.MERGED if parent.story_id and parent.story_id == alert.story_id else AlertState.COOLDOWN
+        )
+        alert.route = f"folded:{parent.id}"
+        new = attach_mentions(session, parent.id, candidate.mention_ids)
+        self._follow_up(session, parent, candidate.headline, new, f"alert{alert.id}", now)
+        # another story: quiet in Slack, but its customer still gets a ticket
+        if alert.state == AlertState.COOLDOWN:
+            dests = self._destinations(session, candidate)
+            tickets = [d for d in dests if tickets_only(d.sink) and alert.kind not in PROBLEM_KINDS]
+            view = alert_view(session, alert) if tickets else {}
+            for dest in tickets:
+                self._enqueue_ticket(session, alert, view, dest, now)
+        if parent.kind in PROBLEM_KINDS:  # the storm grows: its new customers join the problem
+            self._link_incidents(
+                session, parent, candidate.mention_ids, self._destinations(session, candidate), now
+            )
+        return alert.id
 
     @staticmethod
     def _alert_by_key(session: Session, key: str) -> Alert | None:
@@ -320,7 +339,7 @@ class Router:
 
     def _digests_single_complaints(self, alert: Alert, dest: Destination) -> bool:
         """Slack is for leads: a route may collect single complaints into a digest instead of posting each."""
-        if alert.kind != "complaint" or dest.sink not in ("slack", "console"):
+        if alert.kind != "complaint" or not is_chat(dest.sink):
             return False
         route = next((r for r in self.config.routes if r.name == dest.route), None)
         return route is not None and route.single_complaints == "digest"
@@ -332,7 +351,7 @@ class Router:
         (alerts/cases.py, one ticket per customer), so its own helpdesk destinations are dropped."""
         dests = destinations(self.config, candidate, alert_facts(session, candidate, self.config))
         if candidate.kind == "complaint" and self._covered_by_cases(session, candidate.mention_ids):
-            dests = [d for d in dests if d.sink not in HELPDESK_SINKS]
+            dests = [d for d in dests if not is_helpdesk(d.sink)]
         return dests
 
     def _covered_by_cases(self, session: Session, mention_ids: Sequence[int]) -> bool:
@@ -349,10 +368,10 @@ class Router:
         """The cases of a spike's / viral post's customers become incidents of its problem ticket."""
         if alert.kind not in PROBLEM_KINDS or not self.config.cases.enabled:
             return
-        systems = {d.sink for d in dests if d.sink in HELPDESK_SINKS}
+        systems = {d.sink for d in dests if is_helpdesk(d.sink)}
         if systems:
             link_incidents(session, problem_key(alert), mention_ids, now, systems)
 
 
 def _notifying(dests: list[Destination]) -> list[Destination]:
-    return [d for d in dests if d.sink in NOTIFYING_SINKS]
+    return [d for d in dests if can(d.sink, Capability.POSTS)]

@@ -6,7 +6,6 @@ its mentions, so routing works whichever detector produced the candidate.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -15,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from alerts.config import AlertsConfig, QuietHours, Route, severity_rank
 from alerts.view import latest_scores
-from monitor.store.tables import Mention
-from monitor.types import AlertCandidate
+from monitor.kernel.store.tables import Mention
+from monitor.kernel.types import AlertCandidate
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class Facts:
 
 @dataclass(frozen=True)
 class Destination:
-    sink: str  # "console" | "slack" | "zendesk" | "webhook"
+    sink: str  # an installed sink's entry-point name ("console", "slack", ... or a plugin's)
     target: str  # channel, helpdesk group, webhook name ("" for console)
     route: str
 
@@ -87,15 +86,8 @@ def destinations(config: AlertsConfig, candidate: AlertCandidate, facts: Facts) 
     for route in config.routes:
         if not route_matches(route, candidate, facts):
             continue
-        wanted: Iterable[tuple[str, str | None]] = (
-            ("slack", route.slack_channel),
-            ("zendesk", route.helpdesk_group),
-            ("webhook", route.webhook),
-            ("console", "" if route.console else None),
-        )
-        for sink, target in wanted:
-            if target is not None:
-                found.setdefault((sink, target), Destination(sink, target, route.name))
+        for to in route.to:  # any installed sink: routing knows no sink by name
+            found.setdefault((to.sink, to.target), Destination(to.sink, to.target, route.name))
     if not found and config.default_console:
         found[("console", "")] = Destination("console", "", "default")
     return list(found.values())

@@ -25,11 +25,11 @@ from sqlalchemy.orm import Session
 from alerts import outbox
 from alerts.config import OutboxConfig
 from alerts.followups import after_delivery
-from monitor.store.tables import OutboxMessage, utcnow
-from monitor.types import Delivery, DeliveryResult, Sink
+from monitor.kernel.states import CLAIMABLE, OutboxStatus
+from monitor.kernel.store.tables import OutboxMessage, utcnow
+from monitor.kernel.types import Delivery, DeliveryResult, Sink
 
 log = logging.getLogger(__name__)
-CLAIMABLE = ("pending", "in_flight")
 
 
 @dataclass
@@ -96,7 +96,7 @@ class OutboxSender:
                         OutboxMessage.status.in_(CLAIMABLE),
                         or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until <= now),
                     )
-                    .values(status="in_flight", locked_until=lock, attempts=OutboxMessage.attempts + 1)
+                    .values(status=OutboxStatus.IN_FLIGHT, locked_until=lock, attempts=OutboxMessage.attempts + 1)
                     .execution_options(synchronize_session=False)
                 )
                 if result.rowcount == 1:  # type: ignore[attr-defined]
@@ -181,9 +181,9 @@ class OutboxSender:
         parent_key = payload.get("parent_key")
         if parent_key:
             parent = outbox.find(session, parent_key)
-            if parent is None or parent.status == "dead":
+            if parent is None or parent.status == OutboxStatus.DEAD:
                 wait = "dead_parent"
-            elif parent.status != "delivered":
+            elif parent.status != OutboxStatus.DELIVERED:
                 wait = "parent"
             else:
                 payload["parent_result"] = dict(parent.result or {})
@@ -221,25 +221,25 @@ class OutboxSender:
         """Record the outcome, but only while our claim still holds (compare-and-set on locked_until)."""
         with self.session_factory() as session, session.begin():
             row = session.get(OutboxMessage, row_id)
-            if row is None or row.status != "in_flight" or row.locked_until != lock:
+            if row is None or row.status != OutboxStatus.IN_FLIGHT or row.locked_until != lock:
                 stats.lost_claims += 1
                 return
             row.locked_until = None
             if result is not None:
-                row.status = "delivered"
+                row.status = OutboxStatus.DELIVERED
                 row.delivered_at = now
                 row.result = dict(result.result)
                 row.last_error = None
                 after_delivery(session, row, now or utcnow())
                 stats.delivered += 1
             elif dead is not None:
-                row.status = "dead"
+                row.status = OutboxStatus.DEAD
                 row.last_error = dead[:2000]
                 stats.dead += 1
                 log.warning("outbox %s (%s %s) dead-lettered: %s", row_id, row.sink, row.action, dead)
             else:
                 assert defer_until is not None
-                row.status = "pending"
+                row.status = OutboxStatus.PENDING
                 row.next_attempt_at = defer_until
                 if not counted:
                     row.attempts = max(row.attempts - 1, 0)  # waiting is not a failed attempt
@@ -250,7 +250,7 @@ class OutboxSender:
 
 def _scrub(sink: Any, text: str) -> str:
     """The sink's own scrubber (it knows its secrets) plus the generic token patterns."""
-    from monitor.logsetup import redact
+    from monitor.kernel.net import redact
 
     scrub = getattr(sink, "scrub", None)
     return redact(scrub(text) if callable(scrub) else text)
@@ -258,12 +258,12 @@ def _scrub(sink: Any, text: str) -> str:
 
 def retry_dead(session: Session, ids: list[int] | None, now: datetime) -> int:
     """Move dead-lettered messages back to pending with a fresh attempt budget (`repmon outbox retry`)."""
-    query = select(OutboxMessage).where(OutboxMessage.status == "dead")
+    query = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
     if ids:
         query = query.where(OutboxMessage.id.in_(ids))
     rows = session.scalars(query).all()
     for row in rows:
-        row.status = "pending"
+        row.status = OutboxStatus.PENDING
         row.attempts = 0
         row.next_attempt_at = now
         row.locked_until = None

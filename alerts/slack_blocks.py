@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from monitor.kernel.states import AlertState
+
 SEVERITY_EMOJI = {
     "low": ":large_blue_circle:",
     "medium": ":large_yellow_circle:",
@@ -19,15 +21,15 @@ SEVERITY_EMOJI = {
     "critical": ":red_circle:",
 }
 STATE_LINE = {
-    "acknowledged": ":white_check_mark: Acknowledged",
-    "ticketed": ":ticket: Ticket created",
-    "muted": ":no_bell: Muted",
-    "not_relevant": ":no_entry_sign: Marked not relevant",
-    "wrong_sentiment": ":arrows_counterclockwise: Sentiment corrected",
-    "done": ":heavy_check_mark: Done",
+    AlertState.ACKNOWLEDGED: ":white_check_mark: Acknowledged",
+    AlertState.TICKETED: ":ticket: Ticket created",
+    AlertState.MUTED: ":no_bell: Muted",
+    AlertState.NOT_RELEVANT: ":no_entry_sign: Marked not relevant",
+    AlertState.WRONG_SENTIMENT: ":arrows_counterclockwise: Sentiment corrected",
+    AlertState.DONE: ":heavy_check_mark: Done",
 }
-CLOSED_STATES = ("not_relevant", "done")
-MUTE_1H, NOT_RELEVANT, DONE = "mute_1h", "not_relevant", "done"
+CLOSED_STATES = (AlertState.NOT_RELEVANT, AlertState.DONE)
+MUTE_1H, NOT_RELEVANT, DONE = "mute_1h", "not_relevant", "done"  # Slack button action ids, not states
 WRONG_PREFIX = "wrong_sentiment:"  # + the corrected label
 TEXT_LIMIT = 3000  # section text limit
 

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from alerts.config import StoriesConfig
 from alerts.view import excerpt, latest_scores
-from monitor.store.tables import Mention, Score, Story
+from monitor.kernel.store.tables import Mention, Score, Story
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from alerts import outbox
 from alerts.config import AlertsConfig
 from alerts.rules import Destination, quiet_hours_end
-from monitor.store.tables import Alert
+from monitor.kernel.states import OutboxStatus
+from monitor.kernel.store.tables import Alert
 
 
 def add_to_summary(
@@ -57,7 +58,7 @@ def add_to_summary(
         key = base if n == 1 else f"{base}:{n}"
         row = outbox.find(session, key)
         if row is None:
-            payload: dict[str, Any] = {"title": title, "items": [item], "route": dest.route}
+            payload: dict[str, Any] = {"title": title, "items": [item], "route": dest.route, "target": dest.target}
             if dest.sink == "slack":
                 payload["channel"] = dest.target
             if dest.sink == "webhook":
@@ -66,7 +67,7 @@ def add_to_summary(
                 session, key=key, sink=dest.sink, action="digest", payload=payload, alert_id=None, due=due
             )
             return
-        if row.status == "pending" and row.locked_until is None:
+        if row.status == OutboxStatus.PENDING and row.locked_until is None:
             row.payload = {**row.payload, "items": [*row.payload.get("items", []), item]}
             return
     raise RuntimeError(f"too many {kind} messages for {base}")

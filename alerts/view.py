@@ -12,7 +12,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.store.tables import Alert, AlertMention, Brand, CaseMention, Mention, Score, Source, Story, Ticket
+from monitor.kernel.store.tables import (
+    Alert,
+    AlertMention,
+    Brand,
+    CaseMention,
+    Mention,
+    Score,
+    Source,
+    Story,
+    Ticket,
+)
 
 HEADLINE_WORDS = 10
 TICKET_LINKS = 10  # case tickets linked from a lead's incident message

@@ -22,13 +22,13 @@ from sqlalchemy.orm import sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerts.config import AlertsConfig, Route, SlackConfig
+from alerts.config import AlertsConfig, Route, SlackConfig, Target
 from alerts.router import Router
 from alerts.sender import OutboxSender
 from alerts.sinks.console import ConsoleSink
 from alerts.sinks.slack import SlackSink
-from monitor.store.tables import Base, Brand, Mention, Source
-from monitor.types import AlertCandidate
+from monitor.kernel.store.tables import Base, Brand, Mention, Source
+from monitor.kernel.types import AlertCandidate
 from tests.alerts.slack_server import BOT_TOKEN, SlackServer
 
 SPECS = Path(os.environ.get("REPMON_SHARED_SPECS", Path(__file__).resolve().parents[2] / "shared" / "specs"))
@@ -88,7 +88,7 @@ def one_run(kind: str, n_alerts: int, slack: SlackServer, tmp: Path) -> tuple[fl
                 s.flush()
                 ids.append(m.id)
         config = AlertsConfig(
-            routes=[Route(name="cs", slack_channel="C-CS")],
+            routes=[Route(name="cs", to=[Target(sink="slack", target="C-CS")])],
             cooldowns={},
             daily_cap=None,
             slack=SlackConfig(base_url=slack.base + "/api/"),

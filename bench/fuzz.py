@@ -35,8 +35,8 @@ sys.path.insert(0, str(HERE))
 from fuzzing import CONNECTORS, Outcome, Plan, compression_bomb, load_case, mutations_for, run_case  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 
-from monitor.store.engine import Database  # noqa: E402
-from monitor.store.tables import Base  # noqa: E402
+from monitor.kernel.store.engine import Database  # noqa: E402
+from monitor.kernel.store.tables import Base  # noqa: E402
 
 
 class Hung(Exception):

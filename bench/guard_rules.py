@@ -80,7 +80,7 @@ def overrule(data: Path, per_file: int) -> None:
 
     from models.config import ModelConfig
     from models.scorer import E5Scorer
-    from monitor.types import SENTIMENTS, TextToScore
+    from monitor.kernel.types import SENTIMENTS, TextToScore
 
     rng = random.Random(3)
     rows = []

@@ -19,13 +19,14 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from models.config import ModelConfig
-from monitor.pipeline import load_scorer, score_pending
-from monitor.store import migrate
-from monitor.store.catalog import ensure_source
-from monitor.store.engine import Database
-from monitor.store.ingest import store_page
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.types import FetchedMention, Page
+from monitor.kernel.store import migrate
+from monitor.kernel.store.catalog import ensure_source
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.ingest import store_page
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.types import FetchedMention, Page
+from monitor.pipeline import score_pending
+from monitor.wiring import load_scorer
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 TEXTS = [

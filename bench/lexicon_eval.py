@@ -73,7 +73,7 @@ REASON_TO_ASPECT = {
 def aspect_check(path: Path) -> None:
     """Top aspect vs the annotated complaint reason, on negative airline tweets with a mappable reason."""
     from models.lexicon import LexiconScorer
-    from monitor.types import TextToScore
+    from monitor.kernel.types import TextToScore
 
     rows = [json.loads(line) for line in path.open(encoding="utf-8")]
     rows = [r for r in rows if r["label"] == "negative" and r.get("reason") in REASON_TO_ASPECT]

@@ -13,8 +13,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from connectors.simulated import SimulatedConnector
+from monitor.kernel.types import BrandQuery
 from monitor.matching import compile_brand, compile_query
-from monitor.types import BrandQuery
 
 QUERIES = {
     "name only": lambda: compile_brand("Telia"),

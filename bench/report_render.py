@@ -21,9 +21,19 @@ from pathlib import Path
 from sqlalchemy import create_engine, insert, select
 from sqlalchemy.orm import Session
 
+from monitor.kernel.store.tables import (
+    Alert,
+    AlertMention,
+    Base,
+    Brand,
+    Mention,
+    OutboxMessage,
+    Score,
+    Source,
+    Story,
+)
 from monitor.privacy import purge
 from monitor.report import build_report, render
-from monitor.store.tables import Alert, AlertMention, Base, Brand, Mention, OutboxMessage, Score, Source, Story
 
 SINCE = datetime(2026, 6, 1, tzinfo=UTC)
 LABELS = ("negative", "neutral", "positive")

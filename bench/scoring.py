@@ -30,7 +30,7 @@ import torch
 from models import encoder
 from models.config import ModelConfig
 from models.scorer import E5Scorer
-from monitor.types import TextToScore
+from monitor.kernel.types import TextToScore
 
 FILES = ("da_angrytweets", "sv_emoji", "no_norec", "en_airline")
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from alerts.config import StoriesConfig
 from alerts.stories import assign_stories
-from monitor.store.tables import Base, Brand, Mention, Score, Source
+from monitor.kernel.store.tables import Base, Brand, Mention, Score, Source
 
 T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 _SYLLABLES = ("fak", "tu", "ra", "pa", "ket", "le", "ve", "rans", "app", "kra", "schar", "kund", "vän", "tat")

@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 from connectors.http.base import HttpConnector, HttpSettings, parse_time
 from connectors.http.client import Request, Response
 from connectors.http.paging import Exhausted
-from monitor.types import BrandQuery, FetchedMention
+from monitor.kernel.types import BrandQuery, FetchedMention
 
 LAST_PAGE = 10
 PAGE_SIZE = 50

@@ -18,7 +18,7 @@ from pydantic import Field, SecretStr
 from connectors.http.base import HttpConnector, HttpSettings, iso, parse_time
 from connectors.http.client import Decoder, Request, Response
 from connectors.http.paging import BodyFieldPaginator
-from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
+from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
 
 GET_POSTS_MAX = 25
 

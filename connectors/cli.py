@@ -10,8 +10,8 @@ import click
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor import plugins
-from monitor.types import Page, SourceError
+from monitor.kernel import plugins
+from monitor.kernel.types import Page, SourceError
 
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
@@ -54,7 +54,7 @@ def _load_config(ctx: click.Context) -> Any:
 def build_runtime(config: Any, db: Any, brand: str, source: str) -> Any:
     """The sync runtime (connector, query, matcher, row ids) of one configured source, built the same
     way the daemon builds them."""
-    from monitor.daemon import build_source_runtimes
+    from monitor.wiring import build_source_runtimes
 
     for runtime in build_source_runtimes(config, db):
         if runtime.ref.brand == brand and runtime.ref.source == source:
@@ -123,9 +123,9 @@ def _probe(connector: Any, query: Any) -> tuple[str, str]:
 @click.pass_context
 def check_command(ctx: click.Context, probe: bool) -> None:
     """Health of every configured source, with a readable reason; exit 1 if any is failing or disabled."""
-    from monitor.store.engine import Database
-    from monitor.store.tables import Brand, Source
-    from monitor.types import BrandQuery
+    from monitor.kernel.store.engine import Database
+    from monitor.kernel.store.tables import Brand, Source
+    from monitor.kernel.types import BrandQuery
 
     config = _load_config(ctx)
     db = Database(config.database_url())
@@ -194,8 +194,8 @@ def enable_command(ctx: click.Context, brand: str, sources: tuple[str, ...]) -> 
     A source is disabled after an auth/config/fatal error until its settings change; when the cause was
     outside the file (a rotated token in the environment, a platform outage) this brings it back.
     """
-    from monitor.store.engine import Database
-    from monitor.store.tables import Brand, Source
+    from monitor.kernel.store.engine import Database
+    from monitor.kernel.store.tables import Brand, Source
     from monitor.sync import enable_source
 
     config = _load_config(ctx)
@@ -236,8 +236,8 @@ def backfill_command(
     ctx: click.Context, brand: str, sources: tuple[str, ...], since: str, until: str | None
 ) -> None:
     """Fetch past mentions; resumable (Ctrl-C, then rerun the same command) and idempotent."""
-    from connectors.backfill import backfill
-    from monitor.store.engine import Database
+    from monitor.backfill import backfill
+    from monitor.kernel.store.engine import Database
 
     start, end = _parse_moment(since, "--since"), _parse_moment(until, "--until")
     assert start is not None
@@ -299,14 +299,14 @@ def backfill_command(
 @click.pass_context
 def repoll_command(ctx: click.Context, brand: str | None, sources: tuple[str, ...], limit: int) -> None:
     """Re-read engagement of young mentions that are due (2, 5, 10, 20, 40 min … old)."""
-    from connectors.repoll import repoll_due
-    from monitor.store.engine import Database
+    from monitor.kernel.store.engine import Database
+    from monitor.repoll import repoll_due
 
     config = _load_config(ctx)
     db = Database(config.database_url())
     failed = False
     try:
-        from monitor.daemon import build_source_runtimes
+        from monitor.wiring import build_source_runtimes
 
         for runtime in build_source_runtimes(config, db):
             ref = runtime.ref

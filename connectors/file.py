@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.file_rows import KNOWN, REQUIRED, RowError, row_to_mention
-from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, Page, SourceError
+from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, Page, SourceError
 
 log = logging.getLogger(__name__)
 

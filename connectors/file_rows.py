@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.langid import normalise_language
-from monitor.types import FetchedMention
+from monitor.kernel.langid import normalise_language
+from monitor.kernel.types import FetchedMention
 
 REQUIRED = ("id", "text", "created_at")
 COUNTS = ("likes", "reposts", "replies")

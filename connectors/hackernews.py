@@ -18,7 +18,7 @@ from connectors.http.base import HttpConnector, HttpSettings, iso, parse_time
 from connectors.http.client import Request, Response
 from connectors.http.paging import Slide
 from connectors.text import html_to_text_and_links
-from monitor.types import BrandQuery, EngagementUpdate, FetchedMention
+from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention
 
 ITEM_URL = "https://news.ycombinator.com/item?id={}"
 

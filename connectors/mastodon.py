@@ -21,7 +21,7 @@ from connectors.http.base import HttpConnector, HttpSettings, parse_time
 from connectors.http.client import Request, Response
 from connectors.http.paging import LinkHeaderPaginator
 from connectors.text import html_to_text_and_links
-from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
+from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
 
 log = logging.getLogger(__name__)
 

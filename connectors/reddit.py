@@ -23,7 +23,7 @@ from connectors.http.client import Decoder, Request, Response
 from connectors.http.paging import BodyFieldPaginator
 from connectors.http.policy import bounded_wait
 from connectors.markdown import markdown_to_text_and_links
-from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
+from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
 
 INFO_MAX = 100
 GONE_TEXT = {"[deleted]", "[removed]"}

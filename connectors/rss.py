@@ -19,7 +19,7 @@ from pydantic import Field
 from connectors.feeds import FeedError, FeedItem, parse_feed
 from connectors.http.base import HttpConnector, HttpSettings, iso, parse_time
 from connectors.http.client import MalformedBody, Request, Response
-from monitor.types import BrandQuery, FetchedMention, Page
+from monitor.kernel.types import BrandQuery, FetchedMention, Page
 
 Locale = Literal["sv-SE", "da-DK", "nb-NO", "en"]
 # hl, gl, ceid as news.google.com uses them for each edition.

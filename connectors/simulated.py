@@ -5,7 +5,7 @@ It is what `repmon demo` and end-to-end tests run on, so it must behave like a r
 * Posts exist in simulated time and are generated only up to "now", read from an injectable clock,
   so the demo can accelerate time. The cursor is the time generated up to; the next poll continues
   from there. A baseline Poisson stream (varying over the day) mixes praise, questions, news shares
-  and complaints about each aspect in monitor.types.ASPECTS, with emoji, hashtags and @handles.
+  and complaints about each aspect in monitor.kernel.types.ASPECTS, with emoji, hashtags and @handles.
 * Deterministic by seed and independent of how often one polls: every minute of simulated time has
   its own random stream (seed, minute), so polling every 10 s or once an hour yields the same posts
   with the same ids.
@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.simulated_engagement import EngagementParams, counts_at, params_for
 from connectors.simulated_text import COMPLAINTS, FIRST_NAMES, GENERAL, REPOST, RETELLINGS
-from monitor.types import ASPECTS, BrandQuery, EngagementUpdate, FetchedMention, Page
+from monitor.kernel.types import ASPECTS, BrandQuery, EngagementUpdate, FetchedMention, Page
 
 Clock = Callable[[], datetime]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

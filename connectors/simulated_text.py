@@ -1,7 +1,7 @@
 """Post templates for the simulated source, in Swedish, Danish, Norwegian and English.
 
 Written to resemble what customer-service teams see: praise, neutral questions, news shares, and
-complaints about each of the six aspects in monitor.types.ASPECTS, with emoji, hashtags, handles,
+complaints about each of the six aspects in monitor.kernel.types.ASPECTS, with emoji, hashtags, handles,
 genitives and compounds ("Telias kundtjänst", "Telia-kundeservice") that the brand matcher must handle.
 Placeholders: {brand} {brand_s} (genitive) {handle} {tag} {n} (minutes) {amount} {days} {author}.
 """

@@ -18,7 +18,7 @@ from pydantic import Field, SecretStr
 
 from connectors.http.base import HttpConnector, HttpSettings, parse_time
 from connectors.http.client import Request, Response
-from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
+from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
 
 
 class TrustpilotSettings(HttpSettings):

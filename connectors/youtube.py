@@ -22,7 +22,7 @@ from pydantic import Field, SecretStr, model_validator
 from connectors.http.base import HttpConnector, HttpSettings, parse_time
 from connectors.http.client import Request, Response
 from connectors.http.paging import BodyFieldPaginator
-from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
+from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 COST_PER_CALL = 1  # commentThreads.list

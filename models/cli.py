@@ -204,7 +204,7 @@ def eval_sentiment(files: tuple[str, ...], as_json: bool, scorer: str | None, we
     from models.evaluate import evaluate_files, format_table
 
     try:
-        report = evaluate_files(list(files), scorer_name=scorer, weights_dir=weights_dir)
+        report = evaluate_files(list(files), lambda: _probe_scorer(scorer, weights_dir))
     except DataError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(report, indent=2) if as_json else format_table(report))
@@ -212,7 +212,7 @@ def eval_sentiment(files: tuple[str, ...], as_json: bool, scorer: str | None, we
 
 def _probe_scorer(scorer: str | None, weights_dir: str | None):
     from models.config import ModelConfig
-    from monitor.pipeline import load_scorer
+    from monitor.wiring import load_scorer
 
     return load_scorer(ModelConfig(scorer=scorer or "e5", weights_dir=weights_dir))
 

@@ -24,8 +24,8 @@ import numpy as np
 
 from models import lexicon
 from models import lexicon_words as W
-from monitor.textfold import fold, words
-from monitor.types import ASPECTS
+from monitor.kernel.textfold import fold, words
+from monitor.kernel.types import ASPECTS
 
 HIT_DECAY = 0.4  # 1 hit -> 0.6, 2 -> 0.84 (as the lexicon scorer)
 MAX_SUFFIX = 4

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.types import SENTIMENTS
+from monitor.kernel.types import SENTIMENTS
 
 LABEL_INDEX = {label: i for i, label in enumerate(SENTIMENTS)}
 

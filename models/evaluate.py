@@ -9,12 +9,12 @@ is resolved by comparing the negative and positive probabilities.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from models.data import LABEL_INDEX, is_binary, read_jsonl
-from monitor.types import SENTIMENTS, Scorer, TextToScore
+from monitor.kernel.types import SENTIMENTS, Scorer, TextToScore
 
 BINARY_LABELS = ("negative", "positive")
 CHUNK = 256
@@ -58,23 +58,17 @@ def score_texts(scorer: Scorer, texts: Sequence[str]) -> np.ndarray:
     return probs
 
 
-def evaluate_files(
-    paths: Sequence[str],
-    scorer_name: str | None = None,
-    scorer: Scorer | None = None,
-    weights_dir: str | None = None,
-) -> dict:
+def evaluate_files(paths: Sequence[str], scorer: Scorer | Callable[[], Scorer]) -> dict:
     """Read every file first (a bad file fails before any slow scoring), then score each.
 
-    `weights_dir` scores with a trained candidate (a `repmon model train --out` folder) instead of the
-    shipped weights: how a new training run is compared with the shipped model before it replaces it.
+    `scorer` may be a factory, called only once every file has been read, so a typo in a path fails
+    before the model is loaded. Which scorer (and which weights: `repmon model train --out` folders are
+    compared with the shipped model this way) is the caller's business: the CLI builds it from the
+    configuration through `monitor.wiring`, which this stage package must not import.
     """
     data = {path: read_jsonl(path) for path in paths}
-    if scorer is None:
-        from models.config import ModelConfig
-        from monitor.pipeline import load_scorer
-
-        scorer = load_scorer(ModelConfig(scorer=scorer_name or "e5", weights_dir=weights_dir))
+    if not isinstance(scorer, Scorer):
+        scorer = scorer()
     report = {}
     for path, examples in data.items():
         probs = score_texts(scorer, [e.text for e in examples])

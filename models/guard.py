@@ -35,8 +35,8 @@ import numpy as np
 
 from models import lexicon
 from models.heads import Analysis
-from monitor.textfold import words
-from monitor.types import SENTIMENTS
+from monitor.kernel.textfold import words
+from monitor.kernel.types import SENTIMENTS
 
 VERSION = "+guard1"  # appended to the model version, so stored scores say the guard shaped them
 COMPLAINT_MIN_NEGATIVE = 2.0  # one strong word (elendig, usel: weight 2) or two ordinary ones

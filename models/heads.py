@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from models import language
-from monitor.types import ASPECTS
+from monitor.kernel.types import ASPECTS
 
 HEADS_FILE = "e5_heads.safetensors"
 HEADS_META = "e5_heads.json"

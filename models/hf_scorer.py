@@ -16,7 +16,7 @@ import torch
 
 from models import encoder, language
 from models.config import ModelConfig
-from monitor.types import SENTIMENTS, ScoreResult, TextToScore
+from monitor.kernel.types import SENTIMENTS, ScoreResult, TextToScore
 
 
 class HFScorer:

@@ -75,13 +75,13 @@ def decide(texts: Sequence[str], head_probs: np.ndarray | None, lid: np.ndarray)
 def _vocabulary() -> dict[str, tuple[tuple[int, float], ...]]:
     """folded word -> ((language index, share), ...) from every per-language word list we keep.
 
-    The function words of monitor.langid plus the lexicon's sentiment, request, question and aspect
+    The function words of monitor.kernel.langid plus the lexicon's sentiment, request, question and aspect
     words: "elendig", "kundeservice" and "åbningstider" are Danish/Norwegian, "kundtjänst" Swedish. A
     word listed for k of the four languages gives each 1/k, so shared words decide nothing.
     """
     from models import lexicon_words as W
-    from monitor.langid import STOPWORDS
-    from monitor.textfold import fold
+    from monitor.kernel.langid import STOPWORDS
+    from monitor.kernel.textfold import fold
 
     owners: dict[str, set[str]] = {}
 
@@ -106,7 +106,7 @@ _SV_LETTERS, _DA_NO_LETTERS = set("äö"), set("æø")
 
 def vocabulary_evidence(texts: Sequence[str]) -> np.ndarray:
     """[N, 4] evidence per language (sv, da, no, en): word shares plus Swedish ä/ö vs Danish/Norwegian æ/ø."""
-    from monitor.textfold import words
+    from monitor.kernel.textfold import words
 
     vocab = _vocabulary()
     out = np.zeros((len(texts), len(LANGS)), dtype=np.float64)

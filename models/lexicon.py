@@ -2,7 +2,7 @@
 
 Everything it reports is computed from the text: sentiment from weighted word and emoji lists with
 negation ("inte bra", "ikke god", "not good") and intensifiers; language from function words
-(monitor.langid); needs_help from complaint + request/question/addressing signals; aspects from keyword
+(monitor.kernel.langid); needs_help from complaint + request/question/addressing signals; aspects from keyword
 lists. Its accuracy is measured, not assumed: see docs/lexicon.md and bench/lexicon_eval.py.
 
 Probabilities are a softmax over (alpha * negative evidence, neutral bias, alpha * positive evidence),
@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models import lexicon_words as W
-from monitor import langid
-from monitor.langid import identify, normalise_language
-from monitor.textfold import TOKEN_RE, fold, words
-from monitor.types import ASPECTS, LANGUAGES, ScoreResult, Sentiment, TextToScore
+from monitor.kernel import langid
+from monitor.kernel.langid import identify, normalise_language
+from monitor.kernel.textfold import TOKEN_RE, fold, words
+from monitor.kernel.types import ASPECTS, LANGUAGES, ScoreResult, Sentiment, TextToScore
 
 LANGS = ("sv", "da", "no", "en")
 NEGATION_WINDOW = 3
@@ -279,7 +279,7 @@ def help_probability(text: str, tokens: Sequence[str], lang: str, probs: dict[st
 
 
 class LexiconScorer:
-    """Word-list scorer implementing monitor.types.Scorer (entry point `lexicon`)."""
+    """Word-list scorer implementing monitor.kernel.types.Scorer (entry point `lexicon`)."""
 
     def __init__(self, config: Any = None) -> None:
         self.version = f"lexicon-{ALGORITHM_VERSION}.{_lexicon_version()}"

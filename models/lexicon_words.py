@@ -1,6 +1,6 @@
 """Word lists for the lexicon scorer: sentiment, negation, intensity, help requests and complaint aspects.
 
-Entries are stems written in normal spelling; they are folded (monitor.textfold.fold) when loaded, and a
+Entries are stems written in normal spelling; they are folded (monitor.kernel.textfold.fold) when loaded, and a
 stem of 4+ letters also matches words that extend it by at most 4 letters (dålig -> dåligt, dåliga;
 disappoint -> disappointed). "word:2" doubles a weight. Hand-written for customer-service talk about
 telecom, transport, retail, banking and delivery in Swedish, Danish, Norwegian (Bokmål, some Nynorsk)
@@ -178,7 +178,7 @@ SECOND_PERSON = {
     "en": "you your yours you're youre",
 }
 
-# Complaint aspects (monitor.types.ASPECTS), stems per language.
+# Complaint aspects (monitor.kernel.types.ASPECTS), stems per language.
 ASPECT_KEYWORDS = {
     "availability_wait": {
         "sv": "kö köa väntetid väntat väntar vänta telefonkö timme timmar minuter svarar ingen_svarar "

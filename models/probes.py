@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.data import DataError, in_validation, read_jsonl
-from monitor.types import ASPECTS, SENTIMENTS, Scorer, TextToScore
+from monitor.kernel.types import ASPECTS, SENTIMENTS, Scorer, TextToScore
 
 PROBE_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "probes"
 LANGS = ("sv", "da", "no", "en")

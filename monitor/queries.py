@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.store.tables import Brand, Mention, Score, Source
+from monitor.kernel.store.tables import Brand, Mention, Score, Source
 
 
 @dataclass(frozen=True, slots=True)

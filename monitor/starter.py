@@ -73,8 +73,10 @@ timezone = "Europe/Stockholm"
 #
 # [[alerts.routes]]
 # name = "support"
-# slack_channel = "C0123456789"   # channel ID (channel details); /invite the app to the channel
-# helpdesk_group = "360001234567" # Zendesk group id (`repmon zendesk test` lists them)
+# to = [
+#   {{ sink = "slack", target = "C0123456789" }},    # channel ID (channel details); /invite the app to it
+#   {{ sink = "zendesk", target = "360001234567" }}, # Zendesk group id (`repmon zendesk test` lists them)
+# ]
 # min_severity = "medium"
 
 [retention]

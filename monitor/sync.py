@@ -4,7 +4,7 @@ Each page is matched and stored in its own transaction together with the cursor 
 interrupted sync (crash, SIGTERM) resumes after the last committed page. Connector failures arrive as
 `SourceError` and move the source through ok -> degraded -> failing (backed off exponentially) or to
 disabled (auth/config/fatal: no retry until its configuration changes). A transition is logged once,
-when it happens, not on every failed poll. Engagement re-polls live in `connectors.repoll`.
+when it happens, not on every failed poll. Engagement re-polls live in `monitor.repoll`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,14 +24,14 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from connectors.http.secrets import Scrubber
+from monitor.kernel.net import Scrubber
+from monitor.kernel.store.catalog import SourceRef
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.ingest import MAX_TEXT_CHARS, IngestStats, clean_text, store_page
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.store.tables import Source
+from monitor.kernel.types import BrandQuery, Connector, FetchedMention, Health, Page, SourceError, SourceErrorKind
 from monitor.matching import BrandMatcher
-from monitor.store.catalog import SourceRef
-from monitor.store.engine import Database
-from monitor.store.ingest import MAX_TEXT_CHARS, IngestStats, clean_text, store_page
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import Source
-from monitor.types import BrandQuery, Connector, FetchedMention, Health, Page, SourceError, SourceErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,8 @@ EXCEPTION_KINDS: tuple[tuple[type[BaseException], SourceErrorKind], ...] = (
     (MemoryError, "malformed"),
 )
 OnPage = Callable[[Session, IngestStats], Any]
+# (session, the page's cursor) -> the cursor to store with the page, read inside the page's transaction
+MergeCursor = Callable[[Session, Mapping[str, Any] | None], Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -257,11 +259,7 @@ def sync_source(
         until=now,
     )
     try:
-        for page in runtime.connector.fetch(query, cursor):
-            _store(db, runtime, page, pseudonymiser, now, result, on_page)
-            if stop is not None and stop.is_set():  # finish the batch in hand, then stop
-                result.interrupted = True
-                break
+        fetch_and_store(db, runtime, query, cursor, pseudonymiser, now, result, on_page=on_page, stop=stop)
     except DBAPIError:
         # The store failed (disk full, database down or read-only): the database's fault, not the source's.
         # It goes up to the job or command, which names it in one sentence (monitor.cli.faults).
@@ -282,6 +280,34 @@ def sync_source(
     return result
 
 
+def fetch_and_store(
+    db: Database,
+    runtime: SourceRuntime,
+    query: BrandQuery,
+    cursor: Mapping[str, Any] | None,
+    pseudonymiser: Pseudonymiser,
+    now: datetime,
+    result: SyncResult,
+    *,
+    on_page: OnPage | None = None,
+    stop: threading.Event | None = None,
+    merge_cursor: MergeCursor | None = None,
+    after_page: Callable[[Page], Any] | None = None,
+) -> None:
+    """The sync loop, for a poll and for a backfill alike: every fetched page is matched against the brand
+    and committed with its cursor in one transaction, counted into `result`; `stop` ends it after the page
+    in hand. A backfill passes `merge_cursor` (its walk is stored next to the live cursor, never over it)
+    and `after_page` (progress); a poll passes `on_page`. Errors go to the caller, which decides what they
+    mean (source health for a poll, the coverage report for a backfill)."""
+    for page in runtime.connector.fetch(query, cursor):
+        _store(db, runtime, page, pseudonymiser, now, result, on_page, merge_cursor)
+        if after_page is not None:
+            after_page(page)
+        if stop is not None and stop.is_set():  # finish the batch in hand, then stop
+            result.interrupted = True
+            break
+
+
 def _matches(matcher: BrandMatcher, mention: FetchedMention, source_name: str) -> bool:
     """Brand matching on at most the text the store keeps: matching tokenises its whole input, and a
     60-million-character post must not be tokenised whole. A mention whose text is not a string goes on
@@ -300,15 +326,17 @@ def _store(
     now: datetime,
     result: SyncResult,
     on_page: OnPage | None = None,
+    merge_cursor: MergeCursor | None = None,
 ) -> None:
     source_name = runtime.ref.connector
     matched = [m for m in page.mentions if _matches(runtime.matcher, m, source_name)]
     with db.transaction() as session:
+        cursor = page.cursor if merge_cursor is None else merge_cursor(session, page.cursor)
         stats = store_page(
             session,
             runtime.ref.source_id,
             runtime.ref.brand_id,
-            Page(matched, page.cursor, page.notes),
+            Page(matched, cursor, page.notes),
             pseudonymiser,
             now=now,
         )

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from monitor.store import migrate
-from monitor.store.engine import Database
-from monitor.store.tables import Base
+from monitor.kernel.store import migrate
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.tables import Base
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("REPMON_SHARED_DATA", REPO.parent / "shared" / "data"))

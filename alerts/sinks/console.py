@@ -7,7 +7,7 @@ from typing import Any, ClassVar, TextIO
 
 from alerts.config import AlertsConfig
 from alerts.slack_blocks import INCIDENT_KINDS, counts_line
-from monitor.types import Delivery, DeliveryResult
+from monitor.kernel.types import Capability, Delivery, DeliveryResult
 
 SEVERITY_MARK = {"low": "·", "medium": "!", "high": "!!", "critical": "!!!"}
 
@@ -70,6 +70,7 @@ class ConsoleSink:
     """Writes each delivery to a text stream (stdout by default). Never fails, so never retries."""
 
     name: ClassVar[str] = "console"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.POSTS, Capability.THREADS})
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream

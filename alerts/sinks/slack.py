@@ -19,8 +19,8 @@ from slack_sdk.errors import SlackApiError
 from alerts import slack_blocks as sb
 from alerts.config import AlertsConfig, SlackConfig
 from alerts.sinks import SinkConfigError
-from connectors.http.secrets import Scrubber
-from monitor.types import Delivery, DeliveryResult
+from monitor.kernel.net import Scrubber
+from monitor.kernel.types import Capability, Delivery, DeliveryResult
 
 log = logging.getLogger(__name__)
 METADATA_EVENT = "repmon_delivery"
@@ -57,6 +57,9 @@ def make_client(config: SlackConfig) -> WebClient:
 
 class SlackSink:
     name: ClassVar[str] = "slack"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.POSTS, Capability.THREADS, Capability.EDITS}
+    )
 
     def __init__(self, config: SlackConfig | None = None, client: WebClient | None = None) -> None:
         self.config = config or SlackConfig()

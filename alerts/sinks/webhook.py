@@ -17,56 +17,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 
 from alerts.config import AlertsConfig, WebhookConfig
 from alerts.sinks import SinkConfigError
-from connectors.http.guard import is_public_address, pinned_request
-from monitor.types import Delivery, DeliveryResult
+from monitor.kernel.net import Resolver, UnresolvableHostError, UnsafeURLError, check_url, pinned_request
+from monitor.kernel.types import Capability, Delivery, DeliveryResult
 
 SIGNATURE_HEADER = "X-Repmon-Signature"
-Resolver = Callable[[str, int], list[str]]
-
-
-class UnsafeURLError(ValueError):
-    """A webhook URL that could reach internal services."""
-
-
-def _resolve(host: str, port: int) -> list[str]:
-    return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
-
-
-def check_url(url: str, *, allow_private: bool = False, resolve: Resolver = _resolve) -> list[str]:
-    """Raise UnsafeURLError unless `url` is https to a host with only public addresses.
-
-    Returns the checked addresses (empty when `allow_private` skips resolution), so the caller can
-    connect to exactly those and a second DNS answer (rebinding) cannot point the request inward.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise UnsafeURLError(f"webhook URL must be http(s) with a host: {url!r}")
-    if parts.username or parts.password:
-        raise UnsafeURLError("webhook URL must not carry credentials")
-    if allow_private:
-        return []
-    if parts.scheme != "https":
-        raise UnsafeURLError("webhook URL must use https")
-    try:
-        addresses = resolve(parts.hostname, parts.port or 443)
-    except OSError as exc:
-        raise UnsafeURLError(f"cannot resolve {parts.hostname}: {exc}") from exc
-    if not addresses:
-        raise UnsafeURLError(f"{parts.hostname} has no addresses")
-    for address in addresses:
-        if not is_public_address(address):
-            raise UnsafeURLError(f"webhook host {parts.hostname} resolves to non-public address {address}")
-    return addresses
 
 
 def sign(secret: bytes, body: bytes, timestamp: int) -> str:
@@ -88,12 +50,13 @@ def verify(secret: bytes, header: str, body: bytes, now: float, tolerance_s: flo
 
 class WebhookSink:
     name: ClassVar[str] = "webhook"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.POSTS, Capability.TICKETS})
 
     def __init__(
         self,
         webhooks: Mapping[str, WebhookConfig],
         client: httpx.Client | None = None,
-        resolve: Resolver = _resolve,
+        resolve: Resolver | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.webhooks = dict(webhooks)
@@ -119,9 +82,17 @@ class WebhookSink:
         if hook is None:
             return DeliveryResult(ok=False, permanent=True, error=f"no webhook named {name!r}")
         try:
-            addresses = check_url(hook.url, allow_private=hook.allow_private, resolve=self.resolve)
+            addresses = check_url(
+                hook.url,
+                allow_private=hook.allow_private,
+                require_https=True,
+                resolver=self.resolve,
+                private_setting=f"allow_private = true under [alerts.webhooks.{name}]",
+            )
         except UnsafeURLError as exc:
-            return DeliveryResult(ok=False, permanent=True, error=str(exc))
+            return DeliveryResult(ok=False, permanent=True, error=f"webhook {name}: {exc}")
+        except UnresolvableHostError as exc:  # DNS weather: the outbox retries with backoff
+            return DeliveryResult(ok=False, error=f"webhook {name}: {exc}")
         body = json.dumps(self._body(delivery), separators=(",", ":"), sort_keys=True).encode()
         headers = {
             "Content-Type": "application/json",

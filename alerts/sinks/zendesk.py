@@ -24,9 +24,9 @@ import httpx
 
 from alerts.config import AlertsConfig, ZendeskConfig
 from alerts.sinks import SinkConfigError
-from connectors.http.secrets import Scrubber
-from monitor.textfold import fold
-from monitor.types import Delivery, DeliveryResult
+from monitor.kernel.net import Scrubber
+from monitor.kernel.textfold import fold
+from monitor.kernel.types import Capability, Delivery, DeliveryResult
 
 PROBLEM_KINDS = ("negative_spike", "volume_spike", "virality")
 PRIORITY = {"critical": "urgent", "high": "high", "medium": "normal", "low": "low"}
@@ -112,6 +112,7 @@ def case_ticket_body(view: dict[str, Any], external_id: str) -> dict[str, Any]:
 
 class ZendeskSink:
     name: ClassVar[str] = "zendesk"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.TICKETS})
 
     def __init__(self, config: ZendeskConfig | None = None, client: httpx.Client | None = None) -> None:
         self.config = config or ZendeskConfig()

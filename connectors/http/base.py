@@ -25,11 +25,10 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from connectors.http.client import Decoder, Request, Response, SafeClient
-from connectors.http.guard import Resolver, UnsafeURLError, check_url
 from connectors.http.paging import Exhausted, Paginator, Slide
 from connectors.http.policy import Action, RetryPolicy
-from connectors.http.secrets import Scrubber
-from monitor.types import BrandQuery, EngagementUpdate, FetchedMention, Page, SourceError
+from monitor.kernel.net import Resolver, Scrubber, UnsafeURLError, check_url
+from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, Page, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +135,7 @@ def iso(value: datetime) -> str:
 
 
 class HttpConnector:
-    """Base class implementing `monitor.types.Connector` for paginated JSON HTTP APIs."""
+    """Base class implementing `monitor.kernel.types.Connector` for paginated JSON HTTP APIs."""
 
     name: ClassVar[str]
     Settings: ClassVar[type[HttpSettings]] = HttpSettings

@@ -16,10 +16,9 @@ from typing import Any
 import httpx
 
 from connectors.http.deadline import deadline, deadline_transport
-from connectors.http.guard import Resolver, UnresolvableHostError, UnsafeURLError, check_url, pinned_request
 from connectors.http.policy import Action, RetryPolicy, classify, parse_reset, parse_retry_after
-from connectors.http.secrets import Scrubber
-from monitor.types import SourceError
+from monitor.kernel.net import Resolver, Scrubber, UnresolvableHostError, UnsafeURLError, check_url, pinned_request
+from monitor.kernel.types import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -234,52 +233,19 @@ class SafeClient:
         `decode` raising `MalformedBody` counts as a malformed answer: retried, then reported.
         """
         policy = self.retry
-        last_reason = ""
-        retry_after: float | None = None
+        outcome = _Attempt(Action.RETRY, "no attempt made")
         for attempt in range(policy.max_attempts):
-            malformed = False
-            try:
-                response = self._send_once(request)
-            except _Oversize as exc:
-                action, last_reason = classify("oversize", self.overrides), f"response too large ({exc})"
-            except UnresolvableHostError as exc:
-                action, last_reason = classify("dns", self.overrides), f"DNS: {exc}"
-            except httpx.TimeoutException as exc:
-                detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                action, last_reason = classify("timeout", self.overrides), f"timed out ({detail})"
-            except httpx.TransportError as exc:
-                action, last_reason = classify("network", self.overrides), f"network error: {exc}"
-            except (MalformedBody, httpx.DecodingError) as exc:
-                malformed = True
-                action, last_reason = classify("malformed", self.overrides), f"unreadable response: {exc}"
-            else:
-                action = classify(response.status, self.overrides)
-                if action is not Action.OK and self.inspect is not None:
-                    special = self.inspect(response)
-                    if special is not None:
-                        raise SourceError(
-                            special.kind, self.scrubber.scrub(str(special)), retry_after=special.retry_after
-                        )
-                last_reason = f"HTTP {response.status} from {response.url}: {_snippet(response.body)}"
-                if action is Action.OK and decode is not None:
-                    try:
-                        return response, decode(response)
-                    except MalformedBody as exc:
-                        malformed = True
-                        action, last_reason = classify("malformed", self.overrides), str(exc)
-                elif action in (Action.OK, Action.NOT_MODIFIED, Action.GONE):
-                    return response, None
-                if action is Action.RATE_LIMITED:
-                    retry_after = parse_retry_after(response.headers.get("retry-after"))
-                    if retry_after is None:
-                        retry_after = _reset_header_wait(response.headers)
+            outcome = self._attempt(request, decode)
+            if outcome.result is not None:
+                return outcome.result
+            action, last_reason = outcome.action, outcome.reason
             if action is Action.AUTH:
                 raise self.error("auth", f"credentials rejected: {last_reason}")
             if action is Action.FATAL:
                 raise self.error("fatal", last_reason)
             last_try = attempt == policy.max_attempts - 1
             if action is Action.RATE_LIMITED:
-                wait = retry_after if retry_after is not None else policy.backoff(attempt)
+                wait = outcome.retry_after if outcome.retry_after is not None else policy.backoff(attempt)
                 if wait > policy.max_retry_after_s or last_try:
                     raise self.error("rate_limited", f"rate limited: {last_reason}", retry_after=wait)
                 log.info("%s: rate limited, waiting %.1fs (Retry-After)", self.source, wait)
@@ -290,8 +256,59 @@ class SafeClient:
             wait = policy.backoff(attempt)
             log.info("%s: %s; retry %d in %.1fs", self.source, self.scrubber.scrub(last_reason), attempt + 1, wait)
             policy.wait(wait)
-        kind = "malformed" if malformed else "transient"
-        raise self.error(kind, f"gave up after {policy.max_attempts} attempts: {last_reason}")
+        kind = "malformed" if outcome.malformed else "transient"
+        raise self.error(kind, f"gave up after {policy.max_attempts} attempts: {outcome.reason}")
+
+    def _attempt(self, request: Request, decode: Decoder | None) -> _Attempt:
+        """One request, its failure (network weather, oversize, unreadable) classified like a status."""
+        try:
+            response = self._send_once(request)
+        except _Oversize as exc:
+            return _Attempt(classify("oversize", self.overrides), f"response too large ({exc})")
+        except UnresolvableHostError as exc:
+            return _Attempt(classify("dns", self.overrides), f"DNS: {exc}")
+        except httpx.TimeoutException as exc:
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return _Attempt(classify("timeout", self.overrides), f"timed out ({detail})")
+        except httpx.TransportError as exc:
+            return _Attempt(classify("network", self.overrides), f"network error: {exc}")
+        except (MalformedBody, httpx.DecodingError) as exc:
+            reason = f"unreadable response: {exc}"
+            return _Attempt(classify("malformed", self.overrides), reason, malformed=True)
+        return self._judge(response, decode)
+
+    def _judge(self, response: Response, decode: Decoder | None) -> _Attempt:
+        """What a response means: done (with its decoded body), or an action with the reason to report."""
+        action = classify(response.status, self.overrides)
+        if action is not Action.OK and self.inspect is not None:
+            special = self.inspect(response)
+            if special is not None:
+                raise SourceError(special.kind, self.scrubber.scrub(str(special)), retry_after=special.retry_after)
+        reason = f"HTTP {response.status} from {response.url}: {_snippet(response.body)}"
+        if action is Action.OK and decode is not None:
+            try:
+                return _Attempt(action, reason, result=(response, decode(response)))
+            except MalformedBody as exc:
+                return _Attempt(classify("malformed", self.overrides), str(exc), malformed=True)
+        if action in (Action.OK, Action.NOT_MODIFIED, Action.GONE):
+            return _Attempt(action, reason, result=(response, None))
+        retry_after = None
+        if action is Action.RATE_LIMITED:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if retry_after is None:
+                retry_after = _reset_header_wait(response.headers)
+        return _Attempt(action, reason, retry_after=retry_after)
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """The outcome of one try: `result` when done, else the action and the reason to report."""
+
+    action: Action
+    reason: str
+    malformed: bool = False
+    retry_after: float | None = None
+    result: tuple[Response, Any] | None = None
 
 
 def _snippet(body: bytes, limit: int = 200) -> str:

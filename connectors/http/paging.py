@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import httpx
 
 from connectors.http.client import Response
-from monitor.types import FetchedMention
+from monitor.kernel.types import FetchedMention
 
 
 @dataclass(frozen=True)

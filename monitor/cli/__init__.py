@@ -12,8 +12,9 @@ import sys
 
 import click
 
-from monitor import __version__, logsetup, plugins
+from monitor import __version__
 from monitor.cli.faults import FaultReportingGroup
+from monitor.kernel import logsetup, plugins
 
 GROUPS = {
     "db": "Database schema and maintenance.",

@@ -13,7 +13,8 @@ import click
 from monitor import config as cfg
 from monitor import queries, starter
 from monitor.cli.status import status_command
-from monitor.types import SENTIMENTS
+from monitor.kernel.duration import parse_duration
+from monitor.kernel.types import SENTIMENTS
 
 EXIT_CONFIG = 2
 
@@ -37,7 +38,7 @@ def _since(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return datetime.now(UTC) - cfg.parse_duration(value)
+        return datetime.now(UTC) - parse_duration(value)
     except ValueError:
         pass
     try:
@@ -99,7 +100,7 @@ def _notes(config: cfg.Config) -> list[str]:
     notes = []
     if not alerts.routes:
         notes.append("no [[alerts.routes]]: every alert is printed on the console (docs/setup-slack-zendesk.md)")
-    if any(r.slack_channel for r in alerts.routes) and alerts.slack.app_token() is None:
+    if any(r.targets("slack") for r in alerts.routes) and alerts.slack.app_token() is None:
         notes.append(
             f"Slack buttons (Acknowledge, Assign, Create ticket) do nothing until {alerts.slack.app_token_env} "
             "is set (Socket Mode; docs/setup-slack-zendesk.md)"
@@ -127,7 +128,7 @@ def config_show(ctx: click.Context) -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context, revision: str) -> None:
     """Create or migrate the database schema."""
-    from monitor.store import migrate
+    from monitor.kernel.store import migrate
 
     config = _load(ctx, missing_ok=True, require_secrets=False)
     url = config.database_url()
@@ -139,8 +140,8 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
 @click.option("-m", "--message", required=True)
 @click.pass_context
 def db_revision(ctx: click.Context, message: str) -> None:
-    """(Developers) autogenerate a migration for changes made to monitor/store/tables.py."""
-    from monitor.store import migrate
+    """(Developers) autogenerate a migration for changes made to monitor/kernel/store/tables.py."""
+    from monitor.kernel.store import migrate
 
     config = _load(ctx, missing_ok=True, require_secrets=False)
     migrate.revision(config.database_url(), message)
@@ -160,7 +161,7 @@ def _mention_filters(func: click.decorators.FC) -> click.decorators.FC:
 
 
 def _rows(ctx: click.Context, brand, source, since, sentiment, limit):  # type: ignore[no-untyped-def]
-    from monitor.store.engine import Database
+    from monitor.kernel.store.engine import Database
 
     config = _load(ctx, missing_ok=True, require_secrets=False)
     db = Database(config.database_url())
@@ -178,7 +179,7 @@ def _known_names(session, brand: str | None, source: str | None) -> None:  # typ
     """A mistyped --brand / --source is an error naming the known ones, not an empty (and misleading) result."""
     from sqlalchemy import select
 
-    from monitor.store.tables import Brand, Source
+    from monitor.kernel.store.tables import Brand, Source
 
     for option, value, column in (("--brand", brand, Brand.name), ("--source", source, Source.name)):
         if value is None:
@@ -221,7 +222,7 @@ def mentions_list(ctx, brand, source, since, sentiment, limit, fmt) -> None:  # 
 @click.pass_context
 def mentions_export(ctx, brand, source, since, sentiment, output) -> None:  # type: ignore[no-untyped-def]
     """Export every matching mention as JSON Lines (oldest first; authors as pseudonymous keys)."""
-    from monitor.store.engine import Database
+    from monitor.kernel.store.engine import Database
 
     config = _load(ctx, missing_ok=True, require_secrets=False)
     db = Database(config.database_url())

@@ -17,6 +17,7 @@ import click
 from sqlalchemy import func, select
 
 from monitor.cli.faults import EXIT_FAULT
+from monitor.kernel.states import OutboxStatus
 
 PROBLEM_HEALTH = ("failing", "disabled")
 
@@ -27,9 +28,9 @@ PROBLEM_HEALTH = ("failing", "disabled")
 def status_command(ctx: click.Context, as_json: bool) -> None:
     """Sources, outbox, sinks and the running daemon's integrations; exit 1 when something is broken."""
     from monitor.cli.core import _load
-    from monitor.daemon import build_sinks
-    from monitor.store.engine import Database
-    from monitor.store.tables import Brand, OutboxMessage, Source
+    from monitor.kernel.store.engine import Database
+    from monitor.kernel.store.tables import Brand, OutboxMessage, Source
+    from monitor.wiring import build_sinks
 
     config = _load(ctx, missing_ok=True, require_secrets=False)
     db = Database(config.database_url())
@@ -50,12 +51,12 @@ def status_command(ctx: click.Context, as_json: bool) -> None:
                         OutboxMessage.sink, OutboxMessage.status
                     )
                 )
-                if status != "delivered"
+                if status != OutboxStatus.DELIVERED
             }
             errors: dict[str, str] = {}  # the newest error per sink among undelivered rows: what to fix
             for sink, error in session.execute(
                 select(OutboxMessage.sink, OutboxMessage.last_error)
-                .where(OutboxMessage.status != "delivered", OutboxMessage.last_error.is_not(None))
+                .where(OutboxMessage.status != OutboxStatus.DELIVERED, OutboxMessage.last_error.is_not(None))
                 .order_by(OutboxMessage.id.desc())
                 .limit(200)
             ):
@@ -88,12 +89,7 @@ def status_command(ctx: click.Context, as_json: bool) -> None:
 
 
 def _routed_sinks(config: Any) -> set[str]:
-    sinks = {"console"}
-    for route in config.alerts.routes:
-        sinks |= {"slack"} if route.slack_channel else set()
-        sinks |= {"zendesk"} if route.helpdesk_group else set()
-        sinks |= {"webhook"} if route.webhook else set()
-    return sinks
+    return {"console"} | {to.sink for route in config.alerts.routes for to in route.to}
 
 
 def _daemon_health(config: Any) -> dict[str, Any] | None:

@@ -83,7 +83,7 @@ def worker(
     from monitor.cluster.schema import queue_schema_present
     from monitor.cluster.supervisor import Supervisor, serve_http
     from monitor.cluster.worker import WorkerOptions
-    from monitor.store.engine import make_engine
+    from monitor.kernel.store.engine import make_engine
 
     if stalled_after <= heartbeat:
         raise click.BadParameter("--stalled-after must be longer than --heartbeat", param_hint="--stalled-after")

@@ -17,7 +17,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, inspect, select, text
 
-from monitor.store.tables import Brand, Mention, OutboxMessage, Source
+from monitor.kernel.states import CLAIMABLE
+from monitor.kernel.store.tables import Brand, Mention, OutboxMessage, Source
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ class DatabaseCollector(Collector):
         )
         for sink, oldest in conn.execute(
             select(OutboxMessage.sink, func.min(OutboxMessage.created_at))
-            .where(OutboxMessage.status.in_(("pending", "in_flight")))
+            .where(OutboxMessage.status.in_(CLAIMABLE))
             .group_by(OutboxMessage.sink)
         ):
             if oldest is not None:

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from monitor.config import Config, load_config
-from monitor.store.engine import Database
+from monitor.kernel.store.engine import Database
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class WorkerState:
 
     @cached_property
     def scorer(self) -> Any:
-        from monitor.pipeline import load_scorer
+        from monitor.wiring import load_scorer
 
         return load_scorer(self.config.model)
 
@@ -39,7 +39,7 @@ class WorkerState:
     @cached_property
     def sender(self) -> Any:
         from alerts.sender import OutboxSender
-        from monitor.daemon import build_sinks
+        from monitor.wiring import build_sinks
 
         unavailable: dict[str, str] = {}  # why a sink is missing, for the console fallback's log line
         return OutboxSender(self.db, build_sinks(self.config, unavailable), self.config.alerts.outbox, unavailable)
@@ -51,7 +51,7 @@ class WorkerState:
     def source(self, brand: str, source: str) -> Any:
         """The SourceRuntime of one configured source (connectors built once per process, as the daemon does)."""
         if not self._sources:
-            from monitor.daemon import build_source_runtimes
+            from monitor.wiring import build_source_runtimes
 
             for built in build_source_runtimes(self.config, self.db):
                 self._sources[(built.ref.brand, built.ref.source)] = built

@@ -29,8 +29,9 @@ from sqlalchemy.orm import Session
 from monitor.cluster import runtime
 from monitor.cluster.app import MAINTENANCE_QUEUE, app, interval_cron, phase
 from monitor.cluster.defer import build_job, chunks, defer_in_session, defer_once_in_session
-from monitor.store.tables import Mention, OutboxMessage
-from monitor.types import TextToScore
+from monitor.kernel.states import OutboxStatus
+from monitor.kernel.store.tables import Mention, OutboxMessage
+from monitor.kernel.types import TextToScore
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +89,9 @@ def fetch_source(timestamp: int | None = None, *, brand: str, source: str) -> di
 def repoll_source(timestamp: int | None = None, *, brand: str, source: str) -> dict[str, Any]:
     """Re-read engagement of this source's due mentions (virality needs the growth curve).
 
-    The same stage function as the daemon's repoll job (`connectors.repoll.repoll_due`).
+    The same stage function as the daemon's repoll job (`monitor.repoll.repoll_due`).
     """
-    from connectors.repoll import repoll_due
+    from monitor.repoll import repoll_due
 
     state = runtime.current()
     built = state.source(brand, source)
@@ -215,7 +216,9 @@ def detect_and_route(timestamp: int | None = None) -> dict[str, Any]:
     state = runtime.current()
     with state.db.transaction() as session:
         routed = stage(_CallerTransaction(session), detect, state.config.detect, state.router, state.now())  # type: ignore[arg-type]
-        pending = session.scalar(select(OutboxMessage.id).where(OutboxMessage.status == "pending").limit(1))
+        pending = session.scalar(
+            select(OutboxMessage.id).where(OutboxMessage.status == OutboxStatus.PENDING).limit(1)
+        )
         if pending is not None:
             defer_once_in_session(
                 session, build_job(deliver_outbox, lock=DELIVER_LOCK, queueing_lock=DELIVER_WAITING)

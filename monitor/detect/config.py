@@ -27,7 +27,7 @@ class NegativeShareConfig(BaseModel):
     enabled: bool = True
     fire: float = Field(4.0, gt=0)
     cooldown_bins: int = Field(72, ge=0)
-    min_negative: int = Field(5, ge=1, description="negative mentions a window needs before it can page")
+    min_negative: int = Field(3, ge=1, description="negative mentions a window needs before it can page")
     warmup_mentions: float = Field(100.0, ge=0, description="mentions seen before the first alert, or ...")
     warmup_bins: int = Field(288, ge=0, description="... this many bins seen (a day), whichever comes first")
     prior_share: float = Field(0.15, gt=0, lt=1)

@@ -23,7 +23,7 @@ from typing import Any
 
 from scipy.special import gammainc
 
-from monitor.types import Severity
+from monitor.kernel.types import Severity
 
 LOG10 = math.log(10.0)
 TAIL = 0.05  # share of residuals above the running threshold of the peaks-over-threshold tail

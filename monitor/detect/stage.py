@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,10 +23,11 @@ from sqlalchemy.orm import Session
 
 from monitor.detect.config import DetectConfig
 from monitor.detect.counts import SpikeDetector, SpikeParams
-from monitor.detect.share import ShareDetector, ShareParams
+from monitor.detect.share import ShareParams
+from monitor.detect.share_watch import ShareDecision, ShareWatch
 from monitor.detect.virality import predict_from_counts
-from monitor.store.tables import Brand, DetectorState, EngagementSnapshot, Mention, Score
-from monitor.types import AlertCandidate, Severity
+from monitor.kernel.store.tables import Brand, DetectorState, EngagementSnapshot, Mention, Score
+from monitor.kernel.types import AlertCandidate, Severity
 
 log = logging.getLogger(__name__)
 EVIDENCE_IDS = 50  # mention ids carried as evidence per candidate
@@ -117,7 +117,8 @@ def _spikes(session: Session, config: DetectConfig, brand: Brand, now: datetime)
     state = dict(row.state or {})
     spike_params, share_params = _spike_params(config)
     volume = SpikeDetector.from_state(state.get("volume"), spike_params)
-    share = ShareDetector.from_state(state.get("share"), share_params)
+    cooldown = share_params.cooldown * width
+    watch = ShareWatch.from_state(state.get("share"), share_params, cooldown, state.get("early_alerts", ()))
 
     settled_end = _floor_bin(now - timedelta(minutes=config.settle_minutes), config.bin_minutes)
     if state.get("next_bin"):
@@ -129,8 +130,6 @@ def _spikes(session: Session, config: DetectConfig, brand: Brand, now: datetime)
         if first is None:
             return []
         start = max(_floor_bin(first, config.bin_minutes), settled_end - timedelta(hours=config.catchup_hours))
-    if start >= settled_end:
-        return []
 
     rows = session.execute(
         select(Mention.id, Mention.created_at, Mention.scored_at)
@@ -147,8 +146,6 @@ def _spikes(session: Session, config: DetectConfig, brand: Brand, now: datetime)
     recent_negative: list[list[int]] = [list(x) for x in state.get("recent_negative", [])]
     recent_all: list[list[int]] = [list(x) for x in state.get("recent_all", [])]
     keep = max(max(spike_params.scales), max(share_params.scales))
-    early = [datetime.fromisoformat(e) for e in state.get("early_alerts", [])]
-    cooldown = share_params.cooldown * width
     b = start
     while b < settled_end:
         mentions = per_bin.get(b, [])
@@ -160,42 +157,16 @@ def _spikes(session: Session, config: DetectConfig, brand: Brand, now: datetime)
         recent_negative = [*recent_negative, negative][-keep:]
         bin_in_day = int((b - b.replace(hour=0, minute=0)).total_seconds() // 60) // config.bin_minutes
         vres = volume.update(len(ids), bin_in_day)
-        sres = share.update(len(negative), len(ids))
-        raised_early = any(abs(e - b) <= cooldown for e in early)
-        if b in early and not sres.fired and not sres.in_event:
-            share.mark_alerted()  # the early alert starts this storm's cooldown, so it pages once
-        if config.negative_share.enabled and sres.fired and sres.severity and not raised_early:
-            evidence_ids = [m for bin_ids in recent_negative[-sres.scale :] for m in bin_ids][-EVIDENCE_IDS:]
-            out.append(
-                AlertCandidate(
-                    kind="negative_spike",
-                    brand=brand.name,
-                    key=f"negative_spike:{brand.id}:{b.isoformat()}",
-                    severity=sres.severity,
-                    detected_at=b + width,
-                    headline=(
-                        f"{brand.name}: {sres.negative} of {sres.total} mentions negative in the last "
-                        f"{sres.scale * config.bin_minutes} min (usually {sres.baseline_share:.0%})"
-                    ),
-                    evidence={
-                        "window_start": (b + width - sres.scale * width).isoformat(),
-                        "window_end": (b + width).isoformat(),
-                        "negative": sres.negative,
-                        "total": sres.total,
-                        "share": sres.negative / sres.total,
-                        "baseline_share": sres.baseline_share,
-                        "expected_negative": sres.baseline_share * sres.total,
-                        "surprise_log10": sres.surprise,
-                    },
-                    mention_ids=tuple(evidence_ids),
-                )
-            )
+        decision = watch.settled(b, len(negative), len(ids))
+        if config.negative_share.enabled and decision is not None:
+            out.append(_share_candidate(config, brand, decision, recent_negative, b + width))
         if config.volume.enabled and vres.fired and vres.severity:
             evidence_ids = [m for bin_ids in recent_all[-vres.scale :] for m in bin_ids][-EVIDENCE_IDS:]
             window_negative = sum(len(x) for x in recent_negative[-vres.scale :])
             neg_share = window_negative / vres.observed if vres.observed else 0.0
+            base_share = watch.detector.baseline_share()
             # A volume spike without an unusual negative share is a buzz: informative, never a page.
-            severity: Severity = vres.severity if neg_share > 1.5 * share.baseline_share() else "low"
+            severity: Severity = vres.severity if neg_share > 1.5 * base_share else "low"
             out.append(
                 AlertCandidate(
                     kind="volume_spike",
@@ -214,7 +185,7 @@ def _spikes(session: Session, config: DetectConfig, brand: Brand, now: datetime)
                         "baseline": vres.expected,
                         "negative": window_negative,
                         "negative_share": neg_share,
-                        "baseline_negative_share": share.baseline_share(),
+                        "baseline_negative_share": base_share,
                         "surprise_log10": vres.surprise,
                     },
                     mention_ids=tuple(evidence_ids),
@@ -222,20 +193,18 @@ def _spikes(session: Session, config: DetectConfig, brand: Brand, now: datetime)
             )
         b += width
 
-    early = [e for e in early if e + cooldown >= b]
-    if config.negative_share.enabled and config.negative_share.early and not early:
-        found = _early_share(session, config, brand, share, b, now, recent_negative)
-        if found is not None:
-            early.append(found.evidence_bin)
-            out.append(found.candidate)
+    if config.negative_share.enabled and config.negative_share.early:
+        decision, negatives = _early_share(session, config, brand, watch, b, now)
+        if decision is not None:
+            window = [*recent_negative, *negatives][: len(recent_negative) + 1 + int((decision.bin - b) / width)]
+            out.append(_share_candidate(config, brand, decision, window, now))
 
     _save_state(
         row,
         {
-            "early_alerts": [e.isoformat() for e in early],
             "next_bin": b.isoformat(),
             "volume": volume.state(),
-            "share": share.state(),
+            "share": watch.state(),
             "recent_all": recent_all,
             "recent_negative": recent_negative,
         },
@@ -244,28 +213,63 @@ def _spikes(session: Session, config: DetectConfig, brand: Brand, now: datetime)
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class _EarlyShare:
-    evidence_bin: datetime
-    candidate: AlertCandidate
+def _share_candidate(
+    config: DetectConfig,
+    brand: Brand,
+    decision: ShareDecision,
+    negatives: list[list[int]],
+    detected_at: datetime,
+) -> AlertCandidate:
+    """A `negative_spike` candidate; `negatives` holds the ids per bin up to and including `decision.bin`.
+
+    An escalation carries the storm's first key, so the router raises that alert's severity and adds the
+    new mentions to its thread instead of opening a second alert.
+    """
+    width = timedelta(minutes=config.bin_minutes)
+    sres = decision.result
+    evidence_ids = [m for bin_ids in negatives[-sres.scale :] for m in bin_ids][-EVIDENCE_IDS:]
+    window_end = min(decision.bin + width, detected_at)
+    scored = "scored " if decision.early else ""
+    evidence: dict[str, Any] = {
+        "window_start": (decision.bin + width - sres.scale * width).isoformat(),
+        "window_end": window_end.isoformat(),
+        "negative": sres.negative,
+        "total": sres.total,
+        "share": sres.negative / sres.total,
+        "baseline_share": sres.baseline_share,
+        "expected_negative": sres.baseline_share * sres.total,
+        "surprise_log10": sres.surprise,
+    }
+    if decision.early:
+        evidence["early"] = True
+    if not decision.new:
+        evidence["escalated_to"] = decision.severity
+    return AlertCandidate(
+        kind="negative_spike",
+        brand=brand.name,
+        key=f"negative_spike:{brand.id}:{decision.key_bin.isoformat()}",
+        severity=decision.severity,
+        detected_at=detected_at,
+        headline=(
+            f"{brand.name}: {sres.negative} of {sres.total} {scored}mentions negative in the last "
+            f"{sres.scale * config.bin_minutes} min (usually {sres.baseline_share:.0%})"
+        ),
+        evidence=evidence,
+        mention_ids=tuple(evidence_ids),
+    )
 
 
 def _early_share(
-    session: Session,
-    config: DetectConfig,
-    brand: Brand,
-    share: ShareDetector,
-    first_open: datetime,
-    now: datetime,
-    recent_negative: list[list[int]],
-) -> _EarlyShare | None:
+    session: Session, config: DetectConfig, brand: Brand, watch: ShareWatch, first_open: datetime, now: datetime
+) -> tuple[ShareDecision | None, list[list[int]]]:
     """Judge the bins that have not settled yet (the open one included) on what is scored so far.
 
     Why: waiting `settle_minutes` after a bin ends means nothing can page within 15 minutes of a storm's
     first post. The share of negatives among the mentions *already scored* is an unbiased sample of the
-    bin's share, so a storm shows in it within minutes. Nothing learnt here is kept (`ShareDetector.peek`
-    works on a copy): late arrivals and late scores are counted in full by the settled pass, which then
-    starts the cooldown at the early alert's bin instead of paging a second time.
+    bin's share, so a storm shows in it within minutes. Nothing learnt here is kept (`ShareWatch.early`
+    works on a copy of the detector): late arrivals and late scores are counted in full by the settled
+    pass, which then starts the cooldown at the early alert's bin instead of paging a second time.
+    Returns the decision and the negative ids per open bin (evidence).
     """
     width = timedelta(minutes=config.bin_minutes)
     rows = session.execute(
@@ -274,7 +278,7 @@ def _early_share(
         .order_by(Mention.created_at, Mention.id)
     ).all()
     if not rows:
-        return None
+        return None, []
     labels = _latest_labels(session, [r.id for r in rows], config)
     n_bins = int((_floor_bin(now, config.bin_minutes) - first_open) / width) + 1
     counts = [[0, 0] for _ in range(n_bins)]
@@ -288,37 +292,8 @@ def _early_share(
         if score.label == "negative":
             counts[i][0] += 1
             negatives[i].append(r.id)
-    hit = share.peek([(neg, tot) for neg, tot in counts])
-    if hit is None or hit[1].severity is None:
-        return None
-    i, sres = hit
-    b = first_open + i * width
-    window = [*recent_negative, *negatives[: i + 1]][-sres.scale :]
-    evidence_ids = [m for bin_ids in window for m in bin_ids][-EVIDENCE_IDS:]
-    candidate = AlertCandidate(
-        kind="negative_spike",
-        brand=brand.name,
-        key=f"negative_spike:{brand.id}:{b.isoformat()}",
-        severity=sres.severity,
-        detected_at=now,
-        headline=(
-            f"{brand.name}: {sres.negative} of {sres.total} scored mentions negative in the last "
-            f"{sres.scale * config.bin_minutes} min (usually {sres.baseline_share:.0%})"
-        ),
-        evidence={
-            "window_start": (b + width - sres.scale * width).isoformat(),
-            "window_end": min(b + width, now).isoformat(),
-            "negative": sres.negative,
-            "total": sres.total,
-            "share": sres.negative / sres.total,
-            "baseline_share": sres.baseline_share,
-            "expected_negative": sres.baseline_share * sres.total,
-            "surprise_log10": sres.surprise,
-            "early": True,
-        },
-        mention_ids=tuple(evidence_ids),
-    )
-    return _EarlyShare(b, candidate)
+    bins = [(first_open + i * width, neg, tot) for i, (neg, tot) in enumerate(counts)]
+    return watch.early(bins), negatives
 
 
 # --------------------------------------------------------------------------- virality

@@ -31,7 +31,7 @@ def _config(ctx: click.Context, *, require_key: bool):  # type: ignore[no-untype
 
 
 def _transaction(url: str) -> AbstractContextManager[Session]:
-    from monitor.store.engine import Database
+    from monitor.kernel.store.engine import Database
 
     return Database(url).transaction()
 

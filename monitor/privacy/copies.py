@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.kernel.store.tables import Alert, AlertMention, Mention, OutboxMessage, Story
 from monitor.privacy.redact import Redactor
-from monitor.store.tables import Alert, AlertMention, Mention, OutboxMessage, Story
 
 BATCH = 500
 T = TypeVar("T")

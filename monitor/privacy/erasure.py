@@ -18,11 +18,11 @@ from pydantic import SecretStr
 from sqlalchemy import String, cast, delete, literal, null, select, update
 from sqlalchemy.orm import Session
 
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.store.tables import Feedback, Mention
 from monitor.privacy.copies import CopyStats, chunks, redact_everywhere
 from monitor.privacy.redact import Needles
 from monitor.privacy.retention import anonymise_mentions, expire_loaded
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import Feedback, Mention
 
 log = logging.getLogger(__name__)
 

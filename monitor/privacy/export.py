@@ -13,11 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.privacy.copies import alert_ids_for, chunks, outbox_ids_for
-from monitor.privacy.erasure import KeyLike, as_pseudonymiser, author_mention_ids
-from monitor.privacy.redact import Needles
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import (
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.store.tables import (
     Alert,
     AlertMention,
     Brand,
@@ -29,6 +26,9 @@ from monitor.store.tables import (
     Story,
     Ticket,
 )
+from monitor.privacy.copies import alert_ids_for, chunks, outbox_ids_for
+from monitor.privacy.erasure import KeyLike, as_pseudonymiser, author_mention_ids
+from monitor.privacy.redact import Needles
 
 
 def _iso(value: datetime | None) -> str | None:

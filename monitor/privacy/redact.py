@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.store.pseudonym import normalise_handle
+from monitor.kernel.store.pseudonym import normalise_handle
 
 REDACTED = "[removed]"
 # A copy truncated to this many characters or more is still recognised as a copy of the text.

@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import Row, func, null, select, update
 from sqlalchemy.orm import Session
 
+from monitor.kernel.states import FINISHED
+from monitor.kernel.store.tables import Mention, OutboxMessage, Score
 from monitor.privacy.copies import (
     BATCH,
     CopyStats,
@@ -27,12 +29,11 @@ from monitor.privacy.copies import (
     story_ids_for,
 )
 from monitor.privacy.redact import Needles
-from monitor.store.tables import Mention, OutboxMessage, Score
 
 log = logging.getLogger(__name__)
 
 PURGED_PAYLOAD = {"purged": True}
-FINISHED_OUTBOX = ("delivered", "dead")
+FINISHED_OUTBOX = FINISHED
 
 
 @dataclass

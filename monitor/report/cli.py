@@ -45,8 +45,8 @@ def register(cli: click.Group) -> None:
 def report_command(ctx: click.Context, brand: str, since: str, until: str | None, output: str) -> None:
     """Write a self-contained HTML report (opens offline; charts are inline SVG)."""
     from monitor import config as cfg
+    from monitor.kernel.store.engine import Database
     from monitor.report import ReportError, report_html
-    from monitor.store.engine import Database
 
     now = datetime.now(UTC)
     start, end = parse_moment(since, now), parse_moment(until, now) if until else now

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.store.tables import Alert, AlertMention, Brand, Mention, Score, Source, Story, Ticket
-from monitor.types import ASPECTS, SENTIMENTS
+from monitor.kernel.store.tables import Alert, AlertMention, Brand, Mention, Score, Source, Story, Ticket
+from monitor.kernel.types import ASPECTS, SENTIMENTS
 
 UNSCORED = "unscored"
 SPIKE_KINDS = ("negative_spike", "volume_spike", "virality")

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.store.tables import Brand, Mention, Score, Source
+from monitor.kernel.store.tables import Brand, Mention, Score, Source
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # 13:00 in Stockholm: outside default quiet hours
 

@@ -21,9 +21,9 @@ from alerts.router import Router
 from alerts.sender import OutboxSender
 from alerts.sinks.webhook import WebhookSink
 from alerts.sinks.zendesk import ZendeskSink
-from monitor.store.engine import Database
-from monitor.store.tables import Alert, Case, CaseMention, Mention, OutboxMessage, Ticket
-from monitor.types import AlertCandidate
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.tables import Alert, Case, CaseMention, Mention, OutboxMessage, Ticket
+from monitor.kernel.types import AlertCandidate
 
 from .conftest import T0, World, later
 from .test_webhook import NOW, SECRET, Receiver
@@ -251,7 +251,7 @@ def test_two_workers_seeing_one_customer_at_once_share_one_case(db_url: str, eng
     """Worker A opened the case but has not committed; worker B sees the same customer's next post."""
     db = Database(db_url)
     with db.transaction() as s:
-        from monitor.store.tables import Brand, Score, Source
+        from monitor.kernel.store.tables import Brand, Score, Source
 
         brand = Brand(name="Acme")
         s.add(brand)
@@ -343,7 +343,7 @@ def test_done_in_slack_closes_the_customers_cases_and_the_next_post_opens_a_new_
 
 def test_a_new_customer_in_a_recent_problems_story_joins_the_incident(zd_world: World) -> None:
     """The storm grows after the spike fired: the new customer's case is linked and the lead's message updated."""
-    from monitor.store.tables import Story
+    from monitor.kernel.store.tables import Story
 
     world = zd_world
     leads = Route(name="leads", kinds=["negative_spike"], helpdesk_group="98738", slack_channel="C-LEADS")

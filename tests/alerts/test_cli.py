@@ -13,8 +13,8 @@ from alerts.config import AlertsConfig
 from alerts.router import Router
 from alerts.sender import OutboxSender
 from monitor.cli import _register_plugins, cli
-from monitor.store.tables import Feedback, OutboxMessage
-from monitor.types import AlertCandidate, DeliveryResult
+from monitor.kernel.store.tables import Feedback, OutboxMessage
+from monitor.kernel.types import AlertCandidate, DeliveryResult
 
 from .conftest import T0, World
 

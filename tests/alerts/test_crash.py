@@ -19,8 +19,8 @@ from alerts.config import AlertsConfig, Route, SlackConfig
 from alerts.router import Router
 from alerts.sender import OutboxSender
 from alerts.sinks.slack import SlackSink
-from monitor.store.tables import OutboxMessage
-from monitor.types import AlertCandidate
+from monitor.kernel.store.tables import OutboxMessage
+from monitor.kernel.types import AlertCandidate
 
 from .conftest import World
 from .slack_server import BOT_TOKEN, SlackServer

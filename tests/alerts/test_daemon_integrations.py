@@ -101,7 +101,7 @@ def test_a_database_fault_in_a_job_is_one_line_in_the_log_and_the_daemon_lives_o
 
     from sqlalchemy import create_engine
 
-    from monitor.store.tables import OutboxMessage
+    from monitor.kernel.store.tables import OutboxMessage
 
     config = validate(
         {"database": {"url": db_url}, "model": {"scorer": "lexicon"}, "daemon": {"metrics_port": 0}},

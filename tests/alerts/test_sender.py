@@ -14,8 +14,8 @@ from alerts.config import AlertsConfig, OutboxConfig
 from alerts.router import Router
 from alerts.sender import OutboxSender, retry_dead
 from alerts.sinks.console import ConsoleSink
-from monitor.store.tables import OutboxMessage
-from monitor.types import AlertCandidate, Delivery, DeliveryResult
+from monitor.kernel.store.tables import OutboxMessage
+from monitor.kernel.types import AlertCandidate, Delivery, DeliveryResult
 
 from .conftest import T0, World, later
 
@@ -188,8 +188,8 @@ def test_console_prints_each_alert_as_itself_and_follow_ups_under_their_parent(w
     """Issue 12: the storm's spike is its own alert, not a one-liner in the first complaint's thread."""
     from alerts.config import AlertsConfig
     from alerts.router import Router
-    from monitor.store.tables import Story
-    from monitor.types import AlertCandidate
+    from monitor.kernel.store.tables import Story
+    from monitor.kernel.types import AlertCandidate
 
     with world.factory() as s, s.begin():
         story = Story(key="story-x", brand_id=world.brand_id, created_at=T0, updated_at=T0)
@@ -197,7 +197,7 @@ def test_console_prints_each_alert_as_itself_and_follow_ups_under_their_parent(w
         s.flush()
         a, b, c = (world.mention(s, f"nere {i}") for i in range(3))
         for m in (a, b, c):
-            s.get(__import__("monitor.store.tables", fromlist=["Mention"]).Mention, m).story_id = story.id
+            s.get(__import__("monitor.kernel.store.tables", fromlist=["Mention"]).Mention, m).story_id = story.id
         router = Router(AlertsConfig(cooldowns={}))
         router.record(
             s, [AlertCandidate("complaint", "Acme", "c1", "medium", T0, "Kund: nätet nere", mention_ids=(a,))], T0

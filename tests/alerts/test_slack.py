@@ -13,8 +13,8 @@ from alerts.config import AlertsConfig, Route, SlackConfig
 from alerts.router import Router
 from alerts.sender import OutboxSender
 from alerts.sinks.slack import SlackSink
-from monitor.store.tables import Alert, OutboxMessage
-from monitor.types import AlertCandidate, Delivery
+from monitor.kernel.store.tables import Alert, OutboxMessage
+from monitor.kernel.types import AlertCandidate, Delivery
 
 from .conftest import T0, World, later
 from .slack_server import BOT_TOKEN, SlackServer

@@ -14,7 +14,7 @@ from sqlalchemy import event, select, update
 import alerts.stories as stories_module
 from alerts.config import StoriesConfig
 from alerts.stories import assign_stories, link_keys, normalise_url, shingles, words
-from monitor.store.tables import Mention, Score, Story
+from monitor.kernel.store.tables import Mention, Score, Story
 
 from .conftest import T0, World, later
 

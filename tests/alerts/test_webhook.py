@@ -7,8 +7,9 @@ import json
 import pytest
 
 from alerts.config import WebhookConfig
-from alerts.sinks.webhook import UnsafeURLError, WebhookSink, check_url, verify
-from monitor.types import Delivery
+from alerts.sinks.webhook import WebhookSink, verify
+from monitor.kernel.net import UnresolvableHostError, UnsafeURLError, check_url
+from monitor.kernel.types import Delivery
 
 from .local_http import LocalServer, Request, Response
 
@@ -79,11 +80,26 @@ def test_private_targets_are_refused_unless_allowed(monkeypatch: pytest.MonkeyPa
 )
 def test_ssrf_rules(url: str, addresses: list[str]) -> None:
     with pytest.raises(UnsafeURLError):
-        check_url(url, resolve=lambda host, port: addresses)
+        check_url(url, require_https=True, resolver=lambda host: addresses)
 
 
 def test_public_https_passes() -> None:
-    check_url("https://hooks.example/x", resolve=lambda host, port: ["93.184.216.34", "2606:2800:220:1::1"])
+    public = ["93.184.216.34", "2606:2800:220:1::1"]
+    assert check_url("https://hooks.example/x", require_https=True, resolver=lambda host: public) == public
+
+
+def test_dns_failure_is_retried_not_dead_lettered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One guard for connectors and sinks: a resolver outage is weather (retry), a private address is not."""
+    monkeypatch.setenv("FD_SECRET", SECRET)
+    hooks = {"fd": WebhookConfig(url="https://hooks.example/in", secret_env="FD_SECRET")}
+
+    def no_dns(host: str) -> list[str]:
+        raise UnresolvableHostError(f"cannot resolve host {host!r}")
+
+    result = WebhookSink(hooks, resolve=no_dns).deliver(delivery())
+    assert not result.ok and not result.permanent and "cannot resolve" in (result.error or "")
+    refused = WebhookSink(hooks, resolve=lambda host: ["10.0.0.1"]).deliver(delivery())
+    assert refused.permanent and "allow_private = true under [alerts.webhooks.fd]" in (refused.error or "")
 
 
 def test_request_is_pinned_to_the_checked_address(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,7 +118,7 @@ def test_request_is_pinned_to_the_checked_address(monkeypatch: pytest.MonkeyPatc
     sink = WebhookSink(
         {"fd": hook},
         client=httpx.Client(transport=httpx.MockTransport(transport)),
-        resolve=lambda host, port: next(answers),
+        resolve=lambda host: next(answers),
     )
     assert sink.deliver(delivery()).ok
     (request,) = seen

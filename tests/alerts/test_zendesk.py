@@ -14,8 +14,8 @@ from alerts.router import Router
 from alerts.sender import OutboxSender
 from alerts.sinks.slack import SlackSink
 from alerts.sinks.zendesk import ZendeskSink
-from monitor.store.tables import Alert, Mention, Ticket
-from monitor.types import AlertCandidate
+from monitor.kernel.store.tables import Alert, Mention, Ticket
+from monitor.kernel.types import AlertCandidate
 
 from .conftest import T0, World, later
 from .slack_server import BOT_TOKEN, SlackServer

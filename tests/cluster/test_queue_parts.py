@@ -16,9 +16,9 @@ from monitor.cluster.defer import build_job, chunks, defer_in_session, defer_onc
 from monitor.cluster.metrics import DatabaseCollector
 from monitor.cluster.schema import ensure_queue_schema, queue_schema_present
 from monitor.cluster.tasks import SCORE_BATCH, defer_scoring, score_mentions
-from monitor.store.engine import Database
-from monitor.store.migrate import upgrade
-from monitor.store.tables import Brand, OutboxMessage, Source
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.migrate import upgrade
+from monitor.kernel.store.tables import Brand, OutboxMessage, Source
 from tests.cluster.harness import query, reset_database
 
 pytestmark = pytest.mark.postgres
@@ -198,7 +198,7 @@ def test_worker_refuses_sqlite_and_a_database_without_the_job_schema(pg_url: str
 
 def test_straggler_sweep_rescues_unscored_mentions_that_no_live_job_covers(db: Database, pg_url: str) -> None:
     from monitor.cluster.tasks import defer_stragglers
-    from monitor.store.tables import Mention
+    from monitor.kernel.store.tables import Mention
 
     now = datetime.now(UTC)
     with db.transaction() as session:
@@ -257,7 +257,7 @@ def test_repoll_task_runs_the_daemons_repoll_stage(db: Database, pg_url: str, tm
     """The worker's periodic re-poll reschedules due mentions exactly as the daemon's repoll job does."""
     from monitor.cluster import runtime
     from monitor.cluster.tasks import fetch_source, repoll_source
-    from monitor.store.tables import Mention
+    from monitor.kernel.store.tables import Mention
     from tests.cluster.harness import PSEUDONYM_KEY, write_config, write_export
 
     export = tmp_path / "export.jsonl"

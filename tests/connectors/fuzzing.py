@@ -31,11 +31,11 @@ from typing import Any
 from fake_server import Call, FakeServer, Platform, Reply
 from sqlalchemy import select
 
+from monitor.kernel.store.catalog import ensure_source
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.store.tables import Mention
 from monitor.matching import compile_query
-from monitor.store.catalog import ensure_source
-from monitor.store.engine import Database
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import Mention
 from monitor.sync import SourceRuntime, SyncResult, sync_source
 
 CONNECTORS = ["mastodon", "bluesky", "hackernews", "rss", "appstore", "reddit", "youtube", "x", "trustpilot"]

@@ -10,7 +10,7 @@ from typing import Any
 from fake_server import FIXTURES, Call, Platform, Reply
 
 from connectors.appstore import AppStoreConnector
-from monitor.types import BrandQuery
+from monitor.kernel.types import BrandQuery
 
 APP_ID = "1044226337"
 PATH = re.compile(

@@ -9,7 +9,7 @@ from fake_server import Call, Platform, Reply
 
 from connectors.bluesky import BlueskyConnector
 from connectors.http.base import parse_time
-from monitor.types import BrandQuery
+from monitor.kernel.types import BrandQuery
 
 PASSWORD = "abcd-efgh-ijkl-mnop"
 IDENTIFIER = "monitor.bsky.social"

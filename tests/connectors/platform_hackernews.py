@@ -10,7 +10,7 @@ from typing import Any
 from fake_server import Call, Platform, Reply
 
 from connectors.hackernews import HackerNewsConnector
-from monitor.types import BrandQuery
+from monitor.kernel.types import BrandQuery
 
 PAGINATION_LIMIT = 4  # Algolia's is 1,000 hits; 4 lets the tests cross it with a handful of hits
 

@@ -8,7 +8,7 @@ from typing import Any
 from fake_server import FIXTURES, Call, Platform, Reply
 
 from connectors.mastodon import MastodonConnector
-from monitor.types import BrandQuery
+from monitor.kernel.types import BrandQuery
 
 TOKEN = "mastodon-secret-token-123"
 

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 from fake_server import Call, Platform, Reply
 
 from connectors.reddit import RedditConnector
-from monitor.types import BrandQuery
+from monitor.kernel.types import BrandQuery
 
 CLIENT_ID = "p-jcoLKBynTLew"
 CLIENT_SECRET = "gko_LXELoV07ZBNUXrvWZfzE3aI"

@@ -10,7 +10,7 @@ from fake_server import FIXTURES, Call, Platform, Reply
 
 from connectors.feeds import parse_feed
 from connectors.rss import RssConnector
-from monitor.types import BrandQuery
+from monitor.kernel.types import BrandQuery
 
 LAST_MODIFIED = "Fri, 20 Nov 2026 11:58:00 GMT"
 FEEDS = {

@@ -8,7 +8,7 @@ from typing import Any
 from fake_server import Call, Platform, Reply
 
 from connectors.trustpilot import TrustpilotConnector
-from monitor.types import BrandQuery
+from monitor.kernel.types import BrandQuery
 
 API_KEY = "tp-key-0a1b2c3d4e5f60718293a4b5"
 UNIT = "46d6a890000064000500e0c3"

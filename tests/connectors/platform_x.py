@@ -9,7 +9,7 @@ from fake_server import Call, Platform, Reply
 
 from connectors.http.base import parse_time
 from connectors.x import XConnector
-from monitor.types import BrandQuery
+from monitor.kernel.types import BrandQuery
 
 BEARER = (
     "AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid%2BULvsea4JtiGRiSDSJSI%3D"

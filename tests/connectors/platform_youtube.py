@@ -8,7 +8,7 @@ from typing import Any
 from fake_server import Call, Platform, Reply
 
 from connectors.youtube import YouTubeConnector
-from monitor.types import BrandQuery
+from monitor.kernel.types import BrandQuery
 
 API_KEY = "AIzaSyD-test-key-0123456789abcdefghijk"
 CHANNEL = "UCfV36TX5AejfAGIbtwTc7Zw"

@@ -12,12 +12,12 @@ from fake_server import FakeServer, Reply
 from platform_mastodon import TOKEN, MastodonPlatform
 from sqlalchemy import Engine, select
 
-from connectors.backfill import backfill, merge_backfill_cursor
 from connectors.cli import build_runtime
+from monitor.backfill import backfill, merge_backfill_cursor
 from monitor.cli import _register_plugins, cli
 from monitor.config import load_config
-from monitor.store.engine import Database
-from monitor.store.tables import Mention, Source
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.tables import Mention, Source
 
 KEY = "a-test-pseudonymisation-key-of-32-bytes!"
 SINCE = datetime(2026, 11, 19, tzinfo=UTC)

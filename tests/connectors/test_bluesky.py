@@ -7,7 +7,7 @@ from fake_server import FakeServer, Reply
 from platform_bluesky import IDENTIFIER, PASSWORD, BlueskyPlatform, case
 
 from connectors.bluesky import BlueskyConnector, web_url
-from monitor.types import SourceError
+from monitor.kernel.types import SourceError
 
 
 def _connector(server: FakeServer) -> BlueskyConnector:

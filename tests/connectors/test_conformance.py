@@ -17,7 +17,7 @@ import pytest
 from fake_server import FakeServer, Reply
 
 from connectors.http.base import HttpConnector, parse_time
-from monitor.types import BrandQuery, Connector, FetchedMention, Page, SourceError
+from monitor.kernel.types import BrandQuery, Connector, FetchedMention, Page, SourceError
 
 PLATFORMS = [
     "platform_mastodon",

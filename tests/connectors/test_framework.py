@@ -11,12 +11,11 @@ from platform_mastodon import TOKEN, MastodonPlatform, case
 from pydantic import BaseModel, SecretStr
 
 from connectors.http.client import Request, SafeClient
-from connectors.http.guard import UnsafeURLError, check_url, pinned_request
 from connectors.http.policy import Action, RetryPolicy, classify, parse_reset, parse_retry_after
-from connectors.http.secrets import Scrubber
 from connectors.mastodon import MastodonConnector
 from connectors.text import html_to_text_and_links
-from monitor.types import SourceError
+from monitor.kernel.net import Scrubber, UnsafeURLError, check_url, pinned_request
+from monitor.kernel.types import SourceError
 
 
 @pytest.mark.parametrize(

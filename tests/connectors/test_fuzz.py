@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from monitor.store.engine import Database
+from monitor.kernel.store.engine import Database
 
 EXAMPLES = 25
 _names = itertools.count()

@@ -13,14 +13,14 @@ from sqlalchemy import Engine, select
 from connectors.feeds import FeedError, parse_feed
 from connectors.http.client import MalformedBody, Response
 from connectors.rss import RssConnector
+from monitor.kernel.store.catalog import ensure_source
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.ingest import MAX_TEXT_CHARS
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.store.tables import Mention
+from monitor.kernel.types import BrandQuery, SourceError
 from monitor.matching import compile_query
-from monitor.store.catalog import ensure_source
-from monitor.store.engine import Database
-from monitor.store.ingest import MAX_TEXT_CHARS
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import Mention
 from monitor.sync import SourceRuntime, sync_source
-from monitor.types import BrandQuery, SourceError
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 BOMB = '<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
@@ -152,7 +152,7 @@ def test_gzip_bomb_in_a_feed_is_refused_within_the_cap(engine: Engine, db_url: s
 
 def test_post_fields_of_the_wrong_type_become_unknown() -> None:
     from connectors.http.base import typed
-    from monitor.types import FetchedMention
+    from monitor.kernel.types import FetchedMention
 
     odd = FetchedMention(
         external_id="1",

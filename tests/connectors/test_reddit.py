@@ -9,7 +9,7 @@ from fake_server import FakeServer, Reply
 from platform_reddit import CLIENT_ID, CLIENT_SECRET, USER_AGENT, RedditPlatform, case
 
 from connectors.reddit import RedditConnector
-from monitor.types import SourceError
+from monitor.kernel.types import SourceError
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -11,13 +11,13 @@ from platform_mastodon import TOKEN, MastodonPlatform
 from sqlalchemy import Engine, func, select
 
 from connectors.mastodon import MastodonConnector
-from connectors.repoll import RepollSchedule, repoll_due
-from monitor.store.catalog import ensure_source
-from monitor.store.engine import Database
-from monitor.store.ingest import store_page
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import EngagementSnapshot, Mention
-from monitor.types import BrandQuery, Page
+from monitor.kernel.store.catalog import ensure_source
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.ingest import store_page
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.store.tables import EngagementSnapshot, Mention
+from monitor.kernel.types import BrandQuery, Page
+from monitor.repoll import RepollSchedule, repoll_due
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from platform_rss import RssPlatform, case
 
 from connectors.feeds import FeedError, parse_feed
 from connectors.rss import GOOGLE_NEWS_EDITIONS, RssConnector, google_news_url
-from monitor.types import SourceError
+from monitor.kernel.types import SourceError
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -9,16 +9,16 @@ from platform_mastodon import TOKEN, MastodonPlatform
 from platform_x import BEARER, XPlatform
 from sqlalchemy import Engine, select
 
-from connectors.backfill import backfill
 from connectors.mastodon import MastodonConnector
 from connectors.x import XConnector
+from monitor.backfill import backfill
+from monitor.kernel.store.catalog import ensure_source
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.store.tables import Mention, Source
+from monitor.kernel.types import BrandQuery
 from monitor.matching import compile_query
-from monitor.store.catalog import ensure_source
-from monitor.store.engine import Database
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import Mention, Source
 from monitor.sync import SourceRuntime, sync_source
-from monitor.types import BrandQuery
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 KEY = Pseudonymiser("k" * 32)

@@ -12,7 +12,7 @@ from platform_x import BEARER, SEARCH_PARAMS, XPlatform, case
 
 from connectors.http.base import parse_time
 from connectors.x import XConnector
-from monitor.types import BrandQuery, SourceError
+from monitor.kernel.types import BrandQuery, SourceError
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

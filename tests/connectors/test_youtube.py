@@ -10,7 +10,7 @@ from fake_server import FakeServer, Reply
 from platform_youtube import API_KEY, CHANNEL, YouTubePlatform, case
 
 from connectors.youtube import YouTubeConnector, quota_day, seconds_to_quota_reset
-from monitor.types import SourceError
+from monitor.kernel.types import SourceError
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # 04:00 in Los Angeles
 

@@ -7,11 +7,11 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import _register_plugins, cli
+from monitor.kernel.store.catalog import ensure_source
+from monitor.kernel.store.ingest import store_page
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.types import FetchedMention, Page, ScoreResult
 from monitor.pipeline import write_scores
-from monitor.store.catalog import ensure_source
-from monitor.store.ingest import store_page
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.types import FetchedMention, Page, ScoreResult
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 

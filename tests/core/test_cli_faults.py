@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from monitor.cli import _register_plugins, cli
 from monitor.cli.faults import explain
-from monitor.store import migrate
+from monitor.kernel.store import migrate
 
 KEY = "0123456789abcdef0123456789abcdef"
 COMMANDS = {

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.clock import AcceleratedClock, SystemClock
+from monitor.kernel.clock import AcceleratedClock, SystemClock
 
 START = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 

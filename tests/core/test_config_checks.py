@@ -55,14 +55,14 @@ def test_the_same_routes_pass_once_sinks_are_configured(monkeypatch):
     monkeypatch.setenv("REPMON_SLACK_BOT_TOKEN", "xoxb-1-2-3")
     monkeypatch.setenv("REPMON_ZENDESK_TOKEN", "zd-token")
     data = {"alerts": {**ROUTES["alerts"], "zendesk": {"base_url": "https://acme.zendesk.com", "email": "a@b.c"}}}
-    assert validate(data).alerts.routes[0].helpdesk_group == "98738"
+    assert validate(data).alerts.routes[0].targets("zendesk") == ["98738"]
 
 
 def test_secret_from_a_file_counts_as_set(tmp_path, monkeypatch):
     (tmp_path / "bot").write_text("xoxb-from-file\n")
     monkeypatch.setenv("REPMON_SLACK_BOT_TOKEN_FILE", str(tmp_path / "bot"))
     data = {"alerts": {"routes": [{"name": "s", "slack_channel": "C1"}]}}
-    assert validate(data).alerts.routes[0].slack_channel == "C1"
+    assert validate(data).alerts.routes[0].targets("slack") == ["C1"]
 
 
 def test_commands_that_deliver_nothing_do_not_need_sink_secrets():

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from alerts.sinks.console import ConsoleSink
 from monitor.config import Secrets, validate
 from monitor.daemon import Daemon, SchemaOutOfDate
-from monitor.store.tables import Alert, Mention, OutboxMessage, Score
+from monitor.kernel.store.tables import Alert, Mention, OutboxMessage, Score
 
 KEY = "daemon-test-key-0123456789abcdef"
 COMPLAINTS = [  # texts the lexicon scorer flags as negative and needing help

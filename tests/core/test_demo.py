@@ -5,7 +5,7 @@ import json
 
 from sqlalchemy import create_engine, select
 
-from monitor.store.tables import Alert
+from monitor.kernel.store.tables import Alert
 
 
 def test_demo_raises_a_spike_alert_for_the_storm(tmp_path):

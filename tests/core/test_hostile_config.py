@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from alerts.sinks.zendesk import brand_tag
 from monitor.config import ConfigError, validate
-from monitor.logsetup import RedactSecrets, redact
+from monitor.kernel.logsetup import RedactSecrets, redact
 
 KEYS = st.sampled_from(
     ["brands", "name", "languages", "sources", "connector", "settings", "alerts", "routes", "slack_channel",

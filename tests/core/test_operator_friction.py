@@ -17,7 +17,7 @@ from monitor import starter
 from monitor.config import secret_env_names
 from monitor.detect.config import DetectConfig
 from monitor.detect.stage import detect
-from monitor.store.tables import Brand, Mention, Score, Source
+from monitor.kernel.store.tables import Brand, Mention, Score, Source
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -68,7 +68,7 @@ def test_complaint_reach_is_unknown_rather_than_zero(engine: Engine, followers, 
 
 def test_no_loading_weights_progress_bar_unless_verbose() -> None:
     code = (
-        "import sys; from monitor.logsetup import configure; configure(int(sys.argv[1])); "
+        "import sys; from monitor.kernel.logsetup import configure; configure(int(sys.argv[1])); "
         "from transformers.utils import logging; print(logging.is_progress_bar_enabled())"
     )
     env_free = {k: v for k, v in __import__("os").environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}

@@ -11,12 +11,12 @@ from alerts.stories import assign_stories
 from models.lexicon import LexiconScorer
 from monitor.detect.config import DetectConfig
 from monitor.detect.stage import detect
+from monitor.kernel.store.catalog import ensure_source
+from monitor.kernel.store.ingest import store_page
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.store.tables import Alert, Mention, OutboxMessage, Score, Story
+from monitor.kernel.types import FetchedMention, Page
 from monitor.pipeline import detect_and_route, embedding_bytes, score_pending
-from monitor.store.catalog import ensure_source
-from monitor.store.ingest import store_page
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import Alert, Mention, OutboxMessage, Score, Story
-from monitor.types import FetchedMention, Page
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TEXTS = [

@@ -16,12 +16,12 @@ from sqlalchemy import func, select
 
 from connectors.file import FileConnector
 from connectors.mastodon import MastodonConnector
+from monitor.kernel.store.catalog import ensure_source
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.store.tables import Mention, Source
+from monitor.kernel.types import BrandQuery
 from monitor.matching import compile_query
-from monitor.store.catalog import ensure_source
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import Mention, Source
 from monitor.sync import HealthPolicy, SourceRuntime, refresh_fingerprint, sync_source
-from monitor.types import BrandQuery
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "connectors"))
 from fake_server import FakeServer, Reply
@@ -283,8 +283,8 @@ def test_a_full_disk_is_the_databases_fault_not_the_sources(tmp_path, caplog):
     from sqlalchemy import event, text
     from sqlalchemy.exc import OperationalError
 
-    from monitor.store import migrate
-    from monitor.store.engine import Database
+    from monitor.kernel.store import migrate
+    from monitor.kernel.store.engine import Database
 
     url = f"sqlite:///{tmp_path / 'full.db'}"
     migrate.upgrade(url)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from monitor.detect.config import DetectConfig
 from monitor.detect.stage import detect
-from monitor.store.tables import Brand, DetectorState, EngagementSnapshot, Mention, Score, Source, Story
+from monitor.kernel.store.tables import Brand, DetectorState, EngagementSnapshot, Mention, Score, Source, Story
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 BIN = timedelta(minutes=5)

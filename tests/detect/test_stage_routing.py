@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from alerts.config import AlertsConfig, Route
 from alerts.router import Router
 from monitor.detect.stage import detect
-from monitor.store.tables import Alert, OutboxMessage
+from monitor.kernel.store.tables import Alert, OutboxMessage
 
 from .test_stage import BIN, _brand, _config, _event, _history
 

@@ -8,9 +8,9 @@ import math
 import pytest
 
 from models.lexicon import LexiconScorer
-from monitor import plugins
-from monitor.langid import identify
-from monitor.types import ASPECTS, Scorer, TextToScore
+from monitor.kernel import plugins
+from monitor.kernel.langid import identify
+from monitor.kernel.types import ASPECTS, Scorer, TextToScore
 
 SCORER = LexiconScorer()
 

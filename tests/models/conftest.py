@@ -146,7 +146,7 @@ def write_random_weights(checkpoint: Path, out: Path, top_layers: int = 1, seed:
     from transformers import AutoModel
 
     from models import adapter, heads
-    from monitor.types import ASPECTS, SENTIMENTS
+    from monitor.kernel.types import ASPECTS, SENTIMENTS
 
     torch.manual_seed(seed)
     model = AutoModel.from_pretrained(checkpoint, local_files_only=True, dtype=torch.float32)

@@ -138,7 +138,7 @@ def test_an_exported_student_scores_through_the_product_path(packed, tmp_path, t
     from models.config import ModelConfig
     from models.scorer import E5Scorer
     from models.train import TrainConfig, export_student
-    from monitor.types import TextToScore
+    from monitor.kernel.types import TextToScore
 
     root, out = packed
     run = tmp_path / "run"

@@ -7,7 +7,7 @@ from sklearn.linear_model import LogisticRegression
 
 from models import language
 from models.heads import Heads, aspect_labels, needs_help_labels
-from monitor.types import ASPECTS
+from monitor.kernel.types import ASPECTS
 
 
 def test_saved_language_head_predicts_like_sklearn(tmp_path) -> None:

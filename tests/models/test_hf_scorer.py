@@ -9,7 +9,7 @@ import pytest
 
 from models.config import HFModelConfig, ModelConfig
 from models.hf_scorer import HFScorer
-from monitor.types import TextToScore
+from monitor.kernel.types import TextToScore
 
 
 @pytest.fixture(scope="module")

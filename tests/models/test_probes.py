@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from models import probes
 from models.data import DataError
 from monitor.cli import _register_plugins, cli
-from monitor.types import ASPECTS
+from monitor.kernel.types import ASPECTS
 
 _register_plugins()  # as `repmon` does at start-up (entry points, built-ins included)
 
@@ -128,7 +128,7 @@ def test_shipped_model_meets_the_probe_criteria_in_both_thirds(shipped) -> None:
 
 @pytest.mark.slow
 def test_shipped_model_issue_examples(shipped) -> None:
-    from monitor.types import TextToScore
+    from monitor.kernel.types import TextToScore
 
     texts = [
         "Elendig kundeservice!",

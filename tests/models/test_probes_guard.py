@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models import cues, guard, language, lexicon
-from monitor.types import ASPECTS, SENTIMENTS
+from monitor.kernel.types import ASPECTS, SENTIMENTS
 
 POSITIVE_092 = np.array([[0.07, 0.01, 0.92]])  # what the shipped model said for "Elendig kundeservice!"
 NEG, NEU, POS = (SENTIMENTS.index(s) for s in SENTIMENTS)

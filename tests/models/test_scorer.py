@@ -11,7 +11,7 @@ import torch
 from models import adapter, encoder
 from models.config import ModelConfig
 from models.scorer import E5Scorer
-from monitor.types import ASPECTS, SENTIMENTS, Scorer, TextToScore
+from monitor.kernel.types import ASPECTS, SENTIMENTS, Scorer, TextToScore
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from models.config import ModelConfig
 from models.scorer import SHIPPED_WEIGHTS, E5Scorer
-from monitor.types import TextToScore
+from monitor.kernel.types import TextToScore
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from models import adapter, heads
 from models.config import ModelConfig
 from models.scorer import E5Scorer
 from models.train import TrainConfig, run
-from monitor.types import ASPECTS, TextToScore
+from monitor.kernel.types import ASPECTS, TextToScore
 
 WORDS = {"positive": ["good", "hello"], "negative": ["bad", "slow", "wait", "refund"], "neutral": ["world", "hej"]}
 

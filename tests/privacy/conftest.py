@@ -10,9 +10,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from monitor.privacy.redact import slack_escape
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import (
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.store.tables import (
     Alert,
     AlertMention,
     Brand,
@@ -25,6 +24,7 @@ from monitor.store.tables import (
     Story,
     Ticket,
 )
+from monitor.privacy.redact import slack_escape
 
 KEY = Pseudonymiser("test-key-0123456789abcdef")
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

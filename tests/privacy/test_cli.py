@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.cli import cli
+from monitor.kernel.store.tables import Mention
 from monitor.privacy.cli import register
-from monitor.store.tables import Mention
 
 register(cli)
 

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from monitor.kernel.store.tables import Alert, Feedback, Mention, OutboxMessage, Score
 from monitor.privacy import erase_author, erase_external, erase_mentions, export_author, purge
-from monitor.store.tables import Alert, Feedback, Mention, OutboxMessage, Score
 
 
 def test_erase_mentions_deleted_at_source(engine, world, data):

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from monitor.kernel.store.tables import Alert, EngagementSnapshot, Mention, OutboxMessage, Score, Story
 from monitor.privacy import purge
 from monitor.privacy.copies import BATCH
 from monitor.privacy.redact import REDACTED
 from monitor.privacy.retention import PURGED_PAYLOAD
-from monitor.store.tables import Alert, EngagementSnapshot, Mention, OutboxMessage, Score, Story
 
 
 def test_purge_anonymises_old_mentions_and_their_copies(engine, world, data):

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from monitor.store.tables import Alert, AlertMention, Brand, Mention, Score, Source, Story, Ticket
+from monitor.kernel.store.tables import Alert, AlertMention, Brand, Mention, Score, Source, Story, Ticket
 
 SINCE = datetime(2026, 6, 1, tzinfo=UTC)
 UNTIL = SINCE + timedelta(days=7)

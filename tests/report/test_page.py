@@ -13,9 +13,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from monitor.cli import cli
+from monitor.kernel.store.tables import Base, Brand
 from monitor.report import report_html
 from monitor.report.cli import register
-from monitor.store.tables import Base, Brand
 
 register(cli)
 CHROMIUM = Path("/usr/bin/chromium")

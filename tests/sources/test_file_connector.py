@@ -11,11 +11,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from connectors.file import FileConnector
-from monitor import plugins
-from monitor.store.ingest import store_page
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import Brand, Mention, Source
-from monitor.types import BrandQuery, Connector, SourceError
+from monitor.kernel import plugins
+from monitor.kernel.store.ingest import store_page
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.store.tables import Brand, Mention, Source
+from monitor.kernel.types import BrandQuery, Connector, SourceError
 
 QUERY = BrandQuery(brand="Telia", terms=("Telia",))
 

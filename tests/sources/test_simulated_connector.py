@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.simulated import SimulatedConnector
-from monitor import plugins
+from monitor.kernel import plugins
+from monitor.kernel.types import BrandQuery, Connector, FetchedMention
 from monitor.matching import compile_brand
-from monitor.types import BrandQuery, Connector, FetchedMention
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 QUERY = BrandQuery(brand="Telia", terms=("Telia",))

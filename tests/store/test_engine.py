@@ -4,10 +4,10 @@ import threading
 
 from sqlalchemy import func, select, text
 
-from monitor.store import migrate
-from monitor.store.catalog import ensure_brand
-from monitor.store.engine import Database
-from monitor.store.tables import Brand
+from monitor.kernel.store import migrate
+from monitor.kernel.store.catalog import ensure_brand
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.tables import Brand
 
 
 def test_sqlite_pragmas(tmp_path):

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from monitor.store.catalog import ensure_source
-from monitor.store.ingest import MAX_RAW_BYTES, MAX_TEXT_CHARS, TRUNCATION_MARKER, store_page
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import EngagementSnapshot, Mention, Source
-from monitor.types import FetchedMention, Page
+from monitor.kernel.store.catalog import ensure_source
+from monitor.kernel.store.ingest import MAX_RAW_BYTES, MAX_TEXT_CHARS, TRUNCATION_MARKER, store_page
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.store.tables import EngagementSnapshot, Mention, Source
+from monitor.kernel.types import FetchedMention, Page
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PSEUDO = Pseudonymiser("test-key-0123456789abcdef")
@@ -125,10 +125,10 @@ def test_killed_process_mid_transaction_leaves_no_partial_page(database, source,
         f"""
         import os
         from datetime import UTC, datetime
-        from monitor.store.engine import Database
-        from monitor.store.ingest import store_page
-        from monitor.store.pseudonym import Pseudonymiser
-        from monitor.types import FetchedMention, Page
+        from monitor.kernel.store.engine import Database
+        from monitor.kernel.store.ingest import store_page
+        from monitor.kernel.store.pseudonym import Pseudonymiser
+        from monitor.kernel.types import FetchedMention, Page
         db = Database({url!r})
         mentions = [FetchedMention(external_id=f"post-{{i}}", text="x", created_at=datetime.now(UTC))
                     for i in range(5)]

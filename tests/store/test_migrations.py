@@ -2,9 +2,9 @@
 
 from sqlalchemy import inspect, text
 
-from monitor.store import migrate
-from monitor.store.engine import make_engine
-from monitor.store.tables import Base
+from monitor.kernel.store import migrate
+from monitor.kernel.store.engine import make_engine
+from monitor.kernel.store.tables import Base
 
 
 def test_upgrade_builds_the_declared_schema(db_url):

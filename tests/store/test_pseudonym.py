@@ -1,6 +1,6 @@
 import pytest
 
-from monitor.store.pseudonym import Pseudonymiser, PseudonymKeyError
+from monitor.kernel.store.pseudonym import Pseudonymiser, PseudonymKeyError
 
 KEY = "k" * 32
 

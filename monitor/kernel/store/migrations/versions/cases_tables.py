@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import monitor.store.tables
+import monitor.kernel.store.tables
 
 
 revision: str = 'cases_tables'
@@ -33,9 +33,9 @@ def upgrade() -> None:
     sa.Column('mention_count', sa.Integer(), nullable=False),
     sa.Column('destinations', sa.JSON(), nullable=True),
     sa.Column('problem_key', sa.String(length=200), nullable=True),
-    sa.Column('opened_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_activity_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('closed_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('opened_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_activity_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_cases_brand_id_brands'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cases')),
     sa.UniqueConstraint('key', name=op.f('uq_cases_key')),
@@ -47,7 +47,7 @@ def upgrade() -> None:
     op.create_table('case_mentions',
     sa.Column('mention_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('case_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('added_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('added_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_case_mentions_case_id_cases'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['mention_id'], ['mentions.id'], name=op.f('fk_case_mentions_mention_id_mentions'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('mention_id', name=op.f('pk_case_mentions'))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.store.tables import Brand, Source
+from monitor.kernel.store.tables import Brand, Source
 
 
 @dataclass(frozen=True, slots=True)

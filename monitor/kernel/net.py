@@ -1,4 +1,7 @@
-"""SSRF guard: refuse to call private, loopback, link-local or otherwise internal addresses.
+"""The network edge: the SSRF guard every outgoing request passes, and the secret scrubbing every
+message about a request passes. One module, so connectors and sinks cannot drift apart on either.
+
+SSRF guard: refuse to call private, loopback, link-local or otherwise internal addresses.
 
 Base URLs (a Mastodon instance, an RSS feed, a Bluesky PDS) are user-supplied, and a self-hosted
 monitor usually runs next to databases and cloud metadata endpoints (169.254.169.254). Every request
@@ -7,14 +10,22 @@ private networks for that source (`allow_private_network = true`, also what test
 The checked addresses are returned and the caller connects to exactly those (`pinned_request`: the
 URL rewritten to the address, the original name kept for the Host header and TLS), so a second DNS
 answer (rebinding) cannot point a request inward; redirects are never followed either.
+
+Scrubbing: secrets reach error text in surprising ways (a URL with `?key=`, a platform echoing the token
+in its error body, slack-sdk logging headers at DEBUG), so every error message a connector or sink
+raises goes through `Scrubber.scrub` (the secrets it knows, then the token shapes) and every log record
+through `redact` (the token shapes alone; `monitor.kernel.logsetup` installs it as a filter).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, SecretStr
 
 Resolver = Callable[[str], list[str]]
 
@@ -65,11 +76,21 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def check_url(url: str, *, allow_private: bool = False, resolver: Resolver | None = None) -> list[str]:
+def check_url(
+    url: str,
+    *,
+    allow_private: bool = False,
+    require_https: bool = False,
+    resolver: Resolver | None = None,
+    private_setting: str = "allow_private_network = true for this source",
+) -> list[str]:
     """Raise `UnsafeURLError` unless `url` is http(s) and every address its host resolves to is public.
 
     Returns the checked addresses to connect to (empty when `allow_private` skips resolution).
-    `resolver` defaults to the system's (tests inject their own).
+    `require_https` (webhooks, which carry a signature and alert text) refuses plain http unless
+    `allow_private` says the target is a trusted internal one. `resolver` defaults to the system's
+    (tests inject their own); a host that does not resolve is `UnresolvableHostError`: retry later.
+    `private_setting` is what the caller's user sets to allow private targets (named in the message).
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
@@ -80,6 +101,8 @@ def check_url(url: str, *, allow_private: bool = False, resolver: Resolver | Non
         raise UnsafeURLError("URLs with embedded credentials are refused; put secrets in the settings")
     if allow_private:
         return []
+    if require_https and parts.scheme != "https":
+        raise UnsafeURLError(f"{parts.hostname}: use https (plain http only with {private_setting})")
     try:
         addresses = [str(ipaddress.ip_address(parts.hostname))]
     except ValueError:
@@ -87,8 +110,8 @@ def check_url(url: str, *, allow_private: bool = False, resolver: Resolver | Non
     bad = [a for a in addresses if not is_public_address(a)]
     if bad or not addresses:
         raise UnsafeURLError(
-            f"{parts.hostname} resolves to a non-public address ({', '.join(bad) or 'none'}); "
-            "set allow_private_network = true for this source if that is intended"
+            f"{parts.hostname} resolves to non-public address {', '.join(bad) or 'none'}; "
+            f"set {private_setting} if that is intended"
         )
     return addresses
 
@@ -105,3 +128,52 @@ def pinned_request(url: str, address: str) -> tuple[str, dict[str, str], dict[st
     port = f":{parts.port}" if parts.port else ""
     pinned = urlunsplit((parts.scheme, literal + port, parts.path, parts.query, ""))
     return pinned, {"Host": host + port}, {"sni_hostname": host}
+
+
+# --------------------------------------------------------------------------- secret scrubbing
+
+REDACTED = "[redacted]"
+# Slack tokens (xoxb-, xoxp-, xapp-, xoxe-...), HTTP auth headers, secret-looking query parameters.
+_SLACK_TOKEN = re.compile(r"x(?:ox[a-z]|app)-[A-Za-z0-9-]{6,}")  # no \b: "0xoxb-…" glued to a word still leaks
+_AUTH_VALUE = re.compile(r"(?i)\b(bearer|basic|token)(\s+|=)[A-Za-z0-9._~+/=-]{8,}")
+_SECRET_PARAMS = re.compile(
+    r"(?i)([?&](?:key|api_?key|access_token|token|ticket|client_secret|password|sig|signature)=)[^&\s#'\"]+"
+)
+_AUTH_HEADER = re.compile(r"(?i)(['\"]?authorization['\"]?\s*[:=]\s*['\"]?)[^'\",}\n]+")
+
+
+def redact(text: str) -> str:
+    """`text` with every token-shaped substring replaced by `[redacted]` (no knowledge of actual secrets)."""
+    text = _SLACK_TOKEN.sub(REDACTED, text)
+    text = _AUTH_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    text = _SECRET_PARAMS.sub(lambda m: m.group(1) + REDACTED, text)
+    return _AUTH_HEADER.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class Scrubber:
+    """Replaces known secret values, then every token-shaped substring (`redact`), with `[redacted]`."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: set[str] = set()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str | None) -> None:
+        """Register a secret learned at run time (a session token, an OAuth bearer)."""
+        if secret and len(secret) >= 4:
+            self._secrets.add(secret)
+
+    def scrub(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, REDACTED)
+        return redact(text)
+
+    @classmethod
+    def from_settings(cls, settings: BaseModel) -> Scrubber:
+        """Every `SecretStr` field of a settings model is a secret."""
+        values = [
+            getattr(settings, name).get_secret_value()
+            for name in type(settings).model_fields
+            if isinstance(getattr(settings, name), SecretStr)
+        ]
+        return cls(values)

@@ -1,7 +1,9 @@
 """Plugin discovery through entry points.
 
-Built-in connectors, scorers, sinks, detectors and CLI commands are registered in pyproject.toml
+Built-in connectors, scorers, sinks and CLI commands are registered in pyproject.toml
 through exactly the same entry-point groups that third-party packages use (the datasette model).
+Detectors are not a plugin kind: the detection stage composes its detectors itself (a `repmon.detectors`
+group used to be declared and was never loaded, so it was removed rather than left to mislead).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ GROUPS = {
     "connectors": "repmon.connectors",
     "scorers": "repmon.scorers",
     "sinks": "repmon.sinks",
-    "detectors": "repmon.detectors",
     "commands": "repmon.commands",
 }
 

@@ -35,7 +35,8 @@ from sqlalchemy import select
 from alerts.sinks.webhook import SIGNATURE_HEADER, WebhookSink, verify
 from monitor.config import Config, Secrets, validate
 from monitor.daemon import Daemon
-from monitor.store.tables import Alert, Case, Mention, Score
+from monitor.kernel.states import CLAIMABLE
+from monitor.kernel.store.tables import Alert, Case, Mention, Score
 
 BRAND, HANDLE = "Nordbank", "@nordbank"
 SOURCES = {  # file under sentiment/train -> share of the sample
@@ -189,7 +190,9 @@ def _config(
             "default_console": False,
             "timezone": "UTC",
             "daily_cap": 2,  # far fewer than the complaints: caps must govern notifications only
-            "routes": [{"name": "helpdesk", "kinds": ["complaint"], "webhook": "helpdesk"}],
+            "routes": [
+                {"name": "helpdesk", "kinds": ["complaint"], "to": [{"sink": "webhook", "target": "helpdesk"}]}
+            ],
             "webhooks": {
                 "helpdesk": {
                     "url": helpdesk_url,
@@ -221,13 +224,13 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def _run_until_drained(daemon: Daemon, rounds: int = 30) -> None:
     """Run the pipeline until the outbox holds nothing pending (failed deliveries wait 1-2 s to retry)."""
-    from monitor.store.tables import OutboxMessage
+    from monitor.kernel.store.tables import OutboxMessage
 
     for _ in range(rounds):
         daemon.run_once()
         with daemon.db.read() as session:
             pending = session.scalars(
-                select(OutboxMessage.id).where(OutboxMessage.status.in_(("pending", "in_flight"))).limit(1)
+                select(OutboxMessage.id).where(OutboxMessage.status.in_(CLAIMABLE)).limit(1)
             ).first()
         if pending is None:
             return

@@ -1,12 +1,12 @@
-"""Alembic environment: runs migrations on the connection or URL that `monitor.store.migrate` passes in."""
+"""Alembic environment: runs migrations on the connection or URL that `monitor.kernel.store.migrate` passes in."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from monitor.store.engine import make_engine
-from monitor.store.migrate import _ours
-from monitor.store.tables import Base
+from monitor.kernel.store.engine import make_engine
+from monitor.kernel.store.migrate import _ours
+from monitor.kernel.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

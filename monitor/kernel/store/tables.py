@@ -28,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from monitor.kernel.states import AlertState, CaseState, OutboxStatus
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -197,7 +199,7 @@ class Alert(Base):
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
     story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id", ondelete="SET NULL"), default=None)
     severity: Mapped[str] = mapped_column(String(10))
-    state: Mapped[str] = mapped_column(String(20), default="open")
+    state: Mapped[str] = mapped_column(String(20), default=AlertState.OPEN.value)  # AlertState
     headline: Mapped[str] = mapped_column(Text)
     evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     route: Mapped[str | None] = mapped_column(String(200), default=None)
@@ -228,7 +230,7 @@ class OutboxMessage(Base):
     action: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending/in_flight/delivered/dead
+    status: Mapped[str] = mapped_column(String(20), default=OutboxStatus.PENDING.value)  # OutboxStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(default=None)
@@ -253,7 +255,7 @@ class Case(Base):
     open_key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
     author_key: Mapped[str | None] = mapped_column(String(64), default=None)
-    state: Mapped[str] = mapped_column(String(20), default="open")  # CaseState
+    state: Mapped[str] = mapped_column(String(20), default=CaseState.OPEN.value)  # CaseState
     close_reason: Mapped[str | None] = mapped_column(String(20), default=None)  # CloseReason
     first_mention_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     mention_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.store.engine import Database
-from monitor.store.ingest import store_page
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import Source
-from monitor.sync import SourceRuntime
-from monitor.types import BrandQuery, Page, SourceError
+from sqlalchemy.orm import Session
+
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.store.tables import Source
+from monitor.kernel.types import BrandQuery, Page, SourceError
+from monitor.sync import SourceRuntime, SyncResult, fetch_and_store
 
 Progress = Callable[[Page, int], None]  # (page, stored so far)
 MAX_NOTES = 8  # a long Algolia backfill slides its window hundreds of times: show the first few
@@ -125,30 +126,25 @@ def backfill(
         if row is None:
             raise LookupError(f"source id {runtime.ref.source_id} does not exist")
         cursor = copy.deepcopy(row.cursor) if row.cursor is not None else None
-    source_name = runtime.ref.connector
-    try:
-        for page in connector.fetch(query, cursor):
-            matched = [m for m in page.mentions if runtime.matcher.matches(m.text, m.language, source_name)]
-            with db.transaction() as session:
-                row = session.get(Source, runtime.ref.source_id)
-                assert row is not None
-                merged = merge_backfill_cursor(row.cursor, page.cursor)
-                coverage.resumable = coverage.resumable and page.cursor is not None and "streams" in page.cursor
-                stats = store_page(
-                    session,
-                    runtime.ref.source_id,
-                    runtime.ref.brand_id,
-                    Page(matched, merged, page.notes),
-                    pseudonymiser,
-                    now=now,
-                )
-            coverage.pages += 1
-            coverage.fetched += len(page.mentions)
-            coverage.matched += len(matched)
-            coverage.inserted += stats.inserted
-            coverage.notes += page.notes
-            if progress is not None:
-                progress(page, coverage.inserted)
+    result = SyncResult(source_id=runtime.ref.source_id)
+
+    def merge(session: Session, page_cursor: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        row = session.get(Source, runtime.ref.source_id)
+        assert row is not None
+        coverage.resumable = coverage.resumable and page_cursor is not None and "streams" in page_cursor
+        return merge_backfill_cursor(row.cursor, page_cursor)
+
+    def counted(page: Page) -> None:
+        coverage.pages, coverage.fetched, coverage.matched = result.pages, result.fetched, result.matched
+        coverage.inserted = result.stored.inserted
+        coverage.notes += page.notes
+        if progress is not None:
+            progress(page, coverage.inserted)
+
+    try:  # the sync stage's own loop, in backfill mode
+        fetch_and_store(
+            db, runtime, query, cursor, pseudonymiser, now, result, merge_cursor=merge, after_page=counted
+        )
         coverage.complete = _backfill_done(db, runtime.ref.source_id)
     except KeyboardInterrupt:
         coverage.interrupted = True

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import monitor.store.tables
+import monitor.kernel.store.tables
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.create_table('brands',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('created_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_brands')),
     sa.UniqueConstraint('name', name=op.f('uq_brands_name'))
     )
@@ -31,7 +31,7 @@ def upgrade() -> None:
     sa.Column('detector', sa.String(length=100), nullable=False),
     sa.Column('key', sa.String(length=200), nullable=False),
     sa.Column('state', sa.JSON(), nullable=False),
-    sa.Column('updated_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_detector_state')),
     sa.UniqueConstraint('detector', 'key', name=op.f('uq_detector_state_detector_key'))
     )
@@ -43,14 +43,14 @@ def upgrade() -> None:
     sa.Column('cursor', sa.JSON(), nullable=True),
     sa.Column('health', sa.String(length=20), nullable=False),
     sa.Column('health_reason', sa.Text(), nullable=True),
-    sa.Column('health_changed_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('health_changed_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('consecutive_failures', sa.Integer(), nullable=False),
-    sa.Column('last_success_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_attempt_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('next_attempt_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_success_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_attempt_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error_kind', sa.String(length=20), nullable=True),
     sa.Column('config_fingerprint', sa.String(length=64), nullable=True),
-    sa.Column('created_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_sources_brand_id_brands'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sources')),
     sa.UniqueConstraint('brand_id', 'name', name=op.f('uq_sources_brand_id_name'))
@@ -63,8 +63,8 @@ def upgrade() -> None:
     sa.Column('first_mention_id', sa.BigInteger(), nullable=True),
     sa.Column('mention_count', sa.Integer(), nullable=False),
     sa.Column('centroid', sa.LargeBinary(), nullable=True),
-    sa.Column('created_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_stories_brand_id_brands'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_stories')),
     sa.UniqueConstraint('key', name=op.f('uq_stories_key'))
@@ -86,11 +86,11 @@ def upgrade() -> None:
     sa.Column('assignee', sa.String(length=100), nullable=True),
     sa.Column('slack_channel', sa.String(length=100), nullable=True),
     sa.Column('slack_ts', sa.String(length=50), nullable=True),
-    sa.Column('detected_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('created_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('acknowledged_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('muted_until', monitor.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('detected_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('acknowledged_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('muted_until', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_alerts_brand_id_brands'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['story_id'], ['stories.id'], name=op.f('fk_alerts_story_id_stories'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts')),
@@ -114,19 +114,19 @@ def upgrade() -> None:
     sa.Column('rating', sa.Integer(), nullable=True),
     sa.Column('parent_external_id', sa.String(length=300), nullable=True),
     sa.Column('links', sa.JSON(), nullable=True),
-    sa.Column('created_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('fetched_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('fetched_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('likes', sa.BigInteger(), nullable=True),
     sa.Column('reposts', sa.BigInteger(), nullable=True),
     sa.Column('replies', sa.BigInteger(), nullable=True),
     sa.Column('quotes', sa.BigInteger(), nullable=True),
-    sa.Column('engagement_checked_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('next_repoll_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('engagement_checked_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_repoll_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('repoll_count', sa.Integer(), nullable=False),
     sa.Column('raw', sa.JSON(), nullable=True),
     sa.Column('story_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('scored_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('anonymised_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('scored_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('anonymised_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_mentions_brand_id_brands'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['source_id'], ['sources.id'], name=op.f('fk_mentions_source_id_sources'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['story_id'], ['stories.id'], name=op.f('fk_mentions_story_id_stories'), ondelete='SET NULL'),
@@ -149,7 +149,7 @@ def upgrade() -> None:
     op.create_table('engagement_snapshots',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('mention_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('observed_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('observed_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('likes', sa.BigInteger(), nullable=True),
     sa.Column('reposts', sa.BigInteger(), nullable=True),
     sa.Column('replies', sa.BigInteger(), nullable=True),
@@ -169,7 +169,7 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=40), nullable=False),
     sa.Column('corrected_label', sa.String(length=10), nullable=True),
     sa.Column('user', sa.String(length=100), nullable=True),
-    sa.Column('created_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['alert_id'], ['alerts.id'], name=op.f('fk_feedback_alert_id_alerts'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['mention_id'], ['mentions.id'], name=op.f('fk_feedback_mention_id_mentions'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_feedback'))
@@ -183,12 +183,12 @@ def upgrade() -> None:
     sa.Column('idempotency_key', sa.String(length=200), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('locked_until', monitor.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('locked_until', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('result', sa.JSON(), nullable=True),
-    sa.Column('created_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('delivered_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['alert_id'], ['alerts.id'], name=op.f('fk_outbox_alert_id_alerts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox')),
     sa.UniqueConstraint('idempotency_key', name=op.f('uq_outbox_idempotency_key'))
@@ -209,7 +209,7 @@ def upgrade() -> None:
     sa.Column('needs_help_probability', sa.Float(), nullable=False),
     sa.Column('aspects', sa.JSON(), nullable=True),
     sa.Column('embedding', sa.LargeBinary(), nullable=True),
-    sa.Column('scored_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('scored_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['mention_id'], ['mentions.id'], name=op.f('fk_scores_mention_id_mentions'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_scores')),
     sa.UniqueConstraint('mention_id', 'model_version', name=op.f('uq_scores_mention_id_model_version'))
@@ -224,7 +224,7 @@ def upgrade() -> None:
     sa.Column('alert_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('ticket_id', sa.String(length=100), nullable=True),
     sa.Column('url', sa.Text(), nullable=True),
-    sa.Column('created_at', monitor.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', monitor.kernel.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['alert_id'], ['alerts.id'], name=op.f('fk_tickets_alert_id_alerts'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tickets')),
     sa.UniqueConstraint('system', 'external_id', name=op.f('uq_tickets_system_external_id'))

@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.kernel.store.engine import Database
+from monitor.kernel.store.ingest import ENGAGEMENT_FIELDS, record_engagement
+from monitor.kernel.store.tables import Mention
+from monitor.kernel.types import Connector, EngagementUpdate, SourceError
 from monitor.privacy.erasure import erase_mentions
-from monitor.store.engine import Database
-from monitor.store.ingest import ENGAGEMENT_FIELDS, record_engagement
-from monitor.store.tables import Mention
-from monitor.types import Connector, EngagementUpdate, SourceError
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from monitor.store.pseudonym import Pseudonymiser
-from monitor.store.tables import EngagementSnapshot, Mention, Source
-from monitor.types import FetchedMention, Page
+from monitor.kernel.store.pseudonym import Pseudonymiser
+from monitor.kernel.store.tables import EngagementSnapshot, Mention, Source
+from monitor.kernel.types import FetchedMention, Page
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ MAX_RAW_BYTES = 16_384  # raw payloads are for debugging and re-parsing, not an 
 MAX_EXTERNAL_ID = 300  # column size
 MAX_URL_CHARS = 4_000
 TRUNCATION_MARKER = " […truncated by repmon]"
-FIRST_REPOLL_AFTER = timedelta(minutes=2)  # the first age of connectors.repoll's schedule
+FIRST_REPOLL_AFTER = timedelta(minutes=2)  # the first age of monitor.repoll's schedule
 ENGAGEMENT_FIELDS = ("likes", "reposts", "replies", "quotes", "author_followers")
 _SELECT_CHUNK = 500
 MAX_COUNT = 2**62  # BIGINT with room: a bigger "like count" is a hostile payload, stored as unknown

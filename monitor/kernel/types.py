@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -180,9 +181,23 @@ class DeliveryResult:
     result: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"ts": ...} or {"ticket_id": ...}
 
 
+class Capability(StrEnum):
+    """What a sink can do; routing and follow-ups ask for a capability, never for a sink by name.
+
+    A sink class declares `capabilities: ClassVar[frozenset[Capability]]`; one that declares nothing
+    (a minimal third-party sink) is taken to accept posts only.
+    """
+
+    POSTS = "posts"  # takes an alert as a message (action "post"): a chat, a pager, an event receiver
+    THREADS = "threads"  # follow-ups go under the posted message (action "thread_reply")
+    EDITS = "edits"  # a posted message is updated in place as the alert grows (action "update")
+    TICKETS = "tickets"  # a helpdesk: customers' cases and problem tickets go here
+
+
 @runtime_checkable
 class Sink(Protocol):
-    """Delivers outbox messages. Registered under the `repmon.sinks` entry-point group."""
+    """Delivers outbox messages. Registered under the `repmon.sinks` entry-point group; routes name it as
+    `to = [{sink = "<entry point name>", target = "..."}]` and it receives `payload["target"]`."""
 
     name: ClassVar[str]
 

@@ -12,7 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from monitor.textfold import fold, words
+from monitor.kernel.textfold import fold, words
 
 
 def _wordset(text: str) -> frozenset[str]:

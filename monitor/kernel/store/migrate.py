@@ -1,4 +1,4 @@
-"""Schema migrations with Alembic, packaged inside `monitor.store.migrations`.
+"""Schema migrations with Alembic, packaged inside `monitor.kernel.store.migrations`.
 
 No alembic.ini is needed: the configuration is built here so that `repmon db upgrade` works from an
 installed package as well as from a checkout.
@@ -17,8 +17,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
-from monitor.store.engine import make_engine
-from monitor.store.tables import Base
+from monitor.kernel.store.engine import make_engine
+from monitor.kernel.store.tables import Base
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

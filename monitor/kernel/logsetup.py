@@ -10,25 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 
-REDACTED = "[redacted]"
-# Slack tokens (xoxb-, xoxp-, xapp-, xoxe-...), HTTP auth headers, secret-looking query parameters.
-_PATTERNS = (
-    re.compile(r"x(?:ox[a-z]|app)-[A-Za-z0-9-]{6,}"),  # no \b: "0xoxb-…" glued to a word still leaks
-    re.compile(r"(?i)\b(bearer|basic|token)(\s+|=)[A-Za-z0-9._~+/=-]{8,}"),
-    re.compile(r"(?i)([?&](?:key|api_?key|access_token|token|ticket|client_secret|password|sig)=)[^&\s#'\"]+"),
-    re.compile(r"(?i)(['\"]?authorization['\"]?\s*[:=]\s*['\"]?)[^'\",}\n]+"),
-)
+from monitor.kernel.net import redact
+
 NOISY_LIBRARIES = ("slack_sdk", "slack_bolt", "httpx", "httpcore", "urllib3", "websocket", "apscheduler")
-
-
-def redact(text: str) -> str:
-    """`text` with every token-shaped substring replaced by `[redacted]`."""
-    text = _PATTERNS[0].sub(REDACTED, text)
-    text = _PATTERNS[1].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-    text = _PATTERNS[2].sub(lambda m: m.group(1) + REDACTED, text)
-    return _PATTERNS[3].sub(lambda m: m.group(1) + REDACTED, text)
 
 
 class RedactSecrets(logging.Filter):
