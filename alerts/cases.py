@@ -22,12 +22,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from alerts import outbox
@@ -76,7 +76,9 @@ def needs_help(score: Score | None) -> bool:
 def assign_cases(session: Session, mention_ids: Sequence[int], now: datetime, config: AlertsConfig) -> CaseStats:
     """Open or join cases for freshly scored mentions, queueing their helpdesk deliveries.
 
-    Runs in the caller's transaction (the one that wrote the scores), after story grouping.
+    Runs in the caller's transaction (the one that wrote the scores), after story grouping. Set-based:
+    the batch's customers are decided in memory (each customer's posts in time order) and written with
+    a fixed number of statements however many posts and customers the batch holds.
     """
     stats = CaseStats([], [], [])
     if not config.cases.enabled or not mention_ids:
@@ -88,28 +90,27 @@ def assign_cases(session: Session, mention_ids: Sequence[int], now: datetime, co
         .where(Mention.id.in_([i for i in ids if i not in done]))
         .order_by(Mention.created_at, Mention.id)
     ).all()
+    if not mentions:
+        return stats
     scores = latest_scores(session, [m.id for m in mentions])
     # One lock order for every worker (customer, then time): two batches holding posts of the same two
     # customers cannot deadlock on each other's case inserts; each customer's posts stay in time order.
-    for mention in sorted(mentions, key=lambda m: (open_key(m), m.created_at, m.id)):
-        score = scores.get(mention.id)
-        case = _open_case_of(session, open_key(mention))
-        if case is not None and now - case.last_activity_at >= config.cases.quiet_close:
-            close_case(session, case, CloseReason.QUIET, now)
-            stats.closed.append(case.id)
-            case = None
-        if case is None:
-            if not needs_help(score) or is_plain_repost(mention.text):
-                continue
-            case, created = _open(session, mention, score, now, config)
-            if created:
-                stats.opened.append(case.id)
-                _queue_opening(session, case, now)
-                continue
-            # else: a concurrent worker opened this customer's case a moment ago; the post joins it
-        if _join(session, case, mention, now):
-            stats.joined.append(case.id)
-            _queue_post(session, case, mention, now)
+    ordered = sorted(mentions, key=lambda m: (open_key(m), m.created_at, m.id))
+    open_cases = {
+        c.open_key: c
+        for c in session.scalars(
+            select(Case).where(Case.open_key.in_(sorted({open_key(m) for m in ordered}))).order_by(Case.id)
+        )
+    }
+    plan = _plan(ordered, open_cases, scores, now, config)
+    for case in plan.quiet:
+        close_case(session, case, CloseReason.QUIET, now)
+        stats.closed.append(case.id)
+    session.flush()  # closed cases free their open_key before the new ones take it
+    brands = dict(session.execute(select(Brand.id, Brand.name)).all())
+    cases = _insert_cases(session, plan, scores, brands, now, config)
+    steps = _file_posts(session, plan, cases, now)
+    _queue_deliveries(session, steps, brands, scores, now, stats)
     session.flush()
     from alerts.incidents import grow_incidents  # incidents builds on cases: imported late
 
@@ -117,59 +118,211 @@ def assign_cases(session: Session, mention_ids: Sequence[int], now: datetime, co
     return stats
 
 
-def _open_case_of(session: Session, key: str) -> Case | None:
-    return session.scalars(select(Case).where(Case.open_key == key)).first()
+@dataclass
+class _Customer:
+    """One customer's posts of this batch, as decided in memory before anything is written."""
+
+    case: Case | None  # their open case from before this batch (None: the batch opens one, or none)
+    seed: Mention | None = None  # the post that opens a new case
+    joins: list[Mention] = field(default_factory=list)  # posts that join `case` or the new one
 
 
-def _open(
-    session: Session, mention: Mention, score: Score | None, now: datetime, config: AlertsConfig
-) -> tuple[Case, bool]:
-    """A new case for this post, or the one a concurrent worker opened a moment ago."""
-    case = Case(
-        key=case_key(mention.brand_id, mention.id),
-        open_key=open_key(mention),
-        brand_id=mention.brand_id,
-        author_key=mention.author_key,
-        state=CaseState.OPEN.value,
-        first_mention_id=mention.id,
-        mention_count=1,
-        destinations=_helpdesks(session, mention, score, config),
-        opened_at=now,
-        last_activity_at=now,
+@dataclass
+class _Plan:
+    customers: list[_Customer]
+    quiet: list[Case]  # open cases nobody wrote to for `quiet_close`: closed before their customer posts
+
+
+def _plan(
+    ordered: Sequence[Mention], open_cases: dict[str, Case], scores: dict[int, Score], now: datetime, config: Any
+) -> _Plan:
+    """Which post opens, joins or is no case, customer by customer in time order (as if one by one)."""
+    plan = _Plan([], [])
+    current: _Customer | None = None
+    current_key = None
+    for mention in ordered:
+        key = open_key(mention)
+        if key != current_key:
+            case = open_cases.get(key)
+            if case is not None and now - case.last_activity_at >= config.cases.quiet_close:
+                plan.quiet.append(case)
+                case = None
+            current, current_key = _Customer(case), key
+            plan.customers.append(current)
+        assert current is not None
+        if current.case is None and current.seed is None:
+            if needs_help(scores.get(mention.id)) and not is_plain_repost(mention.text):
+                current.seed = mention
+            continue
+        current.joins.append(mention)
+    plan.customers = [c for c in plan.customers if c.case is not None or c.seed is not None]
+    return plan
+
+
+def _insert_cases(
+    session: Session,
+    plan: _Plan,
+    scores: dict[int, Score],
+    brands: dict[int, str],
+    now: datetime,
+    config: AlertsConfig,
+) -> dict[str, Case]:
+    """Insert the batch's new cases in one statement; returns every case of the batch by open key.
+
+    A concurrent worker may have opened a customer's case a moment ago (the unique open_key): ours is
+    then not inserted and the post joins theirs, as it would one post later.
+    """
+    seeds = [c.seed for c in plan.customers if c.seed is not None]
+    if seeds:
+        rows = [
+            {
+                "key": case_key(m.brand_id, m.id),
+                "open_key": open_key(m),
+                "brand_id": m.brand_id,
+                "author_key": m.author_key,
+                "state": CaseState.OPEN.value,
+                "first_mention_id": m.id,
+                "mention_count": 0,  # counted as its posts are filed
+                "destinations": _helpdesks(brands.get(m.brand_id, ""), m, scores.get(m.id), config),
+                "opened_at": now,
+                "last_activity_at": now,
+            }
+            for m in seeds
+        ]
+        module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        session.execute(module.insert(Case).on_conflict_do_nothing(), rows)
+    found: dict[str | None, Case] = {c.case.open_key: c.case for c in plan.customers if c.case is not None}
+    keys = [open_key(m) for m in seeds]
+    if keys:
+        for case in session.scalars(
+            select(Case).where(
+                or_(Case.open_key.in_(keys), Case.key.in_([case_key(m.brand_id, m.id) for m in seeds]))
+            )
+        ):
+            if case.open_key is not None:
+                found[case.open_key] = case
+            else:  # the other worker's case holding this very post, already closed again
+                found.setdefault(f"key:{case.key}", case)
+    return {k: v for k, v in found.items() if k is not None}  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class _Filed:
+    """A post filed in a case, in filing order; `opening` when it opened the case."""
+
+    case: Case
+    mention: Mention
+    opening: bool
+
+
+def _file_posts(session: Session, plan: _Plan, cases: dict[str, Case], now: datetime) -> list[_Filed]:
+    """Insert every case membership in one statement; the ones inserted (not filed by a concurrent worker
+    already) are returned in the batch's order, and the cases' counts and activity follow them."""
+    filed: list[_Filed] = []
+    for customer in plan.customers:
+        posts = [customer.seed] if customer.seed is not None else []
+        posts += customer.joins
+        key = open_key(posts[0])
+        case = cases.get(key)
+        if case is None and customer.seed is not None:
+            case = cases.get(f"key:{case_key(customer.seed.brand_id, customer.seed.id)}")
+        if case is None:
+            continue
+        for mention in posts:
+            opening = mention is customer.seed and case.key == case_key(mention.brand_id, mention.id)
+            filed.append(_Filed(case, mention, opening))
+    if not filed:
+        return []
+    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    inserted = set(
+        session.scalars(
+            module.insert(CaseMention)
+            .on_conflict_do_nothing(index_elements=["mention_id"])
+            .returning(CaseMention.mention_id),
+            [{"mention_id": f.mention.id, "case_id": f.case.id, "added_at": now} for f in filed],
+        )
     )
-    try:
-        with session.begin_nested():
-            session.add(case)
-            session.flush()
-            session.add(CaseMention(mention_id=mention.id, case_id=case.id, added_at=now))
-            session.flush()
-    except IntegrityError:
-        existing = _open_case_of(session, open_key(mention))
-        if existing is None:  # the other worker's case is the one with this very post
-            existing = session.scalars(select(Case).where(Case.key == case.key)).one()
-        return existing, False
-    return case, True
+    kept = [f for f in filed if f.mention.id in inserted]
+    for f in kept:
+        f.case.mention_count += 1
+        if not f.opening:
+            f.case.last_activity_at = now
+    return kept
 
 
-def _join(session: Session, case: Case, mention: Mention, now: datetime) -> bool:
-    try:
-        with session.begin_nested():
-            session.add(CaseMention(mention_id=mention.id, case_id=case.id, added_at=now))
-            session.flush()
-    except IntegrityError:  # another worker already filed this post
-        return False
-    case.mention_count += 1
-    case.last_activity_at = now
-    return True
+def _queue_deliveries(
+    session: Session,
+    filed: list[_Filed],
+    brands: dict[int, str],
+    scores: dict[int, Score],
+    now: datetime,
+    stats: CaseStats,
+) -> None:
+    """The opening (a new ticket) or a comment per filed post, each payload the case as it was then
+    (the posts filed so far, oldest first), exactly as if the posts had been filed one by one."""
+    cases = list({id(f.case): f.case for f in filed}.values())
+    history = _case_posts(session, [c.id for c in cases], exclude={f.mention.id for f in filed})
+    mentions = [f.mention for f in filed]
+    posts = {v["id"]: v for v in _post_views(session, mentions, scores)}
+    story_ids = {m.story_id for _, members in history.values() for m in members} | {m.story_id for m in mentions}
+    story_keys = dict(
+        session.execute(select(Story.id, Story.key).where(Story.id.in_([s for s in story_ids if s]))).all()
+    )
+    so_far = {c.id: list(history.get(c.id, ([], []))[0]) for c in cases}
+    stories = {c.id: {m.story_id for m in history.get(c.id, ([], []))[1]} for c in cases}
+    messages: list[outbox.NewMessage] = []
+    for f in filed:
+        case, mention = f.case, f.mention
+        so_far[case.id].append(_PostView(mention.created_at, mention.id, posts[mention.id]))
+        so_far[case.id].sort(key=lambda p: (p.created_at, p.mention_id))
+        stories[case.id].add(mention.story_id)
+        keys = sorted(story_keys[s] for s in stories[case.id] if s)
+        view = _view(case, [p.view for p in so_far[case.id]], keys, brands)
+        if f.opening:
+            stats.opened.append(case.id)
+            messages += _opening_messages(case, view)
+        else:
+            stats.joined.append(case.id)
+            messages += _post_messages(case, mention, posts[mention.id], view)
+    outbox.enqueue_many(session, messages, now)
 
 
-def _helpdesks(session: Session, mention: Mention, score: Score | None, config: AlertsConfig) -> list[list[str]]:
+def _opening_messages(case: Case, view: dict[str, Any]) -> list[outbox.NewMessage]:
+    return [
+        outbox.NewMessage(
+            key=opening_key(sink, target, case.key),
+            sink=sink,
+            action="open_case",
+            payload={**helpdesk_payload(sink, target, route, view), "case_id": case.id},
+        )
+        for sink, target, route in case.destinations or []
+    ]
+
+
+def _post_messages(
+    case: Case, mention: Mention, post: dict[str, Any], view: dict[str, Any]
+) -> list[outbox.NewMessage]:
+    """The customer wrote again: a comment on the same ticket (Zendesk) / a case_post event (webhook)."""
+    out = []
+    for sink, target, route in case.destinations or []:
+        parent = opening_key(sink, target, case.key)
+        out.append(
+            outbox.NewMessage(
+                key=outbox.outbox_key(parent, "post", mention.id),
+                sink=sink,
+                action="case_post",
+                payload={**helpdesk_payload(sink, target, route, view), "post": post, "parent_key": parent},
+            )
+        )
+    return out
+
+
+def _helpdesks(brand: str, mention: Mention, score: Score | None, config: AlertsConfig) -> list[list[str]]:
     """The helpdesk destinations (sink, target, route) of every route a complaint from this post matches."""
-    brand = session.get(Brand, mention.brand_id)
     followers = mention.author_followers or 0
     candidate = AlertCandidate(
         kind="complaint",
-        brand=brand.name if brand else "",
+        brand=brand,
         key=f"case:{mention.id}",
         severity="high" if followers >= 10_000 else "medium",
         detected_at=mention.created_at,
@@ -198,37 +351,6 @@ def helpdesk_payload(sink: str, target: str, route: str, view: dict[str, Any]) -
     else:
         payload["webhook"] = target
     return payload
-
-
-def _queue_opening(session: Session, case: Case, now: datetime) -> None:
-    view = case_view(session, case)
-    for sink, target, route in case.destinations or []:
-        outbox.enqueue(
-            session,
-            key=opening_key(sink, target, case.key),
-            sink=sink,
-            action="open_case",
-            payload={**helpdesk_payload(sink, target, route, view), "case_id": case.id},
-            alert_id=None,
-            due=now,
-        )
-
-
-def _queue_post(session: Session, case: Case, mention: Mention, now: datetime) -> None:
-    """The customer wrote again: a comment on the same ticket (Zendesk) / a case_post event (webhook)."""
-    post = _posts(session, [mention.id])[0]
-    view = case_view(session, case)
-    for sink, target, route in case.destinations or []:
-        parent = opening_key(sink, target, case.key)
-        outbox.enqueue(
-            session,
-            key=outbox.outbox_key(parent, "post", mention.id),
-            sink=sink,
-            action="case_post",
-            payload={**helpdesk_payload(sink, target, route, view), "post": post, "parent_key": parent},
-            alert_id=None,
-            due=now,
-        )
 
 
 def cases_of(mention_ids: Sequence[int]) -> Any:
@@ -293,13 +415,11 @@ def close_cases_of_mentions(session: Session, mention_ids: Sequence[int], now: d
 # --------------------------------------------------------------------------- views
 
 
-def _posts(session: Session, ids: list[int]) -> list[dict[str, Any]]:
-    mentions = session.scalars(select(Mention).where(Mention.id.in_(ids)).order_by(Mention.created_at, Mention.id))
-    found = list(mentions)
-    sources = dict(session.execute(select(Source.id, Source.name)).all())
-    scores = latest_scores(session, [m.id for m in found])
+def _post_views(session: Session, mentions: Sequence[Mention], scores: dict[int, Score]) -> list[dict[str, Any]]:
+    """A helpdesk's view of each post (`scores`: the latest score of each, as `latest_scores` gives)."""
+    sources = dict(session.execute(select(Source.id, Source.name)).all()) if mentions else {}
     out = []
-    for m in found:
+    for m in mentions:
         score = scores.get(m.id)
         view = mention_view(m, sources.get(m.source_id), score)
         view["needs_help_probability"] = round(score.needs_help_probability, 3) if score else None
@@ -308,30 +428,64 @@ def _posts(session: Session, ids: list[int]) -> list[dict[str, Any]]:
     return out
 
 
-def case_mention_ids(session: Session, case_id: int) -> list[int]:
-    return list(
-        session.scalars(
-            select(CaseMention.mention_id).where(CaseMention.case_id == case_id).order_by(CaseMention.mention_id)
-        )
+def _posts(session: Session, ids: list[int]) -> list[dict[str, Any]]:
+    found = list(
+        session.scalars(select(Mention).where(Mention.id.in_(ids)).order_by(Mention.created_at, Mention.id))
     )
+    return _post_views(session, found, latest_scores(session, [m.id for m in found]))
+
+
+def _case_posts(
+    session: Session, case_ids: list[int], exclude: set[int]
+) -> dict[int, tuple[list[_PostView], list[Mention]]]:
+    """Every case's posts (but `exclude`), oldest first, as views and as mentions: three queries in all."""
+    if not case_ids:
+        return {}
+    rows = session.execute(
+        select(CaseMention.case_id, Mention)
+        .join(Mention, Mention.id == CaseMention.mention_id)
+        .where(CaseMention.case_id.in_(case_ids))
+        .order_by(Mention.created_at, Mention.id)
+    ).all()
+    mentions = [m for _, m in rows if m.id not in exclude]
+    views = {v["id"]: v for v in _post_views(session, mentions, latest_scores(session, [m.id for m in mentions]))}
+    out: dict[int, tuple[list[_PostView], list[Mention]]] = {}
+    for case_id, m in rows:
+        if m.id in exclude:
+            continue
+        posts, members = out.setdefault(case_id, ([], []))
+        posts.append(_PostView(m.created_at, m.id, views[m.id]))
+        members.append(m)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _PostView:
+    created_at: datetime
+    mention_id: int
+    view: dict[str, Any]
 
 
 def case_view(session: Session, case: Case) -> dict[str, Any]:
     """Everything a helpdesk needs about a case, as JSON-ready data (sinks never query the database)."""
-    ids = case_mention_ids(session, case.id)
-    posts = _posts(session, ids)
-    brand = session.get(Brand, case.brand_id)
+    posts, members = _case_posts(session, [case.id], exclude=set()).get(case.id, ([], []))
+    story_ids = {m.story_id for m in members if m.story_id is not None}
+    stories = sorted(session.scalars(select(Story.key).where(Story.id.in_(story_ids)))) if story_ids else []
+    brands = dict(session.execute(select(Brand.id, Brand.name).where(Brand.id == case.brand_id)).all())
+    return _view(case, [p.view for p in posts], stories, brands)
+
+
+def _view(
+    case: Case, posts: list[dict[str, Any]], story_keys: list[str], brands: dict[int, str]
+) -> dict[str, Any]:
+    """The case as JSON-ready data from its posts' views (oldest first) and its stories' keys."""
     languages = Counter(p["language"] or "other" for p in posts)
     aspects = Counter(a for p in posts for a in p["aspects"])
-    story_ids = {
-        sid for sid in session.scalars(select(Mention.story_id).where(Mention.id.in_(ids))) if sid is not None
-    }
-    stories = sorted(session.scalars(select(Story.key).where(Story.id.in_(story_ids)))) if story_ids else []
     first = posts[0] if posts else {}
     return {
         "case_key": case.key,
         "case_id": case.id,
-        "brand": brand.name if brand else str(case.brand_id),
+        "brand": brands.get(case.brand_id, str(case.brand_id)),
         "customer": (case.author_key or "anonymous")[:12],  # pseudonymous: never the handle
         "state": case.state,
         "opened_at": case.opened_at.isoformat(),
@@ -339,7 +493,7 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
         "languages": [lang for lang, _ in languages.most_common()],
         "aspects": [name for name, _ in aspects.most_common()],
         "needs_help_probability": max((p["needs_help_probability"] or 0 for p in posts), default=0.0),
-        "story_keys": stories,
+        "story_keys": story_keys,
         "problem": case.problem_key,
         "headline": (first.get("text") or "")[:140],
         "posts": posts[-POSTS_IN_VIEW:],

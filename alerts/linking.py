@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from alerts.view import latest_scores, mention_view
-from monitor.kernel.store.tables import AlertMention, Brand, Mention, Source
+from monitor.kernel.store.tables import AlertMention, Brand, Mention
 
 
 def brand_id_for(session: Session, name: str) -> int:
@@ -40,22 +38,29 @@ def story_of(session: Session, mention_ids: Sequence[int]) -> int | None:
     return row[0] if row else None
 
 
-def attach_mentions(session: Session, alert_id: int, mention_ids: Sequence[int]) -> list[int]:
-    """Link mentions to an alert; returns the ids that were not linked before."""
+def attach_mentions(
+    session: Session,
+    alert_id: int,
+    mention_ids: Sequence[int],
+    *,
+    known: Callable[[Sequence[int]], set[int]] | None = None,
+    new_alert: bool = False,
+) -> list[int]:
+    """Link mentions to an alert; returns the ids that were not linked before.
+
+    `known(ids)` says which of them exist (the router answers from what it read for the whole batch);
+    an alert created a moment ago (`new_alert`) has no links yet to look up.
+    """
     if not mention_ids:
         return []
-    have = set(session.scalars(select(AlertMention.mention_id).where(AlertMention.alert_id == alert_id)))
-    known = set(session.scalars(select(Mention.id).where(Mention.id.in_(list(mention_ids)))))
-    new = [m for m in dict.fromkeys(mention_ids) if m not in have and m in known]
+    have: set[int] = set()
+    if not new_alert:
+        have = set(session.scalars(select(AlertMention.mention_id).where(AlertMention.alert_id == alert_id)))
+    if known is None:
+        exist = set(session.scalars(select(Mention.id).where(Mention.id.in_(list(mention_ids)))))
+    else:
+        exist = known(mention_ids)
+    new = [m for m in dict.fromkeys(mention_ids) if m not in have and m in exist]
     session.add_all(AlertMention(alert_id=alert_id, mention_id=m) for m in new)
     session.flush()
     return new
-
-
-def mention_views(session: Session, ids: list[int]) -> list[dict[str, Any]]:
-    if not ids:
-        return []
-    mentions = session.scalars(select(Mention).where(Mention.id.in_(ids)).order_by(Mention.id)).all()
-    sources = dict(session.execute(select(Source.id, Source.name)).all())
-    scores = latest_scores(session, ids)
-    return [mention_view(m, sources.get(m.source_id), scores.get(m.id)) for m in mentions]

@@ -8,10 +8,13 @@ enqueues a second delivery.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from alerts.sinks import can
@@ -61,6 +64,45 @@ def enqueue(
     session.add(row)
     session.flush()
     return row
+
+
+def enqueue_many(session: Session, rows: Sequence[NewMessage], due: datetime) -> None:
+    """`enqueue` for a batch, in one INSERT: rows whose key exists already are left untouched.
+
+    The caller's ORM changes are flushed first, so a row it added by `enqueue` counts as existing.
+    """
+    if not rows:
+        return
+    session.flush()
+    values = [
+        {
+            "alert_id": row.alert_id,
+            "sink": row.sink,
+            "action": row.action,
+            "payload": row.payload,
+            "idempotency_key": row.key,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": due,
+            "created_at": due,
+        }
+        for row in rows
+    ]
+    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(
+        module.insert(OutboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"]), values
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """One outbox row to insert with `enqueue_many`."""
+
+    key: str
+    sink: str
+    action: str
+    payload: dict[str, Any]
+    alert_id: int | None = None
 
 
 def post_rows(session: Session, alert_id: int) -> list[OutboxMessage]:

@@ -6,6 +6,7 @@ its mentions, so routing works whichever detector produced the candidate.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from alerts.config import AlertsConfig, QuietHours, Route, severity_rank
 from alerts.view import latest_scores
-from monitor.kernel.store.tables import Mention
+from monitor.kernel.store.tables import Mention, Score
 from monitor.kernel.types import AlertCandidate
 
 
@@ -40,10 +41,19 @@ def _aspect_names(value: object, threshold: float) -> set[str]:
     return set()
 
 
-def alert_facts(session: Session, candidate: AlertCandidate, config: AlertsConfig) -> Facts:
+def alert_facts(
+    session: Session,
+    candidate: AlertCandidate,
+    config: AlertsConfig,
+    *,
+    scores: Mapping[int, Score] | None = None,
+    mentions: Mapping[int, Mention] | None = None,
+) -> Facts:
+    """Facts from the evidence, else from the mentions' latest scores (`scores`/`mentions`: already read
+    for a whole batch by the router, so no query; the candidate's own are read otherwise)."""
     evidence = candidate.evidence or {}
     ids = list(candidate.mention_ids)
-    scores = latest_scores(session, ids)
+    scores = latest_scores(session, ids) if scores is None else {i: scores[i] for i in ids if i in scores}
     languages: set[str] = set()
     if isinstance(evidence.get("language"), str):
         languages.add(evidence["language"])
@@ -51,7 +61,9 @@ def alert_facts(session: Session, candidate: AlertCandidate, config: AlertsConfi
     if not languages:
         languages = {s.language for s in scores.values()}
         unscored = [i for i in ids if i not in scores]
-        if unscored:
+        if unscored and mentions is not None:
+            languages |= {m.language for i in unscored if (m := mentions.get(i)) is not None and m.language}
+        elif unscored:
             rows = session.scalars(select(Mention.language).where(Mention.id.in_(unscored)))
             languages |= {lang for lang in rows if lang}
     aspects = _aspect_names(evidence.get("aspects"), config.aspect_threshold)

@@ -27,19 +27,22 @@ import json
 import logging
 import math
 import re
+import threading
 import unicodedata
+import weakref
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
-from sqlalchemy import Row, and_, bindparam, func, literal, or_, select, update
+from sqlalchemy import Row, bindparam, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from alerts.config import StoriesConfig
 from alerts.view import excerpt, latest_scores
@@ -48,6 +51,8 @@ from monitor.kernel.store.tables import Mention, Score, Story
 log = logging.getLogger(__name__)
 
 CALIBRATION_FILE = Path(__file__).with_name("similarity_calibration.json")
+POSTS_CACHED = 50_000  # derived evidence of recent story members kept in memory (~1 KB each)
+DETAIL_CHUNK = 5_000  # members' texts read per query (bounded IN lists)
 MEMBERS_COMPARED = 20  # per story, for URL/text/vector evidence: the first posts define a story (no drift)
 SHINGLE_WORDS = 3
 MIN_SHINGLES = 4  # below this a text is too short for containment: only an exact copy counts ...
@@ -264,34 +269,87 @@ class _BrandIndex:
         self.by_word: dict[str, list[int]] = {}  # content word -> indexes into vectors
         self.document_frequency: Counter[str] = Counter()
         self.documents = 0
+        self.journal: list[tuple[Callable[..., Any], tuple[Any, ...]]] | None = None  # undo log of a batch
+        self._saved: tuple[int, int, np.ndarray] = (0, 0, self.matrix)
+
+    # ------------------------------------------------------------------ a batch on a kept index
+
+    def begin(self) -> None:
+        """Record every change from now on, so `rollback` returns the index to the members alone."""
+        self.journal = []
+        self._saved = (self.documents, self.vector_count, self.matrix)
+
+    def rollback(self) -> None:
+        journal, self.journal = self.journal or [], None
+        for undo, args in reversed(journal):
+            undo(*args)
+        self.documents, self.vector_count, self.matrix = self._saved
+
+    def _keep(self, mapping: dict[str, _Group], key: str, group: _Group) -> None:
+        """`mapping.setdefault(key, group)`: the first post with a key keeps it."""
+        if key not in mapping:
+            mapping[key] = group
+            if self.journal is not None:
+                self.journal.append((mapping.pop, (key,)))
+
+    def _post_to(self, index: dict[str, list[int]], key: str, value: int) -> None:
+        postings = index.get(key)
+        if postings is None:
+            index[key] = [value]
+            if self.journal is not None:
+                self.journal.append((index.pop, (key,)))
+        else:
+            postings.append(value)
+            if self.journal is not None:
+                self.journal.append((postings.pop, ()))
+
+    def _append(self, items: list[Any], value: Any) -> None:
+        items.append(value)
+        if self.journal is not None:
+            self.journal.append((items.pop, ()))
+
+    # ------------------------------------------------------------------ indexing
 
     def add_links(self, post: _Post, group: _Group) -> None:
-        self.by_external.setdefault(post.external_id, group)
+        self._keep(self.by_external, post.external_id, group)
         if post.parent:
-            self.by_parent.setdefault(post.parent, group)
+            self._keep(self.by_parent, post.parent, group)
 
     def add(self, post: _Post, group: _Group) -> None:
         self.add_links(post, group)
         if group.compared >= MEMBERS_COMPARED:
             return
+        if self.journal is not None:
+            self.journal.append((setattr, (group, "compared", group.compared)))
         group.compared += 1
         for key in post.links:
-            self.by_link.setdefault(key, group)
+            self._keep(self.by_link, key, group)
         if post.copy_key:
-            self.by_copy.setdefault(post.copy_key, group)
+            self._keep(self.by_copy, post.copy_key, group)
         if len(post.shingles) >= MIN_SHINGLES:
             index = len(self.member_shingles)
-            self.member_shingles.append(post.shingles)
-            self.member_groups.append(group)
-            for shingle in post.shingles:
-                self.by_shingle.setdefault(shingle, []).append(index)
+            self._append(self.member_shingles, post.shingles)
+            self._append(self.member_groups, group)
+            if self.journal is not None:
+                for shingle in post.shingles:
+                    self._post_to(self.by_shingle, shingle, index)
+            else:
+                by_shingle = self.by_shingle  # the hottest loop of the stage: no new list per shingle
+                for shingle in post.shingles:
+                    postings = by_shingle.get(shingle)
+                    if postings is None:
+                        by_shingle[shingle] = [index]
+                    else:
+                        postings.append(index)
         self.documents += 1
         self.document_frequency.update(post.words)
+        if self.journal is not None:
+            self.journal.append((_forget_words, (self.document_frequency, post.words)))
         if post.vector is not None and len(post.words) >= MIN_MEANING_WORDS and self._append_vector(post.vector):
-            self.vector_groups.append(group)
+            self._append(self.vector_groups, group)
             for word in post.words:
-                self.by_word.setdefault(word, []).append(len(self.vector_words))
-            self.vector_words.append(post.words)
+                self._post_to(self.by_word, word, len(self.vector_words))
+            self._append(self.vector_words, post.words)
 
     def _append_vector(self, vector: np.ndarray) -> bool:
         """Add a member vector; one of another dimension than the first (a corrupt blob) is left out."""
@@ -373,6 +431,51 @@ class _BrandIndex:
         return weight(a & b) / union if union > 0 else 0.0
 
 
+def _forget_words(frequency: Counter[str], found: frozenset[str]) -> None:
+    """Undo `frequency.update(found)` exactly (no zero counts left behind)."""
+    for word in found:
+        if frequency[word] == 1:
+            del frequency[word]
+        else:
+            frequency[word] -= 1
+
+
+@dataclass
+class _KeptIndex:
+    """A brand's index of its recent stories' members, kept between batches by this process.
+
+    WHY: every batch used to index the first members of every recent story again (most of the stage's
+    time). The next batch's members are usually this batch's members plus the posts just grouped, so
+    the kept index is extended with those; anything else (a story left the window, a member anonymised,
+    a concurrent worker's rows arriving out of id order, another model version) and it is rebuilt, so
+    the index is always exactly the one a fresh build from the same rows would give. Each batch's own
+    posts are undone afterwards (`_BrandIndex.begin/rollback`).
+    """
+
+    key: tuple[Any, ...]  # text threshold, semantic thresholds, vector version
+    index: _BrandIndex
+    groups: dict[int, _Group]  # story id -> group
+    members: list[tuple[Any, ...]]  # signature of the member rows indexed, in order
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_kept: weakref.WeakKeyDictionary[Any, dict[int, _KeptIndex]] = weakref.WeakKeyDictionary()
+_kept_lock = threading.Lock()
+
+
+def _kept_of(session: Session) -> dict[int, _KeptIndex]:
+    engine = session.get_bind()
+    engine = getattr(engine, "engine", engine)
+    with _kept_lock:
+        if engine not in _kept:
+            _kept[engine] = {}
+        return _kept[engine]
+
+
+def _signature(row: Any) -> tuple[Any, ...]:
+    return (row.id, row.story_id, row.source_id, row.external_id, row.parent_external_id)
+
+
 # --------------------------------------------------------------------------- the stage
 
 
@@ -397,23 +500,104 @@ def assign_stories(
     ).all()
     if not mentions:
         return []
-    scores = latest_scores(session, [m.id for m in mentions])
+    scores = latest_scores(session, [m.id for m in mentions], embedding=True)
     version = _running_version(scores.values())
     semantic = semantic_thresholds(version, config)
-    indexes = {b: _BrandIndex(config.shingle_similarity, semantic) for b in {m.brand_id for m in mentions}}
+    vectors = version if semantic != OFF else None
+    key = (config.shingle_similarity, semantic, vectors)
+    rows = _members(session, mentions, now, config)
+    kept = _kept_of(session)
+    indexes: dict[int, _BrandIndex] = {}
     groups: dict[int, _Group] = {}
-    for row in _members(session, mentions, now, config, version if semantic != OFF else None):
-        group = groups.setdefault(row.story_id, _Group(story_id=row.story_id))
-        indexes[row.brand_id].add(_post(row, decode_vector(row.embedding)), group)
-    for row in _linked_members(session, mentions, now, config):
-        group = groups.setdefault(row.story_id, _Group(story_id=row.story_id))
-        indexes[row.brand_id].add_links(_post(row, None), group)
+    held: list[_KeptIndex] = []
+    try:
+        for brand in sorted({m.brand_id for m in mentions}):
+            brand_rows = [r for r in rows if r.brand_id == brand]
+            entry = _kept_index(session, kept, brand, key, brand_rows)
+            if entry is not None:
+                held.append(entry)
+            index, brand_groups = (
+                (entry.index, entry.groups) if entry is not None else _fresh_index(session, key, brand_rows)
+            )
+            index.begin()
+            indexes[brand] = index
+            groups.update(brand_groups)
+        for row in _linked_members(session, mentions, now, config):
+            group = groups.get(row.story_id)
+            if group is None:
+                group = groups[row.story_id] = _Group(story_id=row.story_id)
+            indexes[row.brand_id].add_links(_post(row, None), group)
+        return _group_batch(session, mentions, scores, version, indexes, now)
+    finally:
+        for entry in held:
+            try:
+                entry.index.rollback()
+                for group in entry.groups.values():
+                    group.added = []
+            except Exception:  # never keep an index that may not be what a fresh build would give
+                kept.pop(next(b for b, e in kept.items() if e is entry), None)
+                raise
+            finally:
+                entry.lock.release()
 
+
+def _kept_index(
+    session: Session, kept: dict[int, _KeptIndex], brand: int, key: tuple[Any, ...], rows: Sequence[Row[Any]]
+) -> _KeptIndex | None:
+    """The brand's kept index extended to `rows` (rebuilt when it cannot be), locked for this batch; None
+    when another thread of this process is using it (that batch then builds its own)."""
+    entry = kept.get(brand)
+    if entry is None:
+        entry = kept.setdefault(brand, _KeptIndex(key, _BrandIndex(key[0], key[1]), {}, []))
+    if not entry.lock.acquire(blocking=False):
+        return None
+    try:
+        signatures = [_signature(r) for r in rows]
+        done = len(entry.members)
+        if entry.key != key or signatures[:done] != entry.members:
+            entry.key, entry.members = key, []
+            entry.index, entry.groups = _BrandIndex(key[0], key[1]), {}
+            done = 0
+        for row, member in _posts_of(session, rows[done:], key[2]):
+            group = entry.groups.get(row.story_id)
+            if group is None:
+                group = entry.groups[row.story_id] = _Group(story_id=row.story_id)
+            entry.index.add(member, group)
+            entry.members.append(_signature(row))
+        if entry.members != signatures:  # a member was anonymised meanwhile: next batch rebuilds
+            entry.members = [("stale",)]
+    except BaseException:
+        kept.pop(brand, None)
+        entry.lock.release()
+        raise
+    return entry
+
+
+def _fresh_index(
+    session: Session, key: tuple[Any, ...], rows: Sequence[Row[Any]]
+) -> tuple[_BrandIndex, dict[int, _Group]]:
+    index, groups = _BrandIndex(key[0], key[1]), {}
+    for row, member in _posts_of(session, rows, key[2]):
+        group = groups.setdefault(row.story_id, _Group(story_id=row.story_id))
+        index.add(member, group)
+    return index, groups
+
+
+def _group_batch(
+    session: Session,
+    mentions: Sequence[Mention],
+    scores: dict[int, Score],
+    version: str | None,
+    indexes: dict[int, _BrandIndex],
+    now: datetime,
+) -> list[int]:
+    cache = _cache_of(session)
     touched: dict[int, _Group] = {}  # by id(): insertion order = order of first touch
     for mention in mentions:
         score = scores.get(mention.id)
         vector = decode_vector(score.embedding) if score is not None and score.model_version == version else None
         post = _post(mention, vector)
+        cache.put(mention, post)  # a member of some story from now on
         index = indexes[mention.brand_id]
         group = index.match(post)
         if group is None:
@@ -422,10 +606,17 @@ def assign_stories(
         group.added.append(mention)
         touched.setdefault(id(group), group)
     _create_stories(session, [g for g in touched.values() if g.story_id is None], now)
+    session.flush()
+    mentions_table = Mention.__table__
+    session.execute(  # one executemany through Core: the ORM's per-object bookkeeping was a third of it
+        update(mentions_table).where(mentions_table.c.id == bindparam("mid")).values(story_id=bindparam("sid")),
+        sorted(
+            ({"mid": m.id, "sid": g.story_id} for g in touched.values() for m in g.added), key=lambda r: r["mid"]
+        ),
+    )
     for group in touched.values():
         for mention in group.added:
-            mention.story_id = group.story_id
-    session.flush()
+            set_committed_value(mention, "story_id", group.story_id)  # the session sees what was written
     table = Story.__table__.c
     session.execute(  # one executemany; `+ n` so a concurrent worker's growth is never overwritten
         update(Story.__table__)
@@ -449,13 +640,14 @@ def _running_version(scores: Iterable[Score]) -> str | None:
 
 
 def _post(row: Any, vector: np.ndarray | None) -> _Post:
+    """The evidence a post offers (row: a Mention or a row with its fields)."""
     found = words(row.text)
     grams = _grams(found)
     short = len(grams) < MIN_SHINGLES and len(found) >= MIN_EXACT_WORDS
     return _Post(
         external_id=row.external_id,
         parent=row.parent_external_id,
-        links=link_keys(row.url, row.links),
+        links=link_keys(row.url, row.links if isinstance(row.links, list) else None),
         shingles=grams,
         vector=vector,
         words=content_words(found),
@@ -463,20 +655,109 @@ def _post(row: Any, vector: np.ndarray | None) -> _Post:
     )
 
 
+class _PostCache:
+    """Derived evidence of story members by mention id, so a batch does not re-derive (and re-read) the
+    words, shingles and links of every recent story's members: that was most of the stage's time.
+
+    Valid because a stored mention's text, url and links never change while it is not anonymised
+    (ingest never updates them; retention and erasure set `anonymised_at`, and anonymised members are
+    never read). Every hit is checked against the row's identity (source, external and parent id:
+    erasure rewrites them, and a reused row id would belong to another (source, external id)). One cache
+    per database engine. Bounded: the oldest half is dropped when full.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.posts: dict[int, tuple[tuple[Any, ...], _Post]] = {}
+
+    def get(self, row: Any) -> _Post | None:
+        found = self.posts.get(row.id)
+        if found is None or found[0] != _identity(row):
+            return None
+        return found[1]
+
+    def put(self, row: Any, post: _Post) -> None:
+        if len(self.posts) >= self.size:
+            for key in list(self.posts)[: self.size // 2]:
+                del self.posts[key]
+        self.posts[row.id] = (_identity(row), replace(post, vector=None) if post.vector is not None else post)
+
+
+def _identity(row: Any) -> tuple[Any, ...]:
+    return (row.source_id, row.external_id, row.parent_external_id)  # (source, external id) is unique
+
+
+_caches: weakref.WeakKeyDictionary[Any, _PostCache] = weakref.WeakKeyDictionary()
+
+
+def _cache_of(session: Session) -> _PostCache:
+    engine = session.get_bind()
+    engine = getattr(engine, "engine", engine)  # a Connection when the session is bound to one
+    if engine not in _caches:
+        _caches[engine] = _PostCache(POSTS_CACHED)
+    return _caches[engine]
+
+
+def _posts_of(session: Session, rows: Sequence[Row[Any]], version: str | None) -> list[tuple[Row[Any], _Post]]:
+    """Member rows with their evidence: derived before by this process, or read (one query per
+    DETAIL_CHUNK members) and derived now; with their vectors of `version` (if any; one query per
+    DETAIL_CHUNK members). A member anonymised meanwhile is left out."""
+    cache = _cache_of(session)
+    posts = [cache.get(r) for r in rows]
+    missing = [r.id for r, post in zip(rows, posts, strict=True) if post is None]
+    for start in range(0, len(missing), DETAIL_CHUNK):
+        details = session.execute(
+            select(
+                Mention.id,
+                Mention.source_id,
+                Mention.external_id,
+                Mention.parent_external_id,
+                Mention.url,
+                Mention.links,
+                Mention.text,
+            ).where(Mention.id.in_(missing[start : start + DETAIL_CHUNK]), Mention.anonymised_at.is_(None))
+        ).all()
+        for row in details:
+            cache.put(row, _post(row, None))
+    vectors = _vectors(session, [r.id for r in rows], version)
+    out = []
+    for row, post in zip(rows, posts, strict=True):
+        post = post or cache.get(row)
+        if post is None:  # anonymised since the first query: no longer evidence
+            continue
+        vector = decode_vector(vectors.get(row.id))
+        out.append((row, post if vector is None else replace(post, vector=vector)))
+    return out
+
+
+def _vectors(session: Session, ids: list[int], version: str | None) -> dict[int, bytes | None]:
+    if version is None:
+        return {}
+    found: dict[int, bytes | None] = {}
+    for start in range(0, len(ids), DETAIL_CHUNK):
+        found.update(
+            session.execute(
+                select(Score.mention_id, Score.embedding).where(
+                    Score.mention_id.in_(ids[start : start + DETAIL_CHUNK]), Score.model_version == version
+                )
+            ).all()
+        )
+    return found
+
+
 def _members(
-    session: Session, mentions: Sequence[Mention], now: datetime, config: StoriesConfig, version: str | None
+    session: Session, mentions: Sequence[Mention], now: datetime, config: StoriesConfig
 ) -> Sequence[Row[Any]]:
-    """The first MEMBERS_COMPARED members of every recent story of the batch's brands: one query."""
+    """Who the first MEMBERS_COMPARED members of every recent story of the batch's brands are (ids and
+    identity only: texts and vectors are read for the members a kept index does not have yet)."""
     ranked = (
         select(
             Mention.id,
             Mention.story_id,
             Story.brand_id,
+            Mention.source_id,
             Mention.external_id,
             Mention.parent_external_id,
-            Mention.url,
-            Mention.links,
-            Mention.text,
             func.row_number().over(partition_by=Mention.story_id, order_by=Mention.id).label("rank"),
         )
         .join(Story, Story.id == Mention.story_id)
@@ -487,13 +768,7 @@ def _members(
         )
         .subquery()
     )
-    if version is None:
-        query = select(ranked, literal(None).label("embedding"))
-    else:
-        query = select(ranked, Score.embedding).outerjoin(
-            Score, and_(Score.mention_id == ranked.c.id, Score.model_version == version)
-        )
-    return session.execute(query.where(ranked.c.rank <= MEMBERS_COMPARED).order_by(ranked.c.id)).all()
+    return session.execute(select(ranked).where(ranked.c.rank <= MEMBERS_COMPARED).order_by(ranked.c.id)).all()
 
 
 def _linked_members(

@@ -7,10 +7,12 @@ and the interactivity handler build this snapshot in the same transaction as the
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from monitor.kernel.store.tables import (
     Alert,
@@ -40,14 +42,18 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def latest_scores(session: Session, mention_ids: list[int]) -> dict[int, Score]:
-    """The newest score of each mention (a mention is rescored when the model changes)."""
+def latest_scores(session: Session, mention_ids: list[int], *, embedding: bool = False) -> dict[int, Score]:
+    """The newest score of each mention (a mention is rescored when the model changes).
+
+    The sentence vector is loaded only when asked for (story grouping): it is most of a score row's
+    bytes, and reading it anyway elsewhere raises instead of lazily loading one row at a time.
+    """
     if not mention_ids:
         return {}
-    rows = session.scalars(
-        select(Score).where(Score.mention_id.in_(mention_ids)).order_by(Score.scored_at, Score.id)
-    )
-    return {score.mention_id: score for score in rows}
+    query = select(Score).where(Score.mention_id.in_(mention_ids)).order_by(Score.scored_at, Score.id)
+    if not embedding:
+        query = query.options(defer(Score.embedding, raiseload=True))
+    return {score.mention_id: score for score in session.scalars(query)}
 
 
 def alert_mentions(session: Session, alert_id: int) -> list[Mention]:
@@ -65,7 +71,7 @@ def engagement(mention: Mention) -> int:
     return sum(v or 0 for v in (mention.likes, mention.reposts, mention.replies, mention.quotes))
 
 
-def mention_view(mention: Mention, source_name: str | None, score: Score | None) -> dict[str, Any]:
+def mention_view(mention: Mention, source_name: str | None, score: Score | _LatestScore | None) -> dict[str, Any]:
     return {
         "id": mention.id,
         "text": excerpt(mention.text),
@@ -79,26 +85,101 @@ def mention_view(mention: Mention, source_name: str | None, score: Score | None)
     }
 
 
-def alert_view(session: Session, alert: Alert) -> dict[str, Any]:
-    """Everything a sink needs to render `alert`, as JSON-ready data."""
-    mentions = alert_mentions(session, alert.id)
-    scores = latest_scores(session, [m.id for m in mentions])
-    source_names = dict(session.execute(select(Source.id, Source.name)).all()) if mentions else {}
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """What an alert's view needs of one of its mentions and its latest score (no ORM objects: an
+    alert of a storm has hundreds of mentions, and its view is rebuilt on every follow-up)."""
+
+    id: int
+    source_id: int
+    author_key: str | None
+    language: str | None
+    followers: int | None
+    engagement: int
+    score_language: str | None
+    label: str | None
+    aspects: dict[str, float] | None
+    first_score: tuple[datetime, int] | None  # the order `latest_scores` meets the mention in
+
+
+@dataclass(frozen=True, slots=True)
+class _LatestScore:
+    """What `mention_view` reads of a score."""
+
+    language: str | None
+    label: str | None
+
+
+def _members(session: Session, alert_id: int) -> list[_Member]:
+    """The alert's mentions (oldest first) with their latest score's language and aspects: one query."""
+    rows = session.execute(
+        select(
+            Mention.id,
+            Mention.source_id,
+            Mention.author_key,
+            Mention.language,
+            Mention.author_followers,
+            Mention.likes,
+            Mention.reposts,
+            Mention.replies,
+            Mention.quotes,
+            Score.language,
+            Score.label,
+            Score.aspects,
+            Score.scored_at,
+            Score.id,
+        )
+        .join(AlertMention, AlertMention.mention_id == Mention.id)
+        .outerjoin(Score, Score.mention_id == Mention.id)
+        .where(AlertMention.alert_id == alert_id)
+        .order_by(Mention.created_at, Mention.id, Score.scored_at, Score.id)
+    ).all()
+    members: dict[int, _Member] = {}
+    for r in rows:
+        first = members.get(r[0])
+        members[r[0]] = _Member(
+            id=r[0],
+            source_id=r[1],
+            author_key=r[2],
+            language=r[3],
+            followers=r[4],
+            engagement=sum(v or 0 for v in r[5:9]),
+            score_language=r[9],
+            label=r[10],
+            aspects=r[11],
+            first_score=(first.first_score if first else None) or ((r[12], r[13]) if r[13] is not None else None),
+        )
+    return list(members.values())
+
+
+def alert_view(session: Session, alert: Alert, sources: dict[int, str] | None = None) -> dict[str, Any]:
+    """Everything a sink needs to render `alert`, as JSON-ready data (`sources`: id -> name, if read)."""
+    mentions = _members(session, alert.id)
+    scored = [m for m in mentions if m.first_score is not None]
+    if sources is None:
+        sources = dict(session.execute(select(Source.id, Source.name)).all()) if mentions else {}
+    source_names = sources
     brand = session.get(Brand, alert.brand_id)
     story = session.get(Story, alert.story_id) if alert.story_id else None
-    languages = Counter(
-        (scores[m.id].language if m.id in scores else None) or m.language or "other" for m in mentions
-    )
-    sources = Counter(source_names.get(m.source_id, "?") for m in mentions)
-    top = max(mentions, key=lambda m: (engagement(m), m.author_followers or 0), default=None)
+    languages = Counter(m.score_language or m.language or "other" for m in mentions)
+    by_source = Counter(source_names.get(m.source_id, "?") for m in mentions)
+    top = max(mentions, key=lambda m: (m.engagement, m.followers or 0), default=None)
     evidence = dict(alert.evidence or {})
-    aspects = Counter(
-        name for score in scores.values() for name, p in (score.aspects or {}).items() if float(p) >= 0.5
+    aspects = Counter(  # in the order the scores were written, as ties keep it
+        name
+        for m in sorted(scored, key=lambda m: m.first_score or (datetime.min, 0))
+        for name, p in (m.aspects or {}).items()
+        if float(p) >= 0.5
     )
     ticket = session.scalars(select(Ticket).where(Ticket.alert_id == alert.id).order_by(Ticket.id)).first()
+    top_post = None
+    if top is not None:
+        top_mention = session.get_one(Mention, top.id)  # often in the session already (the router read it)
+        top_score = _LatestScore(top.score_language, top.label) if top.first_score is not None else None
+        top_post = mention_view(top_mention, source_names.get(top.source_id), top_score)
     return {
         "customers": len({m.author_key or f"post:{m.id}" for m in mentions}),
-        "case_tickets": case_tickets(session, [m.id for m in mentions]),
+        "case_tickets": case_tickets(session, alert_id=alert.id),
         "alert_id": alert.id,
         "key": alert.key,
         "kind": alert.kind,
@@ -107,7 +188,7 @@ def alert_view(session: Session, alert: Alert) -> dict[str, Any]:
         "state": alert.state,
         "headline": short_headline(alert.headline),
         "languages": [lang for lang, _ in languages.most_common()],
-        "sources": [name for name, _ in sources.most_common()],
+        "sources": [name for name, _ in by_source.most_common()],
         "mention_count": len(mentions),
         "aspects": [name for name, _ in aspects.most_common()],
         "evidence": evidence,
@@ -116,18 +197,25 @@ def alert_view(session: Session, alert: Alert) -> dict[str, Any]:
         "muted_until": alert.muted_until.isoformat() if alert.muted_until else None,
         "detected_at": alert.detected_at.isoformat(),
         "ticket": {"id": ticket.ticket_id, "url": ticket.url} if ticket and ticket.ticket_id else None,
-        "top_post": mention_view(top, source_names.get(top.source_id), scores.get(top.id)) if top else None,
+        "top_post": top_post,
     }
 
 
-def case_tickets(session: Session, mention_ids: list[int]) -> list[dict[str, Any]]:
-    """The helpdesk tickets of the cases these posts belong to (the first few, for the lead's message)."""
-    if not mention_ids:
+def case_tickets(
+    session: Session, mention_ids: list[int] | None = None, *, alert_id: int | None = None
+) -> list[dict[str, Any]]:
+    """The helpdesk tickets of the cases these posts (or the alert's posts) belong to (the first few,
+    for the lead's message)."""
+    if alert_id is not None:
+        posts: Any = select(AlertMention.mention_id).where(AlertMention.alert_id == alert_id)
+    elif mention_ids:
+        posts = mention_ids
+    else:
         return []
     rows = session.execute(
         select(Ticket.ticket_id, Ticket.url)
         .where(
-            Ticket.case_id.in_(select(CaseMention.case_id).where(CaseMention.mention_id.in_(mention_ids))),
+            Ticket.case_id.in_(select(CaseMention.case_id).where(CaseMention.mention_id.in_(posts))),
             Ticket.ticket_id.is_not(None),
         )
         .order_by(Ticket.id)

@@ -1,12 +1,15 @@
-"""Cluster throughput: mentions scored per second with 1 and with 2 worker processes, and the ratio.
+"""Cluster throughput: mentions scored per second with 1, 2 and 4 worker processes, and the ratios.
 
-    .venv/bin/python bench/cluster.py [--mentions 3000] [--repeats 3] [--scorer lexicon]
+    .venv/bin/python bench/cluster.py [--mentions 3000] [--repeats 3] [--scorer lexicon] [--processes 1,2,4]
 
 For each run: a fresh PostgreSQL database; a fetch-only worker imports the export (the score jobs, 64
 mentions each, are deferred in the page transactions) and stops; then `repmon worker --queues score
 --concurrency P` drains them (detection and delivery run on a separate one-process node).
 Throughput = mentions / (last score job finished - first score job started), from procrastinate's
-event timestamps in the database, so process start-up (imports, model load) is not counted. Prints
+event timestamps in the database, so process start-up (imports, model load) is not counted. Also
+printed: the CPU time the score processes used while scoring, as a share of their cores: near 100 %
+means they were busy with work (scoring, grouping, queries' client side); well below means they were
+waiting (for a core on a loaded machine, for PostgreSQL, or for locks). Prints
 the median over the repeats. Needs the PostgreSQL server at REPMON_TEST_PG_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
 """
 
@@ -30,6 +33,18 @@ from tests.cluster.harness import libpq, query, repmon, scalar, start_worker, wa
 ADMIN_URL = os.environ.get("REPMON_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def one_run(processes: int, mentions: int, scorer: str, workdir: Path) -> float:
     name = f"repmon_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(libpq(ADMIN_URL), autocommit=True) as admin:
@@ -51,12 +66,22 @@ def one_run(processes: int, mentions: int, scorer: str, workdir: Path) -> float:
         # detection and delivery on a node of their own: the measured processes only score
         rest = start_worker(url, config, workdir, f"rest-{processes}", processes=1, queues="detect,alert")
         scorers = start_worker(url, config, workdir, f"score-{processes}", processes=processes, queues="score")
+        wait_for(lambda: scalar(url, "SELECT count(*) FROM scores") > 0, 600, "the first score", [scorers, rest])
+        backends = [
+            int(pid)
+            for (pid,) in query(url, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ]
+        cpu_start, wall_start = cpu_seconds(scorers.children()), time.monotonic()  # start-up not counted
+        others_start = cpu_seconds(rest.children()), cpu_seconds(backends)
         wait_for(
             lambda: scalar(url, "SELECT count(*) FROM mentions WHERE scored_at IS NULL") == 0,
             1200,
             "scoring",
             [scorers, rest],
         )
+        cpu, wall = cpu_seconds(scorers.children()) - cpu_start, time.monotonic() - wall_start
+        detect_cpu = cpu_seconds(rest.children()) - others_start[0]
+        database_cpu = cpu_seconds(backends) - others_start[1]
         scorers.stop()
         rest.stop()
         span = scalar(
@@ -76,6 +101,15 @@ def one_run(processes: int, mentions: int, scorer: str, workdir: Path) -> float:
             )
         )
         print("    median job duration (ms): " + ", ".join(f"{t} {d:.0f}" for t, d in sorted(durations.items())))
+        print(
+            f"    score processes: {cpu:.1f} CPU s in {wall:.1f} s wall = {cpu / wall / processes:.0%} of "
+            f"{processes} core(s) busy; {1000 * cpu / mentions:.2f} CPU ms per mention"
+        )
+        print(
+            f"    meanwhile: detect/deliver node {detect_cpu:.1f} CPU s, this database's PostgreSQL backends "
+            f"{database_cpu:.1f} CPU s ({1000 * database_cpu / mentions:.2f} ms per mention; backends opened "
+            f"after scoring began are not counted), of {(os.cpu_count() or 1) * wall:.0f} core-seconds here"
+        )
         return mentions / float(span)
     finally:
         with psycopg.connect(libpq(ADMIN_URL), autocommit=True) as admin:
@@ -87,15 +121,17 @@ def main() -> None:
     parser.add_argument("--mentions", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scorer", default="lexicon")
+    parser.add_argument("--processes", default="1,2,4", help="worker process counts to compare (first = base)")
     args = parser.parse_args()
+    counts = [int(p) for p in args.processes.split(",")]
     print(
         f"cluster throughput: {args.mentions} mentions, scorer {args.scorer}, {args.repeats} repeats, "
         f"{os.cpu_count()} CPUs visible"
     )
-    results: dict[int, list[float]] = {1: [], 2: []}
+    results: dict[int, list[float]] = {p: [] for p in counts}
     with tempfile.TemporaryDirectory(prefix="repmon-bench-") as tmp:
         for repeat in range(args.repeats):
-            for processes in (1, 2):  # interleaved, so drift in machine load hits both alike
+            for processes in counts:  # interleaved, so drift in machine load hits all alike
                 started = time.monotonic()
                 rate = one_run(processes, args.mentions, args.scorer, Path(tmp))
                 results[processes].append(rate)
@@ -103,10 +139,14 @@ def main() -> None:
                     f"  run {repeat + 1}: {processes} process(es): {rate:8.1f} mentions/s "
                     f"(run took {time.monotonic() - started:.0f}s)"
                 )
-    one, two = statistics.median(results[1]), statistics.median(results[2])
-    print(f"median 1 worker process : {one:8.1f} mentions/s")
-    print(f"median 2 worker processes: {two:8.1f} mentions/s")
-    print(f"ratio 2/1: {two / one:.2f}")
+    base = statistics.median(results[counts[0]])
+    for processes in counts:
+        rate = statistics.median(results[processes])
+        runs = ", ".join(f"{r:.0f}" for r in results[processes])
+        print(
+            f"median {processes} worker process(es): {rate:8.1f} mentions/s  "
+            f"ratio {processes}/{counts[0]}: {rate / base:.2f}  (runs: {runs})"
+        )
 
 
 if __name__ == "__main__":

@@ -39,6 +39,16 @@ def web_url(uri: str, handle: str | None) -> str | None:
     return f"https://bsky.app/profile/{handle or parts[0]}/post/{parts[2]}"
 
 
+def quoted_uri(embed: Any) -> str | None:
+    """The AT URI a post quotes: `embed.record.uri` (app.bsky.embed.record), or one level deeper,
+    `embed.record.record.uri`, when the quote comes with media (app.bsky.embed.recordWithMedia)."""
+    inner = embed.get("record") if isinstance(embed, dict) else None
+    if isinstance(inner, dict) and isinstance(inner.get("record"), dict):
+        inner = inner["record"]
+    uri = inner.get("uri") if isinstance(inner, dict) else None
+    return uri if isinstance(uri, str) and uri.startswith("at://") else None
+
+
 class BlueskyConnector(HttpConnector):
     name = "bluesky"
     description = "Bluesky post search (app-password session on the PDS)"
@@ -126,15 +136,21 @@ class BlueskyConnector(HttpConnector):
             for feature in facet.get("features") or []:
                 if feature.get("$type") == "app.bsky.richtext.facet#link" and feature.get("uri"):
                     links.append(feature["uri"])
-        external = (record.get("embed") or {}).get("external") or {}
+        embed = record.get("embed") or {}
+        media = embed.get("media") or {}  # recordWithMedia: images or an external card next to the quote
+        external = embed.get("external") or media.get("external") or {}
         if external.get("uri"):
             links.append(external["uri"])
         langs = record.get("langs") or []
         parent = ((record.get("reply") or {}).get("parent") or {}).get("uri")
-        quoted = ((record.get("embed") or {}).get("record") or {}).get("uri")
+        quoted = quoted_uri(embed)
+        text = str(record.get("text") or "").strip() or self._stand_in_text(post, embed, media)
+        if not text:
+            self._item_notes.append(f"post {uri} has no text, alt text or quoted text: skipped")
+            return None
         return FetchedMention(
             external_id=uri,
-            text=str(record.get("text") or ""),
+            text=text,
             created_at=created,
             url=web_url(uri, author.get("handle")),
             author=author.get("handle") or author.get("did"),
@@ -147,6 +163,20 @@ class BlueskyConnector(HttpConnector):
             links=tuple(dict.fromkeys(links)),
             raw={"cid": post.get("cid"), "did": author.get("did")},
         )
+
+    def _stand_in_text(self, post: dict[str, Any], embed: dict[str, Any], media: dict[str, Any]) -> str:
+        """Text for a post whose own text is empty (an image post): its images' alt texts, else the text of
+        the post it quotes (from the hydrated view, `post.embed`), else ""."""
+        images = embed.get("images") or media.get("images") or []
+        alts = [str(i.get("alt")).strip() for i in images if isinstance(i, dict) and i.get("alt")]
+        if any(alts):
+            return "\n".join(a for a in alts if a)
+        view = post.get("embed") or {}
+        quoted = view.get("record") or {}
+        if isinstance(quoted.get("record"), dict):  # recordWithMedia#view: the quote sits one level deeper
+            quoted = quoted["record"]
+        value = quoted.get("value") or {}
+        return str(value.get("text") or "").strip() if isinstance(value, dict) else ""
 
     def repoll(self, external_ids: Sequence[str]) -> Iterator[EngagementUpdate]:
         for start in range(0, len(external_ids), GET_POSTS_MAX):

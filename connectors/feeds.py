@@ -11,7 +11,8 @@ import email.utils
 import hashlib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from xml.parsers import expat
 
 from connectors.http.base import parse_time
 from connectors.text import html_to_text_and_links
@@ -38,28 +39,43 @@ class FeedItem:
 
 
 def _time(value: str | None) -> datetime | None:
+    """RFC 822 (RSS) or RFC 3339 (Atom), within `parse_time`'s plausible range; None otherwise. A
+    `pubDate` in year 9999 west of UTC overflowed while converting and failed the whole feed."""
     if not value:
         return None
-    value = value.strip()
+    value = value.strip()[:64]
     try:
         parsed = email.utils.parsedate_to_datetime(value)  # RSS: RFC 822 dates
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except (TypeError, ValueError):
-        pass
-    try:
+    except (TypeError, ValueError, IndexError, OverflowError):
         return parse_time(value)  # Atom: RFC 3339
-    except ValueError:
-        return None
+    return parse_time(parsed.isoformat())  # naive = UTC; range-checked, overflow-safe
 
 
 def _text(element: ET.Element | None) -> str:
     return (element.text or "").strip() if element is not None else ""
 
 
-def parse_feed(body: bytes) -> list[FeedItem]:
-    head = body[:4096].lower()
-    if b"<!doctype" in head or b"<!entity" in body.lower():
+def _refuse_dtd(body: bytes) -> None:
+    """Raise FeedError if the document declares a DTD or an entity, in whatever encoding it is written.
+
+    A byte search for `<!DOCTYPE` misses a UTF-16 document (BOM or declared); expat decodes first,
+    so the check sees what the parser would see. One pass without building a tree."""
+
+    def refuse(*_: object) -> None:
         raise FeedError("feed declares a DTD or entities; refused (XML entity expansion attack)")
+
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.UnparsedEntityDeclHandler = refuse
+    try:
+        parser.Parse(body, True)
+    except expat.ExpatError as exc:
+        raise FeedError(f"malformed XML: {exc}") from exc
+
+
+def parse_feed(body: bytes) -> list[FeedItem]:
+    _refuse_dtd(body)
     try:
         root = ET.fromstring(body)
     except ET.ParseError as exc:

@@ -11,6 +11,7 @@ missing thing means the post is gone.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,8 @@ from pydantic import Field, SecretStr, field_validator
 from connectors.http.base import HttpConnector, HttpSettings, parse_time
 from connectors.http.client import Decoder, Request, Response
 from connectors.http.paging import BodyFieldPaginator
+from connectors.http.policy import bounded_wait
+from connectors.markdown import markdown_to_text_and_links
 from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
 
 INFO_MAX = 100
@@ -94,10 +97,10 @@ class RedditConnector(HttpConnector):
         """Pause before the window's quota is used up (Reddit counts per 10-minute window)."""
         try:
             remaining = float(response.headers.get("x-ratelimit-remaining", "inf"))
-            reset = float(response.headers.get("x-ratelimit-reset", "0"))
-        except ValueError:
+            reset = bounded_wait(float(response.headers.get("x-ratelimit-reset", "0")))
+        except ValueError:  # unreadable quota headers: Reddit's 429 with Retry-After still protects us
             return
-        if remaining >= self.settings.ratelimit_floor:
+        if math.isnan(remaining) or remaining >= self.settings.ratelimit_floor or reset is None:
             return
         if reset > self.settings.max_retry_after_s:
             raise self.client.error("rate_limited", f"quota used up; resets in {reset:.0f}s", retry_after=reset)
@@ -127,12 +130,22 @@ class RedditConnector(HttpConnector):
         created = parse_time(data.get("created_utc"))
         if kind not in ("t1", "t3") or created is None or not data.get("name"):
             return None
+        # Bodies are Markdown source (raw_json=1): plain text for headlines, tickets and Slack; titles are
+        # plain text on Reddit already.
         if kind == "t3":
-            text = f"{data.get('title') or ''}\n\n{data.get('selftext') or ''}".strip()
+            selftext = data.get("selftext") or ""
+            if selftext in GONE_TEXT:
+                selftext = ""
+            body, body_links = markdown_to_text_and_links(selftext)
+            text = f"{data.get('title') or ''}\n\n{body}".strip()
             parent = None
             links = (data["url"],) if data.get("url") and not data.get("is_self") else ()
+            links = tuple(dict.fromkeys((*links, *body_links)))
         else:
-            text, parent, links = data.get("body") or "", data.get("parent_id"), ()
+            if (data.get("body") or "") in GONE_TEXT:
+                return None
+            text, links = markdown_to_text_and_links(data.get("body") or "")
+            parent = data.get("parent_id")
         if text in GONE_TEXT:
             return None
         author = data.get("author")

@@ -12,29 +12,32 @@ back in `errors` as "Not Found Error". Rate limits: `x-rate-limit-reset` is an e
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 
 from connectors.http.base import HttpConnector, HttpSettings, iso, parse_time
 from connectors.http.client import Request, Response
 from connectors.http.paging import BodyFieldPaginator
-from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention
+from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
 
 log = logging.getLogger(__name__)
 
 LOOKBACK = timedelta(days=7)
 TWITTER_EPOCH_MS = 1288834974657  # snowflake ids: milliseconds since this instant, shifted left 22 bits
 LOOKUP_MAX = 100
-# The pinned xdk production spec (2.167) names it `post.fields`; the documented API (docs.x.com "Fields")
-# and every recorded answer use `tweet.fields`, and production rejects unknown parameters with a 400, so
-# a wrong name is loud. If an answer still lacks `created_at`, the ids' timestamps are used and a warning
-# names this parameter.
+# The pinned xdk spec (2.167) names the field parameter `post.fields`; the older spec (2.159), the docs
+# (docs.x.com recent-search quickstart and integration guide, 2026: `tweet.fields=created_at,...`) and every
+# recorded answer use `tweet.fields`, which is what production accepts. A wrong guess is made visible both
+# ways: a 400 naming the parameter disables the source with a message saying which setting to change
+# (`fields_parameter`), and an answer without the requested fields is noted on the page and logged.
 FIELDS_PARAM = "tweet.fields"
 TWEET_FIELDS = "created_at,author_id,lang,public_metrics,conversation_id,referenced_tweets,entities"
+REQUESTED = ("created_at", "author_id")  # in every post of an answer that honoured the field parameter
 
 
 class XSettings(HttpSettings):
@@ -44,6 +47,9 @@ class XSettings(HttpSettings):
     max_pages: int = Field(5, gt=0, description="reads are billed: keep this small")
     monthly_read_budget: int = Field(10_000, gt=0, description="posts read per calendar month (UTC)")
     exclude_retweets: bool = True
+    fields_parameter: Literal["tweet.fields", "post.fields"] = Field(
+        FIELDS_PARAM, description="name of the field parameter; change only if X rejects this one (HTTP 400)"
+    )
 
 
 class XConnector(HttpConnector):
@@ -60,6 +66,33 @@ class XConnector(HttpConnector):
 
     def authenticate(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.settings.bearer_token.get_secret_value()}"}
+
+    def inspect_failure(self, response: Response) -> SourceError | None:
+        """A 400 naming one of our query parameters: the request itself is wrong (X renamed or dropped a
+        parameter), so retrying cannot help; the message names the parameter and the setting to change."""
+        if response.status != 400:
+            return None
+        try:
+            errors = json.loads(response.body).get("errors") or []
+        except (ValueError, AttributeError, RecursionError):
+            return None
+        named = sorted(
+            {
+                str(p)
+                for e in errors
+                if isinstance(e, dict) and isinstance(e.get("parameters"), dict)
+                for p in e["parameters"]
+            }
+        )
+        if not named:
+            return None
+        message = next((str(e.get("message"))[:300] for e in errors if isinstance(e, dict)), "")
+        hint = (
+            f" If X renamed its field parameter, set `fields_parameter` (now {self.settings.fields_parameter!r})."
+            if any(name.endswith(".fields") for name in named)
+            else ""
+        )
+        return SourceError("fatal", f"x: request refused, parameter(s) {', '.join(named)}: {message}.{hint}")
 
     def spend(self, state: dict[str, Any], stream: str) -> str | None:
         month = self.clock().strftime("%Y-%m")
@@ -88,7 +121,7 @@ class XConnector(HttpConnector):
                 "end_time": iso(end.replace(microsecond=0)),
                 "max_results": self.settings.page_size,
                 "next_token": token,
-                FIELDS_PARAM: TWEET_FIELDS,
+                self.settings.fields_parameter: TWEET_FIELDS,
                 "expansions": "author_id",
                 "user.fields": "username,public_metrics",
             },
@@ -99,7 +132,23 @@ class XConnector(HttpConnector):
             raise self.client.error("malformed", f"unexpected answer from {response.url}")
         users = {u.get("id"): u for u in (body.get("includes") or {}).get("users") or [] if isinstance(u, dict)}
         posts = body.get("data") or []  # absent when result_count is 0
+        self._note_missing_fields(posts)
         return self.mentions_from(posts, self.to_mention, users)
+
+    def _note_missing_fields(self, posts: Any) -> None:
+        """No post with the fields we asked for: the field parameter was ignored (a renamed parameter that
+        X did not reject). Said on the page and in the log, once per page, never silent."""
+        if not isinstance(posts, list):
+            return
+        objects = [p for p in posts if isinstance(p, dict)]
+        lacking = [f for f in REQUESTED if objects and not any(f in p for p in objects)]  # an ignored parameter
+        if lacking:
+            note = (
+                f"answer lacks requested fields {', '.join(lacking)}: is {self.settings.fields_parameter!r} still "
+                "the field parameter X accepts? (setting `fields_parameter`)"
+            )
+            log.warning("x: %s", note)
+            self._item_notes.append(note)
 
     def to_mention(self, post: dict[str, Any], users: dict[str, Any]) -> FetchedMention | None:
         if not isinstance(post.get("id"), str) or not post["id"]:
@@ -109,7 +158,7 @@ class XConnector(HttpConnector):
             created = snowflake_time(post["id"])
             if created is None:
                 return None
-            note = f"answer without created_at (is {FIELDS_PARAM!r} still accepted?): times from the post ids"
+            note = "posts without created_at: times taken from the post ids"
             if note not in self._item_notes:
                 log.warning("x: %s", note)
                 self._item_notes.append(note)
@@ -140,7 +189,10 @@ class XConnector(HttpConnector):
         for start in range(0, len(external_ids), LOOKUP_MAX):
             batch = list(external_ids[start : start + LOOKUP_MAX])
             _, body = self.send(
-                Request(url=self.url("/2/tweets"), params={"ids": ",".join(batch), FIELDS_PARAM: "public_metrics"})
+                Request(
+                    url=self.url("/2/tweets"),
+                    params={"ids": ",".join(batch), self.settings.fields_parameter: "public_metrics"},
+                )
             )
             now = self.clock()
             found = {p.get("id"): p for p in (body or {}).get("data") or [] if isinstance(p, dict)}

@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, model_validator
@@ -26,6 +27,8 @@ from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, S
 PACIFIC = ZoneInfo("America/Los_Angeles")
 COST_PER_CALL = 1  # commentThreads.list
 LOOKUP_MAX = 50
+LIST_KIND = "youtube#commentThreadListResponse"
+THREAD_KIND = "youtube#commentThread"
 
 
 class YouTubeSettings(HttpSettings):
@@ -42,6 +45,18 @@ class YouTubeSettings(HttpSettings):
         if not self.channel_ids and not self.video_ids:
             raise ValueError("give channel_ids and/or video_ids: YouTube has no site-wide comment search")
         return self
+
+
+def thread_url(thread_id: str, video: str | None, channel: str | None) -> str | None:
+    """Where a person reads the thread: the video with the comment highlighted (`lc`), or for a thread on
+    the channel itself (no video; `allThreadsRelatedToChannelId` returns those too) the channel page with
+    the same `lc` comment link."""
+    comment = quote(str(thread_id), safe="")
+    if video:
+        return f"https://www.youtube.com/watch?v={quote(str(video), safe='')}&lc={comment}"
+    if channel:
+        return f"https://www.youtube.com/channel/{quote(str(channel), safe='')}?lc={comment}"
+    return None
 
 
 def quota_day(moment: datetime) -> str:
@@ -122,23 +137,31 @@ class YouTubeConnector(HttpConnector):
         return Request(url=self.url("/youtube/v3/commentThreads"), params=params)
 
     def parse_page(self, body: Any, response: Response, stream: str) -> list[FetchedMention]:
+        """A commentThreadListResponse, or a malformed answer: raised (so the walk stops here and the next
+        page is not requested on the strength of an answer that was not read), never 0 posts silently."""
         items = body.get("items") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            raise self.client.error("malformed", f"no `items` in the answer ({response.url})")
+        kind = body.get("kind", LIST_KIND) if isinstance(body, dict) else None
+        if not isinstance(items, list) or kind != LIST_KIND:
+            raise self.client.error(
+                "malformed", f"not a comment thread list (kind {str(kind)[:60]!r}) ({response.url})"
+            )
         return self.mentions_from(items, self.to_mention)
 
     def to_mention(self, thread: dict[str, Any]) -> FetchedMention | None:
-        snippet = thread.get("snippet") or {}
+        if thread.get("kind", THREAD_KIND) != THREAD_KIND or not isinstance(thread.get("snippet"), dict):
+            raise ValueError(f"not a comment thread (kind {str(thread.get('kind'))[:40]!r})")
+        snippet = thread["snippet"]
         top = (snippet.get("topLevelComment") or {}).get("snippet") or {}
         created = parse_time(top.get("publishedAt"))
         if not thread.get("id") or created is None:
             return None
         video = snippet.get("videoId") or top.get("videoId")
+        channel = snippet.get("channelId") or top.get("channelId")
         return FetchedMention(
             external_id=thread["id"],
             text=top.get("textOriginal") or top.get("textDisplay") or "",
             created_at=created,
-            url=f"https://www.youtube.com/watch?v={video}&lc={thread['id']}" if video else None,
+            url=thread_url(thread["id"], video, channel),
             author=top.get("authorDisplayName"),
             likes=top.get("likeCount"),
             replies=snippet.get("totalReplyCount"),

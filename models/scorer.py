@@ -40,6 +40,7 @@ class E5Runtime:
         max_tokens: int = 8192,
         precision: str = "fp32",
     ) -> None:
+        encoder.return_freed_memory_promptly()
         self.threads = threads or encoder.available_cores()
         torch.set_num_threads(self.threads)
         tensors, self.meta = adapter.load(weights_dir)

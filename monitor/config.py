@@ -240,10 +240,8 @@ def read_secrets(environ: Mapping[str, str] | None = None) -> Secrets:
     url = secret("REPMON_DATABASE_URL")
     return Secrets(
         pseudonym_key=secret("REPMON_PSEUDONYM_KEY"),
-        pseudonym_key_file=env.get("REPMON_PSEUDONYM_KEY_FILE") or None,
         database_url=url.get_secret_value() if url is not None else None,
         database_password=secret("REPMON_DATABASE_PASSWORD"),
-        database_password_file=env.get("REPMON_DATABASE_PASSWORD_FILE") or None,
     )
 
 

@@ -29,7 +29,7 @@ from monitor.kernel.store import migrate
 from monitor.kernel.store.engine import Database
 from monitor.kernel.types import Sink
 from monitor.metrics import DaemonMetrics, MetricsServer
-from monitor.pipeline import deliver, detect_and_route, score_pending
+from monitor.pipeline import deliver, detect_and_route, group_scored, score_pending
 from monitor.repoll import repoll_due
 from monitor.sync import (
     HealthPolicy,
@@ -201,16 +201,13 @@ class Daemon:
 
     def _tick(self) -> PipelineTick:
         from alerts.case_status import refresh_cases
-        from alerts.cases import assign_cases
-        from alerts.stories import assign_stories
         from monitor.detect.stage import detect
 
         started = time.monotonic()
         alerts_config = self.config.alerts
 
         def group(session: Any, ids: list[int], now: datetime) -> None:
-            assign_stories(session, ids, now, alerts_config.stories)
-            assign_cases(session, ids, now, alerts_config)  # after stories: a case names its posts' stories
+            group_scored(session, ids, now, alerts_config)
 
         scored = score_pending(
             self.db,
@@ -220,7 +217,8 @@ class Daemon:
             on_scored=group,
             stop=self.stop,
         )
-        routed = detect_and_route(self.db, detect, self.config.detect, self.router, self.clock.now())
+        with self.db.transaction() as session:
+            routed = detect_and_route(session, detect, self.config.detect, self.router, self.clock.now())
         drained = deliver(self.sender, self.clock.now(), self.config.daemon.drain_limit)
         now = self.clock.now()
         poll = self._last_status_poll is None or now - self._last_status_poll >= alerts_config.cases.status_poll

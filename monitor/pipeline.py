@@ -1,11 +1,13 @@
 """The stages after storage, each a plain function over a `Database` (session factory) and typed data.
 
-    score_pending    mentions without a score -> Scorer -> scores (+ story grouping, same transaction)
-    detect_and_route detectors -> AlertCandidates -> Router: alerts + outbox rows in ONE transaction
+    score_and_store  a batch of texts -> Scorer -> scores, + `group_scored` (stories, cases), one transaction
+    detect_and_route detectors -> AlertCandidates -> Router: alerts + outbox rows, in the caller's transaction
     deliver          outbox -> sinks (OutboxSender)
 
-The daemon calls them on a schedule; cluster workers wrap each one as a task. None keeps state between
-calls: everything a stage needs to resume is in the database, so any stage can crash and re-run.
+The embedded daemon (monitor.daemon) and the cluster's procrastinate tasks (monitor.cluster.tasks) call
+these same functions; only the driver differs (a loop over `pending_texts` vs one job per batch of ids).
+None keeps state between calls: everything a stage needs to resume is in the database, so any stage can
+crash and re-run.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from sqlalchemy import select, update
@@ -26,6 +29,9 @@ from monitor.detect.config import DetectConfig
 from monitor.kernel.store.engine import Database
 from monitor.kernel.store.tables import Mention, Score
 from monitor.kernel.types import AlertCandidate, Scorer, ScoreResult, TextToScore
+
+if TYPE_CHECKING:
+    from alerts.config import AlertsConfig
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +50,19 @@ class ScoreStats:
     unscorable: list[int] = field(default_factory=list)  # the scorer failed on these (logged)
 
 
-def pending_texts(session: Session, limit: int) -> list[TextToScore]:
-    """The oldest unscored mentions (anonymised ones have no text left to score)."""
-    rows = session.execute(
-        select(Mention.id, Mention.text, Mention.language)
-        .where(Mention.scored_at.is_(None), Mention.anonymised_at.is_(None))
-        .order_by(Mention.id)
-        .limit(limit)
-    ).all()
+def pending_texts(
+    session: Session, limit: int | None = None, ids: Sequence[int] | None = None
+) -> list[TextToScore]:
+    """The oldest unscored mentions, or the unscored ones among `ids` (anonymised ones have no text left).
+
+    The embedded daemon asks for the oldest `limit`; a cluster score job for the ids it was given.
+    """
+    query = select(Mention.id, Mention.text, Mention.language).where(
+        Mention.scored_at.is_(None), Mention.anonymised_at.is_(None)
+    )
+    if ids is not None:
+        query = query.where(Mention.id.in_(list(ids)))
+    rows = session.execute(query.order_by(Mention.id).limit(limit)).all()
     return [TextToScore(mention_id=i, text=text, language_hint=lang) for i, text, lang in rows]
 
 
@@ -104,8 +115,7 @@ def score_pending(
 ) -> ScoreStats:
     """Score unscored mentions batch by batch until none are left (or `max_batches`, or `stop`).
 
-    The model runs outside any transaction (it is the slow part); each batch's scores are written,
-    and `on_scored` (story grouping) runs, in one transaction, so a crash re-scores at most one batch.
+    The embedded daemon's driver of `score_and_store`; a cluster score job calls that for its own batch.
     """
     stats = ScoreStats(model_version=scorer.version)
     while max_batches is None or stats.batches < max_batches:
@@ -113,21 +123,72 @@ def score_pending(
             batch = pending_texts(session, batch_size)
         if not batch:
             break
-        results, unscorable = score_batch(scorer, batch)
-        moment = now()
-        with db.transaction() as session:
-            ids = write_scores(session, results, moment)
-            if unscorable:  # marked done WITHOUT a score: never a made-up result, never a stuck queue
-                session.execute(update(Mention).where(Mention.id.in_(unscorable)).values(scored_at=moment))
-            if on_scored is not None and ids:
-                on_scored(session, ids, moment)
+        done = score_and_store(db, scorer, batch, now, on_scored=on_scored)
         stats.batches += 1
-        stats.unscorable += unscorable
-        stats.scored += len(ids)
-        stats.mention_ids += ids
+        stats.unscorable += done.unscorable
+        stats.scored += done.scored
+        stats.mention_ids += done.mention_ids
         if stop is not None and stop.is_set():
             break
     return stats
+
+
+def score_and_store(
+    db: Database,
+    scorer: Scorer,
+    batch: Sequence[TextToScore],
+    now: Callable[[], datetime],
+    *,
+    on_scored: OnScored | None = None,
+) -> ScoreStats:
+    """Score one batch and write it, with `on_scored` (stories, cases; a cluster job's detect deferral)
+    in the same transaction, so a crash re-scores at most this batch and never groups a mention twice.
+
+    The model runs outside any transaction (it is the slow part). The batch's rows are then locked and
+    only the still-unscored ones written: a concurrent re-run of the same batch (a stalled cluster job
+    retried) waits for the lock, then finds them scored and writes nothing. A text the scorer fails on
+    is marked done WITHOUT a score: never a made-up result, never a stuck queue.
+    """
+    results, unscorable = score_batch(scorer, batch)
+    moment = now()
+    with db.transaction() as session:
+        still_pending = set(
+            session.scalars(
+                select(Mention.id)
+                .where(Mention.id.in_([t.mention_id for t in batch]), Mention.scored_at.is_(None))
+                .order_by(Mention.id)
+                .with_for_update()
+            )
+        )
+        ids = write_scores(session, [r for r in results if r.mention_id in still_pending], moment)
+        failed = sorted(still_pending & set(unscorable))
+        if failed:
+            session.execute(update(Mention).where(Mention.id.in_(failed)).values(scored_at=moment))
+        if on_scored is not None and ids:
+            on_scored(session, ids, moment)
+    return ScoreStats(batches=1, scored=len(ids), mention_ids=ids, model_version=scorer.version, unscorable=failed)
+
+
+Timer = Callable[[str], AbstractContextManager[Any]]
+
+
+def group_scored(
+    session: Session, mention_ids: list[int], now: datetime, config: AlertsConfig, *, timer: Timer | None = None
+) -> None:
+    """What follows scoring in the same transaction, under both drivers: stories, then cases (a case
+    names its posts' stories). `timer(stage)` wraps each step (bench/pipeline.py measures them)."""
+    from alerts.cases import assign_cases
+    from alerts.stories import assign_stories
+
+    timer = timer or _no_timer
+    with timer("stories"):
+        assign_stories(session, mention_ids, now, config.stories)
+    with timer("cases"):
+        assign_cases(session, mention_ids, now, config)
+
+
+def _no_timer(_stage: str) -> AbstractContextManager[Any]:
+    return nullcontext()
 
 
 def _checked(scorer: Scorer, batch: Sequence[TextToScore]) -> list[ScoreResult]:
@@ -174,23 +235,25 @@ class RouteStats:
 class AlertRouter(Protocol):
     """What routing needs from the alerts package: record candidates in the caller's transaction."""
 
-    def record(self, session: Session, candidates: Sequence[AlertCandidate], now: datetime) -> list[int]: ...
+    def record(
+        self, session: Session, candidates: Sequence[AlertCandidate], now: datetime, *, coverage: bool = True
+    ) -> list[int]: ...
+
+    def coverage_candidates(self, session: Session, now: datetime) -> list[AlertCandidate]: ...
 
 
 DetectFn = Callable[[Session, DetectConfig, datetime], list[AlertCandidate]]
 
 
 def detect_and_route(
-    db: Database, detect: DetectFn, config: DetectConfig, router: AlertRouter, now: datetime
+    session: Session, detect: DetectFn, config: DetectConfig, router: AlertRouter, now: datetime
 ) -> RouteStats:
-    """Detectors and the router in ONE transaction: detector state, alerts and outbox commit together,
-    so a crash can neither lose an alert whose detector state advanced nor send one twice."""
-    with db.transaction() as session:
-        candidates = list(detect(session, config, now))
-        coverage = getattr(router, "coverage_candidates", None)
-        if callable(coverage):  # sources failing long enough are an alert of their own
-            candidates += coverage(session, now)
-        alert_ids = router.record(session, candidates, now) if candidates else []
+    """Detectors and the router in the CALLER's transaction, so detector state, alerts and outbox rows
+    (and, in the cluster, the deliver job) commit together: a crash can neither lose an alert whose
+    detector state advanced nor send one twice. Coverage (sources failing too long) is checked once."""
+    candidates = list(detect(session, config, now))
+    candidates += router.coverage_candidates(session, now)
+    alert_ids = router.record(session, candidates, now, coverage=False) if candidates else []
     return RouteStats(candidates=candidates, alert_ids=list(alert_ids))
 
 

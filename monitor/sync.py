@@ -27,10 +27,10 @@ from sqlalchemy.orm import Session
 from monitor.kernel.net import Scrubber
 from monitor.kernel.store.catalog import SourceRef
 from monitor.kernel.store.engine import Database
-from monitor.kernel.store.ingest import IngestStats, clean_text, store_page
+from monitor.kernel.store.ingest import MAX_TEXT_CHARS, IngestStats, clean_text, store_page
 from monitor.kernel.store.pseudonym import Pseudonymiser
 from monitor.kernel.store.tables import Source
-from monitor.kernel.types import BrandQuery, Connector, Health, Page, SourceError, SourceErrorKind
+from monitor.kernel.types import BrandQuery, Connector, FetchedMention, Health, Page, SourceError, SourceErrorKind
 from monitor.matching import BrandMatcher
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,10 @@ class SyncResult:
     skipped: str | None = None  # why no fetch happened (disabled, backing off)
     notes: list[str] = field(default_factory=list)
     interrupted: bool = False
+    # How the failure was classified: "source_error" (the connector raised a SourceError), "exception_table"
+    # (a known exception type, `EXCEPTION_KINDS`) or "catch_all" (a bug of ours, logged with its traceback).
+    # The fuzzing suite and bench/fuzz.py count these; only "source_error" is a connector handling its input.
+    error_via: str | None = None
 
 
 def config_fingerprint(connector: str, settings: BaseModel, query: str) -> str:
@@ -179,6 +183,12 @@ def classify_exception(exc: BaseException) -> SourceErrorKind | None:
     return None
 
 
+def _error_via(exc: BaseException) -> str:
+    if isinstance(exc, SourceError):
+        return "source_error"
+    return "exception_table" if classify_exception(exc) is not None else "catch_all"
+
+
 def _as_source_error(exc: Exception, connector: Any = None) -> SourceError:
     """Any failure as a SourceError, classified by `EXCEPTION_KINDS`; its message is scrubbed of the
     connector's secrets (a library's error text may quote a URL or header that carries a token)."""
@@ -256,7 +266,8 @@ def sync_source(
         raise
     except Exception as exc:
         error = _as_source_error(exc, runtime.connector)
-        if not isinstance(exc, SourceError) and classify_exception(exc) is None:
+        result.error_via = _error_via(exc)
+        if result.error_via == "catch_all":
             log.error(
                 "source %s: unexpected %s in connector", runtime.ref.source, type(exc).__name__, exc_info=True
             )
@@ -297,6 +308,16 @@ def fetch_and_store(
             break
 
 
+def _matches(matcher: BrandMatcher, mention: FetchedMention, source_name: str) -> bool:
+    """Brand matching on at most the text the store keeps: matching tokenises its whole input, and a
+    60-million-character post must not be tokenised whole. A mention whose text is not a string goes on
+    to the store, which rejects it by name (a bad post is reported, not silently dropped)."""
+    if not isinstance(mention.text, str):
+        return True
+    language = mention.language if isinstance(mention.language, str) else None
+    return matcher.matches(mention.text[:MAX_TEXT_CHARS], language, source_name)
+
+
 def _store(
     db: Database,
     runtime: SourceRuntime,
@@ -308,7 +329,7 @@ def _store(
     merge_cursor: MergeCursor | None = None,
 ) -> None:
     source_name = runtime.ref.connector
-    matched = [m for m in page.mentions if runtime.matcher.matches(m.text, m.language, source_name)]
+    matched = [m for m in page.mentions if _matches(runtime.matcher, m, source_name)]
     with db.transaction() as session:
         cursor = page.cursor if merge_cursor is None else merge_cursor(session, page.cursor)
         stats = store_page(

@@ -17,6 +17,7 @@ import copy
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -35,6 +36,11 @@ log = logging.getLogger(__name__)
 # An item that raises one of these is skipped with a note; the rest of its page is stored.
 ITEM_SHAPE_ERRORS = (TypeError, KeyError, ValueError, AttributeError, IndexError, OverflowError, RecursionError)
 MAX_ITEM_NOTES = 5  # per page: a page of 100 broken items needs one summary, not 100 notes
+MAX_COUNT = 2**62  # an engagement count beyond this is a hostile payload, not a number to store
+MAX_LINKS = 50
+MAX_TOKEN_CHARS = 4096  # a next-page token or URL longer than this is not one
+_OPTIONAL_TEXT = ("url", "author", "language", "title", "parent_external_id")
+_COUNTS = ("author_followers", "likes", "reposts", "replies", "quotes", "rating")
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 
@@ -88,6 +94,40 @@ def parse_time(value: Any) -> datetime | None:
     if not EARLIEST_TIME <= parsed <= LATEST_TIME:  # later arithmetic (+ overlap, + repoll) must not overflow
         return None
     return parsed
+
+
+def typed(mention: FetchedMention) -> FetchedMention:
+    """The mention with every field of the type `FetchedMention` declares, checked where it is built.
+
+    Whatever a platform put in a post (a list as `lang`, a dict as a like count, a number as a title)
+    must not reach matching, language detection or the store, where it would fail the whole page. An id
+    or text that is not a string makes the post unreadable (TypeError: skipped with a note); a wrong
+    optional field becomes unknown; an id number becomes its string."""
+    if not isinstance(mention.external_id, str) or not mention.external_id.strip():
+        raise TypeError(f"id is {type(mention.external_id).__name__} {str(mention.external_id)[:40]!r}")
+    if not isinstance(mention.text, str):
+        raise TypeError(f"text is {type(mention.text).__name__}, not a string")
+    if not isinstance(mention.created_at, datetime) or mention.created_at.tzinfo is None:
+        raise TypeError("created_at is not a timezone-aware datetime")
+    changes: dict[str, Any] = {}
+    for name in _OPTIONAL_TEXT:
+        value = getattr(mention, name)
+        if value is not None and not isinstance(value, str):
+            is_number = isinstance(value, int) and not isinstance(value, bool)
+            changes[name] = str(value) if is_number and name == "parent_external_id" else None
+    for name in _COUNTS:
+        value = getattr(mention, name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT
+        ):
+            changes[name] = None
+    links = mention.links
+    if not isinstance(links, tuple) or len(links) > MAX_LINKS or not all(isinstance(u, str) for u in links):
+        links = tuple(u for u in links if isinstance(u, str)) if isinstance(links, list | tuple) else ()
+        changes["links"] = links[:MAX_LINKS]
+    if mention.raw is not None and not isinstance(mention.raw, Mapping):
+        changes["raw"] = None
+    return replace(mention, **changes) if changes else mention
 
 
 def iso(value: datetime) -> str:
@@ -200,19 +240,30 @@ class HttpConnector:
         """
         found: list[FetchedMention] = []
         broken: list[str] = []
+        passed: list[int] = []
         for index, item in enumerate(items):
             if not isinstance(item, dict):
                 broken.append(f"item {index} is {type(item).__name__}, not an object")
                 continue
             try:
                 mention = convert(item, *args)
+                if mention is not None:
+                    mention = typed(mention)
             except ITEM_SHAPE_ERRORS as exc:
                 broken.append(f"item {index}: {type(exc).__name__}: {str(exc)[:120]}")
                 continue
             if mention is not None:
                 found.append(mention)
+            else:
+                passed.append(index)
+        if passed:  # no id, no readable date, deleted, not a post: said once per page, never silently
+            note = f"passed over {len(passed)} item(s) without an id or a readable date, or not posts"
+            log.info("%s: %s (items %s)", self.name, note, passed[:MAX_ITEM_NOTES])
+            self._item_notes.append(note)
         if broken:
-            if len(broken) == len(items):
+            # All of several posts unreadable: the platform changed its shape. A page of one bad post is that
+            # post's problem (reported below), or it would stop the source on every poll.
+            if len(broken) == len(items) > 1:
                 raise self.client.error("malformed", f"none of {len(items)} items readable ({broken[0]})")
             summary = "; ".join(broken[:MAX_ITEM_NOTES]) + (" …" if len(broken) > MAX_ITEM_NOTES else "")
             note = self.scrubber.scrub(f"skipped {len(broken)} unreadable item(s): {summary}")
@@ -317,7 +368,9 @@ class HttpConnector:
             self._item_notes.clear()
             mentions = self.parse_page(body, response, stream)
             notes.extend(self._item_notes)
-            if mentions and all(m.external_id in yielded for m in mentions):
+            # A page whose readable posts were all seen is a loop, unless some of its posts were unreadable:
+            # then it also holds unseen posts and the walk goes on (repeated tokens and max_pages still stop it).
+            if mentions and not self._item_notes and all(m.external_id in yielded for m in mentions):
                 notes.append(
                     f"{stream}: pagination loop (page {walk['pages']} repeats earlier results); walk ended"
                 )
@@ -327,10 +380,10 @@ class HttpConnector:
                 return
             kept = [m for m in mentions if lower <= self._position(m) <= upper and m.external_id not in yielded]
             yielded.update(m.external_id for m in kept)
-            reached_floor = any(self._position(m) < lower for m in mentions)
+            reached_floor = self._past_floor(mentions, lower)
             # An empty page ends the walk only if the paginator says so: some APIs (Bluesky search)
             # return pages emptied by moderation filtering that still carry a cursor onwards.
-            step = None if reached_floor else self.paginator.next_token(response, body, mentions, walk["token"])
+            step = None if reached_floor else self._next_token(response, body, mentions, walk["token"])
             if isinstance(step, Exhausted):
                 notes.append(f"{stream}: {step.note}")
                 step = None
@@ -358,6 +411,32 @@ class HttpConnector:
             yield Page(mentions=kept, cursor=copy.deepcopy(state), notes=tuple(notes))
             if step is None:
                 return
+
+    def _past_floor(self, mentions: Sequence[FetchedMention], lower: datetime) -> bool:
+        """Pages are newest first: the walk is past its floor when the page's last post is, confirmed by the
+        one before it. One post with a hostile date (1970) must not end the walk and lose the posts after it
+        (at worst one more page is read when exactly the last post crossed the floor)."""
+        tail = [self._position(m) < lower for m in mentions[-2:]]
+        return bool(tail) and all(tail)
+
+    def _next_token(self, response: Response, body: Any, mentions: Sequence[FetchedMention], token: Any) -> Any:
+        """The paginator's answer, checked: the token goes into the next URL and into the stored cursor, so a
+        platform's paging field that is a dict, a huge number or a 10 KB string is a malformed answer."""
+        try:
+            step = self.paginator.next_token(response, body, mentions, token)
+        except ITEM_SHAPE_ERRORS as exc:
+            raise self.client.error(
+                "malformed", f"unreadable paging fields ({type(exc).__name__}: {exc})"
+            ) from exc
+        if step is None or isinstance(step, Slide | Exhausted):
+            return step
+        readable = isinstance(step, str) and 0 < len(step) <= MAX_TOKEN_CHARS
+        readable |= isinstance(step, int) and not isinstance(step, bool) and 0 <= step < 2**63
+        if not readable:
+            raise self.client.error(
+                "malformed", f"unreadable next-page token ({type(step).__name__} {str(step)[:60]!r})"
+            )
+        return step
 
     def _finish(self, stream_state: dict[str, Any], mode: str, walk: dict[str, Any]) -> None:
         """A complete walk covered everything up to its upper bound: that becomes the high-water mark."""

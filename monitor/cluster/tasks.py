@@ -18,20 +18,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
 from procrastinate import RetryStrategy, exceptions, jobs
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from monitor.cluster import runtime
 from monitor.cluster.app import MAINTENANCE_QUEUE, app, interval_cron, phase
 from monitor.cluster.defer import build_job, chunks, defer_in_session, defer_once_in_session
 from monitor.kernel.states import OutboxStatus
-from monitor.kernel.store.tables import Mention, OutboxMessage
-from monitor.kernel.types import TextToScore
+from monitor.kernel.store.tables import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -140,82 +138,39 @@ def rescore_stragglers(timestamp: int | None = None) -> int:
         return len(defer_stragglers(session, state.now()))
 
 
-def _texts(session: Session, mention_ids: Sequence[int]) -> list[TextToScore]:
-    rows = session.execute(
-        select(Mention.id, Mention.text, Mention.language)
-        .where(Mention.id.in_(list(mention_ids)), Mention.scored_at.is_(None), Mention.anonymised_at.is_(None))
-        .order_by(Mention.id)
-    ).all()
-    return [TextToScore(mention_id=i, text=text, language_hint=lang) for i, text, lang in rows]
-
-
 @app.task(name="score_mentions", queue="score", retry=_RETRY)
 def score_mentions(mention_ids: list[int]) -> dict[str, Any]:
-    """Score one batch; write the still-unscored part, group stories and defer detection atomically."""
-    from alerts.cases import assign_cases
-    from alerts.stories import assign_stories
-    from monitor.pipeline import score_batch, write_scores
+    """Score one batch: the embedded daemon's `score_and_store` + `group_scored`, plus a detect run
+    deferred in the same transaction (coalesced: at most one waits)."""
+    from monitor.pipeline import group_scored, pending_texts, score_and_store
 
     state = runtime.current()
-    with state.db() as session:
-        batch = _texts(session, mention_ids)
+    with state.db.read() as session:
+        batch = pending_texts(session, ids=mention_ids)
     if not batch:
         return {"scored": 0}
-    # The slow part, outside any transaction; a text the scorer fails on is isolated exactly as the
-    # embedded pipeline does (marked done without a score), so one bad text cannot fail the batch forever.
-    results, unscorable = score_batch(state.scorer, batch)
-    now = state.now()
-    with state.db.transaction() as session:
-        # Lock the batch: a concurrent re-run of this job (stalled-job retry) waits here, then sees the
-        # rows scored and writes nothing.
-        still_pending = set(
-            session.scalars(
-                select(Mention.id)
-                .where(Mention.id.in_([t.mention_id for t in batch]), Mention.scored_at.is_(None))
-                .order_by(Mention.id)
-                .with_for_update()
-            )
-        )
-        fresh = [r for r in results if r.mention_id in still_pending]
-        ids = write_scores(session, fresh, now)
-        if failed := sorted(still_pending & set(unscorable)):
-            session.execute(update(Mention).where(Mention.id.in_(failed)).values(scored_at=now))
-        if ids:
-            assign_stories(session, ids, now, state.config.alerts.stories)
-            assign_cases(session, ids, now, state.config.alerts)  # one case (and ticket) per customer
-            defer_once_in_session(
-                session, build_job(detect_and_route, lock=DETECT_LOCK, queueing_lock=DETECT_WAITING)
-            )
-    return {"scored": len(ids), "unscorable": len(unscorable), "model_version": state.scorer.version}
+
+    def after(session: Session, ids: list[int], now: datetime) -> None:
+        group_scored(session, ids, now, state.config.alerts)
+        defer_once_in_session(session, build_job(detect_and_route, lock=DETECT_LOCK, queueing_lock=DETECT_WAITING))
+
+    done = score_and_store(state.db, state.scorer, batch, state.now, on_scored=after)
+    return {"scored": done.scored, "unscorable": len(done.unscorable), "model_version": state.scorer.version}
 
 
 # --------------------------------------------------------------------------- detect + route
 
 
-class _CallerTransaction:
-    """Looks like a Database to a stage function, but every transaction() is the caller's session.
-
-    WHY: the shared stage `detect_and_route` opens "its" transaction through `db.transaction()`; handing
-    it this object runs the stage inside our transaction, so the deliver job we defer afterwards commits
-    atomically with the alerts and outbox rows it refers to.
-    """
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def transaction(self) -> nullcontext[Session]:
-        return nullcontext(self._session)
-
-
 @app.task(name="detect_and_route", queue="detect")
 def detect_and_route(timestamp: int | None = None) -> dict[str, Any]:
-    """Run the detectors and record alerts + outbox rows; defer a delivery when there is mail."""
+    """Run the detectors and record alerts + outbox rows; defer a delivery when there is mail, in the
+    same transaction as the outbox rows it will deliver."""
     from monitor.detect.stage import detect
     from monitor.pipeline import detect_and_route as stage
 
     state = runtime.current()
     with state.db.transaction() as session:
-        routed = stage(_CallerTransaction(session), detect, state.config.detect, state.router, state.now())  # type: ignore[arg-type]
+        routed = stage(session, detect, state.config.detect, state.router, state.now())
         pending = session.scalar(
             select(OutboxMessage.id).where(OutboxMessage.status == OutboxStatus.PENDING).limit(1)
         )

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from monitor.detect.authors import REPEAT_WINDOW, repeat_negatives
@@ -338,8 +338,22 @@ def _virality(session: Session, config: DetectConfig, brand: Brand, now: datetim
     alerted: dict[str, str] = {
         k: v for k, v in dict((row.state or {}).get("alerted", {})).items() if datetime.fromisoformat(v) >= since
     }
+    # Only a post that has been reposted can be spreading (one with no repost is skipped below anyway):
+    # read those, not every post of the lookback, which a detection run after each score batch would
+    # otherwise load again and again.
+    reposted = select(EngagementSnapshot.mention_id).where(
+        EngagementSnapshot.reposts > 0,
+        EngagementSnapshot.observed_at >= since,
+        EngagementSnapshot.observed_at <= now,
+    )
     mentions = session.scalars(
-        select(Mention).where(Mention.brand_id == brand.id, Mention.created_at >= since).order_by(Mention.id)
+        select(Mention)
+        .where(
+            Mention.brand_id == brand.id,
+            Mention.created_at >= since,
+            or_(Mention.reposts > 0, Mention.id.in_(reposted)),
+        )
+        .order_by(Mention.id)
     ).all()
     snaps: dict[int, list[EngagementSnapshot]] = defaultdict(list)
     ids = [m.id for m in mentions if str(m.id) not in alerted]

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import re
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from monitor.kernel.duration import parse_duration
+
 EXIT_CONFIG = 2
-_AGO = re.compile(r"^\s*(\d+)\s*(h|d|w)\s*$")
-_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+_AGO = re.compile(r"^\s*\d+(\.\d+)?\s*(h|d|w)\s*$")
 
 
 def parse_moment(value: str, now: datetime) -> datetime:
-    """'7d', '36h', '2w' back from now, or an ISO date/time (UTC if no zone is given)."""
-    if match := _AGO.match(value):
-        return now - int(match.group(1)) * _UNITS[match.group(2)]
+    """'7d', '36h', '2w' back from now (the kernel's one duration parser), or an ISO date/time (UTC if no
+    zone is given)."""
+    if _AGO.match(value):
+        return now - parse_duration(value)
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

@@ -17,9 +17,51 @@ BEARER = (
 )
 
 
+# What production accepts on GET /2/tweets/search/recent: the parameters of `latest-openapi.json` (2.159)
+# and docs.x.com (`tweet.fields`). An unknown parameter is refused with a 400 naming it, as X does.
+SEARCH_PARAMS = frozenset(
+    {
+        "query", "start_time", "end_time", "since_id", "until_id", "max_results", "next_token",
+        "pagination_token", "sort_order", "tweet.fields", "expansions", "media.fields", "poll.fields",
+        "user.fields", "place.fields",
+    }
+)  # fmt: skip
+DEFAULT_FIELDS = ("id", "text", "edit_history_tweet_ids")  # what a post has when no fields are requested
+
+
 class XPlatform(Platform):
     source = "x"
     deleted = "1859226543210000005"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reject_unknown = True  # False: ignore unknown parameters (and so answer with default fields)
+        self.fields_param = "tweet.fields"  # the name this "production" honours
+
+    def _unknown(self, call: Call) -> Reply | None:
+        unknown = sorted(set(call.query) - SEARCH_PARAMS - {self.fields_param})
+        if not unknown or not self.reject_unknown:
+            return None
+        name, known = unknown[0], ",".join(sorted(SEARCH_PARAMS))
+        return Reply(
+            400,
+            {
+                "errors": [
+                    {
+                        "parameters": {name: call.query[name]},
+                        "message": f"The query parameter [{name}] is not one of [{known}]",
+                    }
+                ],
+                "title": "Invalid Request",
+                "detail": "One or more parameters to your request was invalid.",
+                "type": "https://api.twitter.com/2/problems/invalid-request",
+            },
+        )
+
+    def _fields(self, call: Call, post: dict[str, Any]) -> dict[str, Any]:
+        """Only the fields asked for, by the parameter name this server honours (X's documented default)."""
+        wanted = set((call.param(self.fields_param) or "").split(",")) | set(DEFAULT_FIELDS)
+        return {k: v for k, v in post.items() if k in wanted}
 
     def _problem(self, status: int, title: str, detail: str) -> Reply:
         return Reply(status, {"title": title, "detail": detail, "type": "about:blank", "status": status})
@@ -29,6 +71,8 @@ class XPlatform(Platform):
             return self._problem(401, "Unauthorized", "Unauthorized")
         fixture = self.fixture("search_recent_telia.json")
         if call.path == "/2/tweets/search/recent":
+            if refused := self._unknown(call):
+                return refused
             size = int(call.param("max_results") or 10)
             if not 10 <= size <= 100:
                 return Reply(
@@ -59,7 +103,7 @@ class XPlatform(Platform):
             body: dict[str, Any] = {"meta": meta}
             if page:
                 ids = {p["author_id"] for p in page}
-                body["data"] = page
+                body["data"] = [self._fields(call, p) for p in page]
                 body["includes"] = {"users": [u for u in fixture["includes"]["users"] if u["id"] in ids]}
             return Reply(
                 200,

@@ -106,3 +106,30 @@ def test_empty_page_with_a_cursor_does_not_end_the_walk() -> None:
         found = [m.external_id for p in connector.fetch(case()["query"], None) for m in p.mentions]
     everything = sorted(p["uri"] for p in BlueskyPlatform().fixture("search_telia.json")["posts"])
     assert len(found) == len(everything) - 2  # the filtered first page is gone, the rest arrives
+
+
+class EmbedsPlatform(BlueskyPlatform):
+    """Search answers with quotes-with-media and image posts (tests/fixtures/bluesky/search_embeds.json,
+    checked against the lexicons by test_fixture_specs)."""
+
+    def _posts(self) -> list[dict]:
+        return self.fixture("search_embeds.json")["posts"]
+
+
+def test_quotes_with_media_and_image_posts_without_text() -> None:
+    with FakeServer(EmbedsPlatform()) as server:
+        pages = list(_connector(server).fetch(case()["query"], None))
+    found = {m.external_id.rsplit("/", 1)[1]: m for p in pages for m in p.mentions}
+    quoted = "at://did:plc:q2ofnbiyxvzzj7ypqs6ggqwq/app.bsky.feed.post/3lbwzq7d3rk2a"
+    # app.bsky.embed.recordWithMedia: the quoted post's link sits one level deeper than in embed.record
+    assert found["3lbx3aaquote2"].parent_external_id == quoted
+    assert found["3lbx3aaquote2"].text == "Samma här med Telia 👇"
+    # an image post with empty text is read through its alt text, or else the text of the post it quotes
+    assert found["3lbx3bbalt2x"].text == "Telia-faktura med dubbel debitering av roaming"
+    assert found["3lbx3ccquote2"].text.startswith("Störning: mobilt bredband i Telias nät")
+    assert found["3lbx3ccquote2"].parent_external_id == quoted
+    # nothing to read at all: skipped with a note, never an empty mention
+    assert "3lbx3ddnotext" not in found
+    notes = [n for p in pages for n in p.notes]
+    assert any("3lbx3ddnotext" in n and "no text" in n for n in notes)
+    assert all(m.text.strip() for m in found.values())

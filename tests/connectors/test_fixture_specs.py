@@ -52,10 +52,12 @@ def test_bluesky_payloads_match_lexicons(shared_specs: Path) -> None:
     search = Draft202012Validator(lexicon_schema(lexicons, "app.bsky.feed.searchPosts#main"))
     post_record = Draft202012Validator(lexicon_schema(lexicons, "app.bsky.feed.post#main"))
     session = Draft202012Validator(lexicon_schema(lexicons, "com.atproto.server.createSession#main"))
+    for name in ("search_telia.json", "search_embeds.json"):
+        payload = json.loads((FIXTURES / "bluesky" / name).read_text())
+        assert _errors(search, payload) == [], name
+        for post in payload["posts"]:  # postView.record is `unknown`: check it as a feed.post record
+            assert _errors(post_record, post["record"]) == [], name
     payload = json.loads((FIXTURES / "bluesky" / "search_telia.json").read_text())
-    assert _errors(search, payload) == []
-    for post in payload["posts"]:  # postView.record is `unknown`: check it as a feed.post record
-        assert _errors(post_record, post["record"]) == []
     assert _errors(session, json.loads((FIXTURES / "bluesky" / "create_session.json").read_text())) == []
     broken = json.loads(json.dumps(payload["posts"][0]))
     del broken["author"]["handle"]

@@ -68,3 +68,34 @@ def test_repoll_sends_fullnames_in_batches_of_100() -> None:
         updates = list(_connector(server, []).repoll(ids))
         sizes = [len(c.param("id").split(",")) for c in server.calls if c.path == "/api/info"]
     assert sizes == [100, 50] and all(u.deleted for u in updates)
+
+
+class MarkdownPlatform(RedditPlatform):
+    """The recorded listings with Markdown bodies, as Reddit sends them with raw_json=1."""
+
+    def _things(self, name: str) -> list[dict[str, object]]:
+        things = super()._things(name)
+        for thing in things:
+            data = thing["data"]
+            if thing["kind"] == "t3" and data.get("selftext"):
+                data["selftext"] = (
+                    "## tl;dr\n\n**Telia** [driftinfo](https://www.telia.se/driftinfo) says\n> all ok\n"
+                )
+            elif thing["kind"] == "t1":
+                data["body"] = "*Same* here, `ping` fails &amp; ~~nothing~~ everything is \\*down\\*"
+        return things
+
+
+def test_markdown_bodies_reach_the_store_as_plain_text() -> None:
+    with FakeServer(MarkdownPlatform()) as server:
+        pages = list(_connector(server, [], subreddits=["sweden"]).fetch(case()["query"], None))
+    mentions = [m for p in pages for m in p.mentions]
+    posts = [m for m in mentions if m.external_id.startswith("t3_") and "tl;dr" in m.text]
+    comments = [m for m in mentions if m.external_id.startswith("t1_")]
+    assert posts and comments
+    for post in posts:
+        assert post.text.endswith("tl;dr\n\nTelia driftinfo says\nall ok")
+        assert "https://www.telia.se/driftinfo" in post.links
+    for comment in comments:
+        assert comment.text == "Same here, ping fails & nothing everything is *down*"  # struck words stay
+    assert not any(marker in m.text for m in mentions for marker in ("**", "## ", "](", "&amp;"))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from fake_server import FakeServer
-from platform_x import BEARER, XPlatform, case
+from platform_x import BEARER, SEARCH_PARAMS, XPlatform, case
 
 from connectors.http.base import parse_time
 from connectors.x import XConnector
-from monitor.kernel.types import BrandQuery
+from monitor.kernel.types import BrandQuery, SourceError
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -57,3 +60,46 @@ def test_query_is_phrase_without_retweets() -> None:
         list(_connector(server).fetch(BrandQuery("Telia", ("telia",)), None))
         assert server.calls[0].param("query") == '"telia" -is:retweet'
         assert "author_id" in server.calls[0].param("expansions")
+
+
+def _search_params(spec: dict) -> set[str]:
+    """Query parameter names of GET /2/tweets/search/recent in an OpenAPI document ($refs resolved)."""
+    names = set()
+    for param in spec["paths"]["/2/tweets/search/recent"]["get"]["parameters"]:
+        if "$ref" in param:
+            param = spec["components"]["parameters"][param["$ref"].rsplit("/", 1)[1]]
+        names.add(param["name"])
+    return names
+
+
+def test_field_parameter_is_the_one_production_accepts(shared_specs: Path) -> None:
+    """The two specs disagree; the connector follows the docs and the older spec, and the fake refuses
+    exactly what that spec does not declare (so a wrong guess fails these tests, as it would production)."""
+    pinned = _search_params(json.loads((shared_specs / "x" / "openapi.json").read_text()))
+    latest = _search_params(json.loads((shared_specs / "x" / "latest-openapi.json").read_text()))
+    assert "post.fields" in pinned and "tweet.fields" not in pinned
+    assert "tweet.fields" in latest and latest == SEARCH_PARAMS
+    with FakeServer(XPlatform()) as server:
+        pages = list(_connector(server).fetch(case()["query"], None))
+        sent = set(server.calls[0].query)
+    assert sent <= latest and "tweet.fields" in sent
+    assert not any("lacks requested fields" in n for p in pages for n in p.notes)
+
+
+def test_refused_field_parameter_names_the_setting_to_change() -> None:
+    with FakeServer(XPlatform()) as server, pytest.raises(SourceError) as err:
+        list(_connector(server, fields_parameter="post.fields").fetch(case()["query"], None))
+    assert err.value.kind == "fatal"
+    assert "post.fields" in str(err.value) and "fields_parameter" in str(err.value)
+
+
+def test_ignored_field_parameter_is_noted_not_silent() -> None:
+    """A server that ignores an unknown field parameter answers with id and text only: the page says
+    which parameter was not honoured (the posts' times then come from their ids)."""
+    platform = XPlatform()
+    platform.reject_unknown = False
+    with FakeServer(platform) as server:
+        pages = list(_connector(server, fields_parameter="post.fields").fetch(case()["query"], None))
+        answered = [c for c in server.calls if c.path == "/2/tweets/search/recent"]
+    assert len(pages) == len(answered) >= 1
+    assert any("lacks requested fields created_at, author_id" in n and "post.fields" in n for n in pages[0].notes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -72,3 +73,52 @@ def test_invalid_key_is_an_auth_failure_and_key_stays_out_of_urls() -> None:
 def test_settings_need_a_channel_or_video() -> None:
     with pytest.raises(SourceError, match="channel_ids and/or video_ids"):
         YouTubeConnector({"api_key": "x" * 20})
+
+
+class ChannelThreadPlatform(YouTubePlatform):
+    """The recorded threads plus one on the channel itself: no `videoId` (the discovery document makes it
+    optional; `allThreadsRelatedToChannelId` returns such threads)."""
+
+    def fixture(self, name: str) -> dict:
+        answer = super().fixture(name)
+        thread = json.loads(json.dumps(answer["items"][0]))
+        thread["id"] = thread["snippet"]["topLevelComment"]["id"] = "UgzChannelLevel0001AaABAg"
+        del thread["snippet"]["videoId"], thread["snippet"]["topLevelComment"]["snippet"]["videoId"]
+        answer["items"].insert(0, thread)
+        return answer
+
+
+def test_channel_level_threads_link_to_the_channel() -> None:
+    with FakeServer(ChannelThreadPlatform()) as server:
+        found = {m.external_id: m for p in _connector(server).fetch(case()["query"], None) for m in p.mentions}
+    channel_thread = found["UgzChannelLevel0001AaABAg"]
+    assert channel_thread.url == f"https://www.youtube.com/channel/{CHANNEL}?lc=UgzChannelLevel0001AaABAg"
+    assert channel_thread.parent_external_id is None
+    assert all(m.url for m in found.values())
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {
+            "kind": "youtube#videoListResponse",
+            "items": [{"kind": "youtube#video", "id": "x"}],
+            "nextPageToken": "2",
+        },
+        {
+            "kind": "youtube#commentThreadListResponse",
+            "items": [{"kind": "youtube#comment", "id": "a"}, {"kind": "youtube#comment", "id": "b"}],
+            "nextPageToken": "2",
+        },
+        {"kind": "youtube#commentThreadListResponse", "items": {"0": {}}, "nextPageToken": "2"},
+    ],
+    ids=["other-list", "comments-not-threads", "items-not-a-list"],
+)
+def test_wrong_page_shape_is_malformed_and_the_next_page_is_not_fetched(answer: dict) -> None:
+    with FakeServer(YouTubePlatform()) as server:
+        server.faults += [Reply(200, answer)] * 2  # the retry sees it again: it is the page, not a blip
+        with pytest.raises(SourceError) as err:
+            list(_connector(server, max_attempts=2).fetch(case()["query"], None))
+        tokens = [c.param("pageToken") for c in server.data_calls()]
+    assert err.value.kind == "malformed"
+    assert "2" not in tokens, "no request for the page the malformed answer pointed to"

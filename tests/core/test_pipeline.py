@@ -87,11 +87,13 @@ def test_detect_and_route_records_alerts_and_outbox_once(database):
     seed(database, TEXTS[:4])
     score_pending(database, LexiconScorer(), lambda: NOW, on_scored=assign_stories)
     router = Router(AlertsConfig())
-    first = detect_and_route(database, detect, DetectConfig(), router, NOW)
+    with database.transaction() as session:  # the driver owns the transaction
+        first = detect_and_route(session, detect, DetectConfig(), router, NOW)
     assert first.alert_ids and {c.kind for c in first.candidates} >= {"complaint"}
     alerts, outbox = count(database, Alert), count(database, OutboxMessage)
     assert alerts >= 1 and outbox >= 1
-    detect_and_route(database, detect, DetectConfig(), router, NOW + timedelta(minutes=1))
+    with database.transaction() as session:
+        detect_and_route(session, detect, DetectConfig(), router, NOW + timedelta(minutes=1))
     assert count(database, Alert) == alerts and count(database, OutboxMessage) == outbox
 
 

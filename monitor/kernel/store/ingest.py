@@ -229,10 +229,14 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
     """Insert rows, skipping any that another writer stored meanwhile; external_id -> id of those we added."""
     dialect = session.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
+    table = Mention.__table__
+    # The Core table, not the ORM entity: an ORM bulk insert leaves out None values of columns with a
+    # default, so a page mixing posts with and without (say) a language tag was split into runs of
+    # same-shaped rows, often one statement per post.
     stmt = (
-        module.insert(Mention)
+        module.insert(table)
         .on_conflict_do_nothing(index_elements=["source_id", "external_id"])
-        .returning(Mention.external_id, Mention.id)
+        .returning(table.c.external_id, table.c.id)
     )
     result = session.execute(stmt, rows)
     return {external_id: mention_id for external_id, mention_id in result}
