@@ -2,6 +2,7 @@
 
     nice -n 10 .venv/bin/python bench/storms.py --scale 5 --scale 50000 [--brands 6] [--skip 0] [--days 8]
         [--seed 1 [--seed 2 ...]] [--nab-dir ../shared/data/nab] [--baseline] [--fast] [--check]
+        [--set negative_share_key=json_value ...]
 
 `--fast` runs the same share logic (`ShareWatch`, which `detect()` calls) on the same calendar without the
 database: ~100x faster (seconds instead of ~25 minutes for 3 brands x 8 days x 2 scales on the shared
@@ -18,6 +19,10 @@ No public labelled set exists for "the share of complaints surging", so this bui
 * **storms** at random times (seeded, >= 18 h apart, after the first day): extra negatives at `rate` x the
   usual negative rate (3, 5 or 10) for 30, 60 or 120 minutes, arriving at once or ramping up linearly;
   never fewer than 10 storm posts (a tiny brand's storm is still ten angry customers);
+* **authors**: ordinary posts come from a pool of regulars (about two posts each over the run); one
+  ordinary negative post in `REPEAT_SHARE` (1 in 5) is followed 1-30 minutes later by a repeat from its
+  author, and one storm post in 5 is a repeat by one of that storm's earlier customers (stored as
+  `Mention.author_key`; with `negative_share.authors_once` a repeat counts once, as in `detect()`);
 * posts are stored with a perfect, instant scorer (this measures the detector, not the model);
 * `detect()` runs on a real SQLite database as the daemon would: every minute from 5 minutes before a
   storm to 30 minutes after its end, every 5 minutes elsewhere. The brand is new at t = 0, so day 1 is
