@@ -307,25 +307,38 @@ def _early_share(
 
 def _repeat_ids(session: Session, config: DetectConfig, brand: Brand, start: datetime, end: datetime) -> set[int]:
     """Ids of negative mentions created in [start, end] whose author complained within `REPEAT_WINDOW`
-    before (see `monitor.detect.authors`): they stay evidence but never count as another customer."""
+    before (see `monitor.detect.authors`): they stay evidence but never count as another customer.
+
+    Why two reads: only the authors of this range's negatives need their history, and that read goes
+    through the author-key index, so a busy brand does not re-read three hours of mentions every run.
+    """
     if not config.negative_share.authors_once:
         return set()
-    rows = session.execute(
-        select(Mention.id, Mention.created_at, Mention.author_key)
-        .where(
-            Mention.brand_id == brand.id,
-            Mention.author_key.is_not(None),
+
+    def negatives(*where: Any) -> list[tuple[int, datetime, str | None, bool]]:
+        rows = session.execute(
+            select(Mention.id, Mention.created_at, Mention.author_key)
+            .where(Mention.brand_id == brand.id, Mention.author_key.is_not(None), *where)
+            .order_by(Mention.created_at, Mention.id)
+        ).all()
+        labels = _latest_labels(session, [r.id for r in rows], config)
+        return [
+            (r.id, r.created_at, r.author_key, True)
+            for r in rows
+            if r.id in labels and labels[r.id].label == "negative"
+        ]
+
+    current = negatives(Mention.created_at >= start, Mention.created_at <= end)
+    authors = sorted({author for _, _, author, _ in current if author is not None})
+    earlier: list[tuple[int, datetime, str | None, bool]] = []
+    for i in range(0, len(authors), 500):  # bounded IN lists (SQLite allows 999 parameters)
+        earlier += negatives(
+            Mention.author_key.in_(authors[i : i + 500]),
             Mention.created_at >= start - REPEAT_WINDOW,
-            Mention.created_at <= end,
+            Mention.created_at < start,
         )
-        .order_by(Mention.created_at, Mention.id)
-    ).all()
-    if not rows:
-        return set()
-    labels = _latest_labels(session, [r.id for r in rows], config)
-    return repeat_negatives(
-        (r.id, r.created_at, r.author_key, r.id in labels and labels[r.id].label == "negative") for r in rows
-    )
+    earlier.sort(key=lambda m: (m[1], m[0]))
+    return repeat_negatives([*earlier, *current])
 
 
 # --------------------------------------------------------------------------- virality
