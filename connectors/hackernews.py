@@ -8,10 +8,12 @@ slide is reported as a coverage note. Re-poll reads `/api/v1/items/:id` (404 onc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+import httpx
 from pydantic import Field
 
 from connectors.http.base import HttpConnector, HttpSettings, iso, parse_time
@@ -37,13 +39,26 @@ class _AlgoliaPaginator:
         if page + 1 < pages:
             return page + 1
         served = page * int(body.get("hitsPerPage") or 0) + len(body.get("hits") or [])
-        if int(body.get("nbHits", 0)) > served and mentions:
-            oldest = min(m.created_at for m in mentions)
+        # Only posts inside the window asked for may move it: one hit dated 1970 (anyone's data, or a
+        # broken index) would otherwise slide the next query back to 1970 and skip everything between.
+        lower = _window_lower(response.url)
+        in_window = [m.created_at for m in mentions if lower is None or m.created_at.timestamp() >= lower]
+        if int(body.get("nbHits", 0)) > served and in_window:
+            oldest = min(in_window)
             return Slide(
                 upper=oldest,
                 note=f"Algolia 1000-hit cap: {body.get('nbHits')} hits; window slid to items up to {iso(oldest)}",
             )
         return None
+
+
+_LOWER = re.compile(r"created_at_i>=(\d{1,12})")
+
+
+def _window_lower(url: str) -> int | None:
+    """The `created_at_i>=` bound of the query that produced a page (epoch seconds), if it had one."""
+    match = _LOWER.search(httpx.URL(url).params.get("numericFilters", ""))
+    return int(match.group(1)) if match else None
 
 
 class HackerNewsConnector(HttpConnector):

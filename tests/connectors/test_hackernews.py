@@ -40,3 +40,30 @@ def test_comment_html_becomes_text_with_story_parent() -> None:
     assert found["42170001"].title and found["42170001"].likes == 212
     assert found["42169900"].links == ("https://status.example.org",)
     assert found["42170001"].url == "https://news.ycombinator.com/item?id=42170001"
+
+
+class _OneHitFrom1970(HackerNewsPlatform):
+    """Answers the last page of the first window with one extra hit dated 1970 (outside the window asked for)."""
+
+    injected = False
+
+    def handle(self, call):  # type: ignore[no-untyped-def]
+        reply = super().handle(call)
+        if call.path == "/api/v1/search_by_date" and call.param("page") == "1" and not self.injected:
+            self.injected = True
+            reply.body["hits"].append(dict(reply.body["hits"][0], objectID="1970", created_at_i=12345))
+        return reply
+
+
+def test_a_hit_outside_the_window_does_not_slide_it_back_to_1970() -> None:
+    """Fuzzing found it: the window slid to the oldest hit seen, so one bogus date skipped everything after."""
+    c = case()
+    with FakeServer(_OneHitFrom1970()) as server:
+        connector = HackerNewsConnector(
+            {"base_url": server.url, "allow_private_network": True, "page_size": 2, "initial_lookback_hours": 48},
+            clock=lambda: c["now"],
+        )
+        pages = list(connector.fetch(c["query"], None))
+    found = {m.external_id for p in pages for m in p.mentions}
+    assert set(c["expected_ids"]) <= found
+    assert not any("1970" in note for p in pages for note in p.notes)
