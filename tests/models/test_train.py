@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 
 import numpy as np
@@ -13,36 +12,20 @@ from models.config import ModelConfig
 from models.scorer import E5Scorer
 from models.train import TrainConfig, run
 from monitor.kernel.types import ASPECTS, TextToScore
-
-WORDS = {"positive": ["good", "hello"], "negative": ["bad", "slow", "wait", "refund"], "neutral": ["world", "hej"]}
-
-
-def _rows(n: int, lang: str, labels: tuple[str, ...], rng: random.Random, reason: bool = False) -> list[dict]:
-    rows = []
-    for i in range(n):
-        label = labels[i % len(labels)]
-        words = rng.choices(WORDS[label], k=rng.randint(2, 6))
-        row = {"text": " ".join(words) + f" {i}", "label": label, "lang": lang}
-        if reason and label == "negative":
-            row["reason"] = rng.choice(["Late Flight", "Lost Luggage", "Customer Service Issue", "Can't Tell"])
-        rows.append(row)
-    return rows
+from tests.models.toydata import THREE, toy_rows, write_files
 
 
 @pytest.mark.slow
 def test_training_learns_and_writes_loadable_weights(tmp_path, tiny_checkpoint) -> None:
     rng = random.Random(0)
     data = tmp_path / "train"
-    data.mkdir()
-    three = ("negative", "neutral", "positive")
     files = {
-        "en_airline": _rows(120, "en", three, rng, reason=True),
-        "no_norec": _rows(40, "no", three, rng),
-        "sv_reviews": _rows(40, "sv", ("negative", "positive"), rng),
-        "da_angrytweets": _rows(40, "da", three, rng),
+        "en_airline": toy_rows(120, "en", THREE, rng, reason=True),
+        "no_norec": toy_rows(40, "no", THREE, rng),
+        "sv_reviews": toy_rows(40, "sv", ("negative", "positive"), rng),
+        "da_angrytweets": toy_rows(40, "da", THREE, rng),
     }
-    for name, rows in files.items():
-        (data / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_files(data, files)
     out = tmp_path / "weights"
     cfg = TrainConfig(
         data_dir=data,
