@@ -231,6 +231,20 @@ class HttpConnector:
     def close(self) -> None:
         self.client.close()
 
+    def looked_up(self, body: Any, *path: str) -> list[Any]:
+        """The list at `path` in a batch lookup's answer ([] where the platform leaves it out because
+        nothing was found). A lookup decides which posts were deleted, and those are erased from the
+        store, so an answer that is not that shape is malformed: never read as "none of these exists"."""
+        node = body
+        for key in path:
+            if not isinstance(node, dict):
+                break
+            node = node.get(key)
+        else:
+            if isinstance(node, list | None):
+                return node or []
+        raise self.client.error("malformed", f"a lookup answered without a list at `{'.'.join(path)}`")
+
     def mentions_from(
         self, items: Sequence[Any], convert: Callable[..., FetchedMention | None], *args: Any
     ) -> list[FetchedMention]:
