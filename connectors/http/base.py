@@ -28,6 +28,7 @@ from connectors.http.client import Decoder, Request, Response, SafeClient
 from connectors.http.paging import Exhausted, Paginator, Slide
 from connectors.http.policy import Action, RetryPolicy
 from monitor.kernel.net import Resolver, Scrubber, UnsafeURLError, check_url
+from monitor.kernel.store.ingest import MAX_COUNT  # a bigger engagement count is a hostile payload
 from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, Page, SourceError
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 # An item that raises one of these is skipped with a note; the rest of its page is stored.
 ITEM_SHAPE_ERRORS = (TypeError, KeyError, ValueError, AttributeError, IndexError, OverflowError, RecursionError)
 MAX_ITEM_NOTES = 5  # per page: a page of 100 broken items needs one summary, not 100 notes
-MAX_COUNT = 2**62  # an engagement count beyond this is a hostile payload, not a number to store
 MAX_LINKS = 50
 MAX_TOKEN_CHARS = 4096  # a next-page token or URL longer than this is not one
 _OPTIONAL_TEXT = ("url", "author", "language", "title", "parent_external_id")
