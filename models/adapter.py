@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from models.adapter_meta import ADAPTER_FILE, META_FILE, AdapterMeta
 
 LINEAR_PATHS = (
     "attention.self.query",
@@ -24,29 +26,6 @@ LINEAR_PATHS = (
     "intermediate.dense",
     "output.dense",
 )
-ADAPTER_FILE = "e5_adapter.safetensors"
-META_FILE = "e5_adapter.json"
-
-
-@dataclass
-class AdapterMeta:
-    """What a set of shipped weights was trained as; stored next to the tensors."""
-
-    version: str
-    base_sha256: str
-    top_layers: int
-    rank: int
-    alpha: float
-    max_length: int
-    labels: list[str]
-    temperatures: dict[str, float] = field(default_factory=dict)  # per language, from our validation split
-    metrics: dict = field(default_factory=dict)
-    aspects: list[str] = field(default_factory=list)
-    languages: list[str] = field(default_factory=list)
-    needs_help_threshold: float = 0.5
-    # A distilled student (models/fulltrain.py): the encoder is cut to its first `encoder_layers` layers
-    # and the tensors `encoder.layer.{i}.*` replace them whole. None = LoRA factors merged as above.
-    encoder_layers: int | None = None
 
 
 class LoRALinear(nn.Module):

