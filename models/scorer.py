@@ -59,7 +59,7 @@ class E5Scorer:
         self.config = config or ModelConfig(scorer="e5")
         self.weights_dir = Path(self.config.weights_dir) if self.config.weights_dir else SHIPPED_WEIGHTS
         self._checkpoint = checkpoint
-        self._build = runtime or self._configured_runtime
+        self._build = runtime or self._torch_runtime
         self._runtime: EncoderRuntime | None = None
         self._heads: heads.Heads | None = None
         self._lock = threading.Lock()
@@ -87,32 +87,6 @@ class E5Scorer:
                 self._runtime = self._build(checkpoint)
                 self._heads = heads.Heads.load(self.weights_dir)
             return self._runtime
-
-    def _configured_runtime(self, checkpoint: Path) -> EncoderRuntime:
-        if self.config.runtime == "onnx":
-            try:
-                import onnxruntime  # noqa: F401
-            except ImportError:
-                log.warning(
-                    "[model] runtime = 'onnx' but onnxruntime is not installed (pip install '.[onnx]'): "
-                    "scoring with torch"
-                )
-            else:
-                return self._onnx_runtime(checkpoint)
-        return self._torch_runtime(checkpoint)
-
-    def _onnx_runtime(self, checkpoint: Path) -> EncoderRuntime:
-        from models.onnx_runtime import OrtRuntime, export_path
-
-        onnx_file = export_path(checkpoint, self.weights_dir, int8=self.config.quantize)
-        if not onnx_file.is_file():  # the one time torch is imported on this path
-            from models.onnx_export import ensure_export
-
-            log.info("exporting the encoder to %s (once; `repmon model prepare --onnx` does it ahead)", onnx_file)
-            onnx_file = ensure_export(checkpoint, self.weights_dir, int8=self.config.quantize)
-        return OrtRuntime(
-            checkpoint, self.weights_dir, onnx_file, max_length=self.config.max_length, threads=self.config.threads
-        )
 
     def _torch_runtime(self, checkpoint: Path) -> EncoderRuntime:
         from models.torch_runtime import E5Runtime
