@@ -19,7 +19,7 @@ from typing import Any
 from scipy.stats import betabinom, nbinom, norm, poisson
 
 from monitor.detect.counts import squash
-from monitor.detect.share_trend import TrendSpread, ramp_z
+from monitor.detect.share_trend import TrendSpread, bin_z, ramp_z
 from monitor.kernel.types import Severity
 
 
@@ -305,8 +305,11 @@ class ShareDetector:
             tail = float(poisson.sf(negative - 1, expected))
         return 300.0 if tail <= 0 else -math.log10(tail)
 
-    def _trend_surprise(self, i: int, base: float, base_rho: float) -> tuple[float, int, int, int] | None:
+    def _trend_surprise(
+        self, i: int, base: float, base_rho: float, latest_z: list[float]
+    ) -> tuple[float, int, int, int] | None:
         """-log10 tail of the i-th ramp test over the latest bins (`share_trend`), with its window's counts.
+        `latest_z`: the z-scores of the latest bins (`bin_z`), newest last.
 
         Held to the same floors as a flat window (`min_negative`, `min_ratio`), so a ramp never pages on
         fewer negatives, or a smaller rise of the whole window's share, than a flat window could.
@@ -317,7 +320,7 @@ class ShareDetector:
         neg, tot = sum(x[0] for x in window), sum(x[1] for x in window)
         if len(window) < m or tot == 0 or neg < p.min_negative or neg / tot < p.min_ratio * base:
             return None
-        z = ramp_z(window, base, self.wobble[0].rho(p), base_rho)
+        z = ramp_z(window, latest_z[-m:], self.wobble[0].rho(p), base_rho)
         if z is None:
             return None
         z /= math.sqrt(self.trend[i].variance(p.trend_spread_prior, p.trend_spread_prior_weight))
@@ -361,8 +364,11 @@ class ShareDetector:
             surprise = max(surprise - correction, rate)
             if surprise > best[0]:
                 best = (surprise, k, neg, tot)
+        if trending:
+            latest = [(x[0], x[1]) for x in self.recent[-max(p.trend_scales) :]]
+            z = bin_z(latest, base, self.wobble[0].rho(p))
         for i in trending:
-            trend = self._trend_surprise(i, base, base_rho)
+            trend = self._trend_surprise(i, base, base_rho, z)
             if trend is not None and trend[0] - correction > best[0]:
                 best = (trend[0] - correction, *trend[1:])
         surprise, k, neg, tot = best
@@ -399,11 +405,15 @@ class ShareDetector:
         """Learn each ramp test's calm spread from the window that ends at the bin leaving the longest window."""
         p = self.params
         usual = self.usual_negatives()
+        rho = self.wobble[0].rho(p)
+        latest = [(x[0], x[1]) for x in self.recent[max(end - max(p.trend_scales, default=0), 0) : end]]
+        latest_z: list[float] | None = None
         for m, spread in zip(p.trend_scales, self.trend, strict=True):
             window = self.recent[max(end - m, 0) : end]
             if len(window) < m or not all(x[2] for x in window) or usual * m < p.trend_usual_min:
                 continue
-            z = ramp_z([(x[0], x[1]) for x in window], base, self.wobble[0].rho(p), self._base_uncertainty())
+            latest_z = latest_z or bin_z(latest, base, rho)
+            z = ramp_z(latest[-m:], latest_z[-m:], rho, self._base_uncertainty())
             if z is not None:
                 spread.learn(z, p.wobble_memory_bins)
 

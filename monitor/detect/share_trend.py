@@ -28,33 +28,41 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from scipy.stats import betabinom, norm
 
 Z_CAP = 8.0  # one bin never says more than this (its tail is then below 1e-15 anyway)
 
 
-def bin_z(negative: int, total: int, base: float, rho: float) -> float:
-    """z-score of one bin's negatives against the usual share with wobble rho (beta-binomial, mid-p)."""
+def bin_z(window: Sequence[tuple[int, int]], base: float, rho: float) -> list[float]:
+    """Each bin's z-score against the usual share with wobble rho (beta-binomial mid-p; 0 for an empty bin).
+
+    One vectorised call for the whole window: the daemon judges every brand every minute.
+    """
     concentration = 1.0 / min(max(rho, 1e-6), 0.5) - 1.0
     a, b = base * concentration, (1 - base) * concentration
-    midp = float(betabinom.sf(negative, total, a, b)) + 0.5 * float(betabinom.pmf(negative, total, a, b))
-    return min(max(float(norm.isf(min(max(midp, 1e-300), 1.0))), -Z_CAP), Z_CAP)
+    negative = np.array([x[0] for x in window])
+    total = np.array([x[1] for x in window])
+    midp = betabinom.sf(negative, total, a, b) + 0.5 * betabinom.pmf(negative, total, a, b)
+    z = np.clip(norm.isf(np.clip(midp, 1e-300, 1.0)), -Z_CAP, Z_CAP)
+    return [float(v) if n > 0 else 0.0 for v, n in zip(z, total, strict=True)]
 
 
-def ramp_z(window: Sequence[tuple[int, int]], base: float, rho: float, base_rho: float) -> float | None:
-    """Weighted Stouffer z of a linear rise over `window` [(negative, total) per bin, oldest first].
+def ramp_z(window: Sequence[tuple[int, int]], z: Sequence[float], rho: float, base_rho: float) -> float | None:
+    """Weighted Stouffer z of a linear rise over `window` [(negative, total) per bin, oldest first], given
+    each bin's z (`bin_z`).
 
     Weights rise with the position (1 .. m) and fall with the bin's standard error of the share
     (sqrt(rho + 1/total)); `base_rho` (relative variance of the usual share estimate) enters once, as a
     shift common to every bin. None when the window holds no mentions.
     """
     num = independent = common = 0.0
-    for position, (negative, total) in enumerate(window, 1):
+    for position, ((_, total), z_bin) in enumerate(zip(window, z, strict=True), 1):
         if total <= 0:
             continue
         inverse_se = 1.0 / math.sqrt(rho + 1.0 / total)
         weight = position * inverse_se
-        num += weight * bin_z(negative, total, base, rho)
+        num += weight * z_bin
         independent += weight * weight
         common += weight * inverse_se
     if independent <= 0:

@@ -77,13 +77,15 @@ def test_a_quiet_brand_is_judged_exactly_as_without_the_ramp_test() -> None:
 
 
 def test_ramp_z_weights_the_latest_bins_most_and_state_round_trips() -> None:
-    rising = ramp_z([(15, 100), (20, 100), (30, 100)], 0.15, 0.01, 0.0)
-    falling = ramp_z([(30, 100), (20, 100), (15, 100)], 0.15, 0.01, 0.0)
+    def z(window: list[tuple[int, int]], base_rho: float = 0.0) -> float | None:
+        return ramp_z(window, bin_z(window, 0.15, 0.01), 0.01, base_rho)
+
+    rising, falling = z([(15, 100), (20, 100), (30, 100)]), z([(30, 100), (20, 100), (15, 100)])
     assert rising is not None and falling is not None and rising > falling > 0
-    assert bin_z(0, 0, 0.15, 0.01) == 0.0  # an empty bin says nothing
-    assert ramp_z([(0, 0), (0, 0)], 0.15, 0.01, 0.0) is None
+    assert bin_z([(0, 0), (3, 10)], 0.15, 0.01)[0] == 0.0  # an empty bin says nothing
+    assert z([(0, 0), (0, 0)]) is None
     # the usual share's own uncertainty weakens the sum (it shifts every bin alike)
-    assert ramp_z([(20, 100)] * 3, 0.15, 0.01, 0.01) < ramp_z([(20, 100)] * 3, 0.15, 0.01, 0.0)  # type: ignore[operator]
+    assert z([(20, 100)] * 3, 0.01) < z([(20, 100)] * 3)  # type: ignore[operator]
     det, _ = _warm(ShareParams(), seed=2, bins=400)
     assert ShareDetector.from_state(det.state()).state() == det.state()
     assert ShareDetector.from_state({k: v for k, v in det.state().items() if k != "trend"}).trend[0].weight == 0
