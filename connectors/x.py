@@ -130,10 +130,23 @@ class XConnector(HttpConnector):
     def parse_page(self, body: Any, response: Response, stream: str) -> list[FetchedMention]:
         if not isinstance(body, dict):
             raise self.client.error("malformed", f"unexpected answer from {response.url}")
-        users = {u.get("id"): u for u in (body.get("includes") or {}).get("users") or [] if isinstance(u, dict)}
+        users = self._users(body.get("includes"))
         posts = body.get("data") or []  # absent when result_count is 0
+        if not isinstance(posts, list):
+            raise self.client.error("malformed", f"`data` of the answer from {response.url} is not a list")
         self._note_missing_fields(posts)
         return self.mentions_from(posts, self.to_mention, users)
+
+    def _users(self, includes: Any) -> dict[Any, dict[str, Any]]:
+        """The page's expanded authors by id. They only add handles and follower counts, so an unreadable
+        `includes` costs those (said in the page's notes), not the posts."""
+        users = includes.get("users") if isinstance(includes, dict) else None
+        if includes is not None and not isinstance(users, list | None):
+            users = None
+            self._item_notes.append("`includes.users` unreadable: authors shown by id on this page")
+        elif includes is not None and not isinstance(includes, dict):
+            self._item_notes.append("`includes` unreadable: authors shown by id on this page")
+        return {u.get("id"): u for u in users or [] if isinstance(u, dict)}
 
     def _note_missing_fields(self, posts: Any) -> None:
         """No post with the fields we asked for: the field parameter was ignored (a renamed parameter that
@@ -194,22 +207,22 @@ class XConnector(HttpConnector):
                     params={"ids": ",".join(batch), self.settings.fields_parameter: "public_metrics"},
                 )
             )
-            now = self.clock()
-            found = {p.get("id"): p for p in (body or {}).get("data") or [] if isinstance(p, dict)}
-            for post_id in batch:
-                post = found.get(post_id)
-                if post is None:  # listed in `errors` as Not Found (deleted) or Authorization (protected)
-                    yield EngagementUpdate(external_id=post_id, observed_at=now, deleted=True)
-                    continue
-                metrics = post.get("public_metrics") or {}
-                yield EngagementUpdate(
-                    external_id=post_id,
-                    observed_at=now,
-                    likes=metrics.get("like_count"),
-                    reposts=metrics.get("retweet_count"),
-                    replies=metrics.get("reply_count"),
-                    quotes=metrics.get("quote_count"),
-                )
+            # a post left out is listed in `errors` as Not Found (deleted) or Authorization (protected)
+            nothing_found = isinstance(body, dict) and "data" not in body and isinstance(body.get("errors"), list)
+            posts = [] if nothing_found else self.looked_up(body, "data")
+            yield from self.lookup_updates(batch, posts, lambda p: p.get("id"), self._engagement)
+
+    def _engagement(self, post: dict[str, Any], now: datetime) -> EngagementUpdate:
+        """One post's counts from a lookup answer (`lookup_updates` skips a post it cannot read)."""
+        metrics = post.get("public_metrics") or {}
+        return EngagementUpdate(
+            external_id=post["id"],
+            observed_at=now,
+            likes=metrics.get("like_count"),
+            reposts=metrics.get("retweet_count"),
+            replies=metrics.get("reply_count"),
+            quotes=metrics.get("quote_count"),
+        )
 
 
 def snowflake_time(post_id: str) -> datetime | None:

@@ -183,13 +183,14 @@ def classify_exception(exc: BaseException) -> SourceErrorKind | None:
     return None
 
 
-def _error_via(exc: BaseException) -> str:
+def error_via(exc: BaseException) -> str:
+    """How a failure was classified: raised on purpose, by the exception table, or only by the catch-all."""
     if isinstance(exc, SourceError):
         return "source_error"
     return "exception_table" if classify_exception(exc) is not None else "catch_all"
 
 
-def _as_source_error(exc: Exception, connector: Any = None) -> SourceError:
+def as_source_error(exc: Exception, connector: Any = None) -> SourceError:
     """Any failure as a SourceError, classified by `EXCEPTION_KINDS`; its message is scrubbed of the
     connector's secrets (a library's error text may quote a URL or header that carries a token)."""
     if isinstance(exc, SourceError):
@@ -265,8 +266,8 @@ def sync_source(
         # It goes up to the job or command, which names it in one sentence (monitor.cli.faults).
         raise
     except Exception as exc:
-        error = _as_source_error(exc, runtime.connector)
-        result.error_via = _error_via(exc)
+        error = as_source_error(exc, runtime.connector)
+        result.error_via = error_via(exc)
         if result.error_via == "catch_all":
             log.error(
                 "source %s: unexpected %s in connector", runtime.ref.source, type(exc).__name__, exc_info=True

@@ -28,6 +28,7 @@ from connectors.http.client import Decoder, Request, Response, SafeClient
 from connectors.http.paging import Exhausted, Paginator, Slide
 from connectors.http.policy import Action, RetryPolicy
 from monitor.kernel.net import Resolver, Scrubber, UnsafeURLError, check_url
+from monitor.kernel.store.ingest import MAX_COUNT  # a bigger engagement count is a hostile payload
 from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, Page, SourceError
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 # An item that raises one of these is skipped with a note; the rest of its page is stored.
 ITEM_SHAPE_ERRORS = (TypeError, KeyError, ValueError, AttributeError, IndexError, OverflowError, RecursionError)
 MAX_ITEM_NOTES = 5  # per page: a page of 100 broken items needs one summary, not 100 notes
-MAX_COUNT = 2**62  # an engagement count beyond this is a hostile payload, not a number to store
 MAX_LINKS = 50
 MAX_TOKEN_CHARS = 4096  # a next-page token or URL longer than this is not one
 _OPTIONAL_TEXT = ("url", "author", "language", "title", "parent_external_id")
@@ -230,6 +230,71 @@ class HttpConnector:
 
     def close(self) -> None:
         self.client.close()
+
+    def lookup_updates(
+        self,
+        batch: Sequence[str],
+        items: Sequence[Any],
+        ident: Callable[[dict[str, Any]], Any],
+        convert: Callable[[dict[str, Any], datetime], EngagementUpdate | None],
+    ) -> Iterator[EngagementUpdate]:
+        """Updates for `batch` from a batch lookup's `items` (`ident(item)` is the post's id, `convert`
+        builds its update). A post the answer leaves out was deleted, and deleted posts are erased, so
+        that is only concluded from an answer fully accounted for: every item readable and one of those
+        asked for. Otherwise the missing posts are left as they are (read again next time). One item
+        that cannot be converted is skipped and logged, never the batch."""
+        wanted, found, unaccounted = set(batch), {}, 0
+        for item in items:
+            key = ident(item) if isinstance(item, dict) else None
+            if isinstance(key, str) and key in wanted:
+                found[key] = item
+            else:
+                unaccounted += 1
+        if unaccounted:
+            log.warning(
+                "%s: lookup answer with %d unreadable or unasked item(s): no deletion concluded",
+                self.name,
+                unaccounted,
+            )
+        now = self.clock()
+        for external_id in batch:
+            item = found.get(external_id)
+            if item is None:
+                if not unaccounted:
+                    yield EngagementUpdate(external_id=external_id, observed_at=now, deleted=True)
+                continue
+            update = self.converted(external_id, convert, item, now)
+            if update is not None:
+                yield update
+
+    def converted(
+        self,
+        external_id: str,
+        convert: Callable[[dict[str, Any], datetime], EngagementUpdate | None],
+        item: dict[str, Any],
+        now: datetime,
+    ) -> EngagementUpdate | None:
+        """`convert(item, now)`, or None (logged) when the item is of a shape it cannot read."""
+        try:
+            return convert(item, now)
+        except ITEM_SHAPE_ERRORS as exc:
+            problem = f"{type(exc).__name__}: {str(exc)[:120]}"
+            log.warning("%s: unreadable re-poll item %s: %s", self.name, external_id[:80], problem)
+            return None
+
+    def looked_up(self, body: Any, *path: str) -> list[Any]:
+        """The list at `path` in a batch lookup's answer. A lookup decides which posts were deleted, and
+        those are erased from the store, so an answer without that list is malformed: never read as
+        "none of these exists" (a platform that leaves the list out when nothing was found says so)."""
+        node = body
+        for key in path:
+            if not isinstance(node, dict):
+                break
+            node = node.get(key)
+        else:
+            if isinstance(node, list):
+                return node
+        raise self.client.error("malformed", f"a lookup answered without a list at `{'.'.join(path)}`")
 
     def mentions_from(
         self, items: Sequence[Any], convert: Callable[..., FetchedMention | None], *args: Any

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fake_server import FakeServer
+from fake_server import FakeServer, Reply
 from platform_x import BEARER, SEARCH_PARAMS, XPlatform, case
 
 from connectors.http.base import parse_time
@@ -103,3 +103,75 @@ def test_ignored_field_parameter_is_noted_not_silent() -> None:
         answered = [c for c in server.calls if c.path == "/2/tweets/search/recent"]
     assert len(pages) == len(answered) >= 1
     assert any("lacks requested fields created_at, author_id" in n and "post.fields" in n for n in pages[0].notes)
+
+
+class _Reshaped(XPlatform):
+    """Production X with one part of every answer replaced (found by bench/fuzz.py's wrong_shape)."""
+
+    def __init__(self, key: str, value: object) -> None:
+        super().__init__()
+        self.key, self.value = key, value
+
+    def handle(self, call):  # type: ignore[no-untyped-def]
+        reply = super().handle(call)
+        if reply.status == 200 and isinstance(reply.body, dict):
+            reply.body[self.key] = self.value
+        return reply
+
+
+@pytest.mark.parametrize("includes", ["users", 7, {"users": "anna"}, {"users": {"id": "1"}}])
+def test_unreadable_includes_costs_the_authors_not_the_posts(includes: object) -> None:
+    with FakeServer(_Reshaped("includes", includes)) as server:
+        pages = list(_connector(server).fetch(case()["query"], None))
+    mentions = [m for p in pages for m in p.mentions]
+    assert len(mentions) == len(XPlatform().fixture("search_recent_telia.json")["data"])
+    assert all(m.author_followers is None and "/i/web/status/" in m.url for m in mentions)
+    assert any("authors shown by id" in n for n in pages[0].notes)
+
+
+def test_search_data_that_is_not_a_list_is_a_malformed_answer() -> None:
+    with FakeServer(_Reshaped("data", {"id": "1"})) as server, pytest.raises(SourceError) as err:
+        list(_connector(server).fetch(case()["query"], None))
+    assert err.value.kind == "malformed"
+
+
+@pytest.mark.parametrize("data", ["1859231234567890001", {"id": "1859231234567890001"}, 3])
+def test_a_broken_lookup_answer_deletes_nothing(data: object) -> None:
+    """A lookup whose `data` is unreadable must not be read as "none of these posts exists any more"."""
+    with FakeServer(_Reshaped("data", data)) as server, pytest.raises(SourceError) as err:
+        list(_connector(server).repoll(["1859231234567890001", "1859228765432100003"]))
+    assert err.value.kind == "malformed"
+
+
+def test_a_lookup_with_an_unasked_or_unreadable_post_concludes_no_deletion() -> None:
+    """Missing from a lookup means deleted, and deleted posts are erased: an answer that holds a post
+    nobody asked for (or one without a readable id) is not accounted for, so nothing is concluded."""
+    asked = ["1859231234567890001", "1859228765432100003"]
+    for data in ([{"id": "1"}], [{"id": ["1859231234567890001"]}], ["1859231234567890001"]):
+        with FakeServer(_Reshaped("data", data)) as server:
+            updates = list(_connector(server).repoll(asked))
+        assert updates == [], data
+
+
+def test_one_unreadable_post_in_a_lookup_keeps_its_neighbours_counts() -> None:
+    fixture = XPlatform().fixture("search_recent_telia.json")["data"]
+    first, second = dict(fixture[0]), dict(fixture[1])
+    second["public_metrics"] = ["not", "an", "object"]
+    with FakeServer(_Reshaped("data", [first, second])) as server:
+        updates = {u.external_id: u for u in _connector(server).repoll([first["id"], second["id"]])}
+    assert set(updates) == {first["id"]} and not updates[first["id"]].deleted
+    assert updates[first["id"]].likes == first["public_metrics"]["like_count"]
+
+
+def test_a_lookup_answer_without_data_or_errors_deletes_nothing() -> None:
+    """X leaves `data` out when none of the posts exists, and then lists each in `errors`; an answer
+    with neither (a proxy's `{}`, another API's object) says nothing about the posts (found by fuzzing)."""
+    with FakeServer(XPlatform()) as server:
+        connector = _connector(server)
+        for body in ({}, {"a": {"a": 1}}, {"meta": {"result_count": 0}}):
+            server.faults.append(Reply(200, body))
+            with pytest.raises(SourceError) as err:
+                list(connector.repoll(["1859231234567890001"]))
+            assert err.value.kind == "malformed", body
+        gone = list(connector.repoll([XPlatform.deleted]))  # the real answer: `errors` only
+    assert [(u.external_id, u.deleted) for u in gone] == [(XPlatform.deleted, True)]
