@@ -190,7 +190,9 @@ def _insert_cases(
             for m in seeds
         ]
         module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        session.execute(module.insert(Case).on_conflict_do_nothing(), rows)
+        session.execute(
+            module.insert(Case.__table__).on_conflict_do_nothing(), rows
+        )  # Core: see outbox.enqueue_many
     found: dict[str | None, Case] = {c.case.open_key: c.case for c in plan.customers if c.case is not None}
     keys = [open_key(m) for m in seeds]
     if keys:

@@ -18,22 +18,30 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from alerts import outbox
 from alerts.config import AlertsConfig
 from alerts.linking import brand_id_for
 from alerts.rules import local_day_bounds
-from alerts.view import TICKET_LINKS, ViewContext, members_of, mention_view, render_view
+from alerts.view import (
+    TICKET_LINKS,
+    MentionRow,
+    ScoreRow,
+    ViewContext,
+    members_of,
+    mention_rows,
+    mention_view,
+    render_view,
+    score_rows,
+)
 from monitor.kernel.states import FOLDED_STATES, AlertState
 from monitor.kernel.store.tables import (
     Alert,
     AlertMention,
     Brand,
     CaseMention,
-    Mention,
     OutboxMessage,
-    Score,
     Source,
     Story,
     Ticket,
@@ -58,8 +66,8 @@ class RouteBatch:
     alerts_by_key: dict[str, Alert]
     brands: dict[str, Brand]
     sources: dict[int, str]
-    mentions: dict[int, Mention]  # every candidate's mentions
-    scores: dict[int, Score]  # their latest scores
+    mentions: dict[int, MentionRow]  # every candidate's mentions
+    scores: dict[int, ScoreRow]  # their latest scores
     first_scored: dict[int, tuple[datetime, int]]  # (scored_at, id) of their first score
     in_cases: set[int]  # those filed in a customer case
     case_tickets: dict[int, list[tuple[int, str, str | None]]]  # mention -> its cases' tickets (pk, id, url)
@@ -83,10 +91,15 @@ class RouteBatch:
     ) -> RouteBatch:
         keys = sorted({c.key for c in candidates})
         ids = sorted({i for c in candidates for i in c.mention_ids})
-        mentions: dict[int, Mention] = {}
+        mentions: dict[int, MentionRow] = {}
         in_cases: set[int] = set()
+        scores: dict[int, ScoreRow] = {}
+        first: dict[int, tuple[datetime, int]] = {}
         for chunk in _chunks(ids):
-            mentions.update((m.id, m) for m in session.scalars(select(Mention).where(Mention.id.in_(chunk))))
+            mentions.update(mention_rows(session, chunk))
+            latest, earliest = score_rows(session, chunk)
+            scores.update(latest)
+            first.update(earliest)
             if config.cases.enabled:
                 in_cases.update(
                     session.scalars(select(CaseMention.mention_id).where(CaseMention.mention_id.in_(chunk)))
@@ -95,7 +108,6 @@ class RouteBatch:
         names = sorted({c.brand for c in candidates})
         # whole rows, held by the batch, so the views' `session.get(Brand, id)` finds them in the session
         brands = {b.name: b for b in session.scalars(select(Brand).where(Brand.name.in_(names)))} if names else {}
-        scores, first = _scores(session, ids)
         batch = cls(
             alerts_by_key=alerts,
             brands=brands,
@@ -269,8 +281,10 @@ class RouteBatch:
         """The queued links and outbox rows, one INSERT each (rows already there are left alone)."""
         session.flush()
         module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        if self._links:
-            stmt = module.insert(AlertMention).on_conflict_do_nothing(index_elements=["alert_id", "mention_id"])
+        if self._links:  # the Core table, one executemany (as outbox.enqueue_many)
+            stmt = module.insert(AlertMention.__table__).on_conflict_do_nothing(
+                index_elements=["alert_id", "mention_id"]
+            )
             session.execute(stmt, self._links)
             self._links = []
         outbox.enqueue_many(session, list(self._messages.values()), now)
@@ -284,23 +298,6 @@ def _folded(alert: Alert) -> bool:
 def _chunks(ids: Sequence[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(ids), CHUNK):
         yield list(ids[start : start + CHUNK])
-
-
-def _scores(session: Session, ids: list[int]) -> tuple[dict[int, Score], dict[int, tuple[datetime, int]]]:
-    """The latest score of each mention (as `latest_scores`) and its first score's (scored_at, id)."""
-    latest: dict[int, Score] = {}
-    first: dict[int, tuple[datetime, int]] = {}
-    for chunk in _chunks(ids):
-        query = (
-            select(Score)
-            .where(Score.mention_id.in_(chunk))
-            .order_by(Score.scored_at, Score.id)
-            .options(defer(Score.embedding, raiseload=True))
-        )
-        for score in session.scalars(query):
-            latest[score.mention_id] = score
-            first.setdefault(score.mention_id, (score.scored_at, score.id))
-    return latest, first
 
 
 def _case_tickets(session: Session, ids: list[int]) -> dict[int, list[tuple[int, str, str | None]]]:

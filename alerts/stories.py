@@ -821,7 +821,7 @@ def _create_stories(session: Session, groups: list[_Group], now: datetime) -> No
             }
         )
     module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(module.insert(Story).on_conflict_do_nothing(index_elements=["key"]), rows)
+    session.execute(module.insert(Story.__table__).on_conflict_do_nothing(index_elements=["key"]), rows)
     keys = [row["key"] for row in rows]
     ids = dict(session.execute(select(Story.key, Story.id).where(Story.key.in_(keys))).all())
     for group, row in zip(groups, rows, strict=True):

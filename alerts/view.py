@@ -57,6 +57,66 @@ def latest_scores(session: Session, mention_ids: list[int], *, embedding: bool =
     return {score.mention_id: score for score in session.scalars(query)}
 
 
+@dataclass(frozen=True, slots=True)
+class MentionRow:
+    """The columns of a mention that routing and views read, as a plain row: the router reads every
+    candidate's mentions (hundreds in a storm) once per call, and ORM objects cost ten times more."""
+
+    id: int
+    source_id: int
+    story_id: int | None
+    text: str
+    url: str | None
+    language: str | None
+    created_at: datetime
+    likes: int | None
+    reposts: int | None
+    replies: int | None
+    quotes: int | None
+    author_key: str | None
+    author_followers: int | None
+
+
+_MENTION_COLUMNS = tuple(getattr(Mention, name) for name in MentionRow.__slots__)
+
+
+def mention_rows(session: Session, ids: list[int]) -> dict[int, MentionRow]:
+    if not ids:
+        return {}
+    rows = session.execute(select(*_MENTION_COLUMNS).where(Mention.id.in_(ids)))
+    return {row[0]: MentionRow(*row) for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRow:
+    """What routing and views read of a score (no sentence vector), as a plain row."""
+
+    mention_id: int
+    id: int
+    scored_at: datetime
+    label: str
+    language: str
+    aspects: dict[str, Any] | None
+    needs_help: bool
+    needs_help_probability: float
+
+
+_SCORE_COLUMNS = tuple(getattr(Score, name) for name in ScoreRow.__slots__)
+
+
+def score_rows(session: Session, ids: list[int]) -> tuple[dict[int, ScoreRow], dict[int, tuple[datetime, int]]]:
+    """The latest score of each mention (as `latest_scores`) and its first score's (scored_at, id)."""
+    latest: dict[int, ScoreRow] = {}
+    first: dict[int, tuple[datetime, int]] = {}
+    if not ids:
+        return latest, first
+    query = select(*_SCORE_COLUMNS).where(Score.mention_id.in_(ids)).order_by(Score.scored_at, Score.id)
+    for row in session.execute(query):
+        score = latest[row[0]] = ScoreRow(*row)
+        first.setdefault(score.mention_id, (score.scored_at, score.id))
+    return latest, first
+
+
 def alert_mentions(session: Session, alert_id: int) -> list[Mention]:
     return list(
         session.scalars(
@@ -68,11 +128,13 @@ def alert_mentions(session: Session, alert_id: int) -> list[Mention]:
     )
 
 
-def engagement(mention: Mention) -> int:
+def engagement(mention: Mention | MentionRow) -> int:
     return sum(v or 0 for v in (mention.likes, mention.reposts, mention.replies, mention.quotes))
 
 
-def mention_view(mention: Mention, source_name: str | None, score: Score | _LatestScore | None) -> dict[str, Any]:
+def mention_view(
+    mention: Mention | MentionRow, source_name: str | None, score: Score | ScoreRow | _LatestScore | None
+) -> dict[str, Any]:
     return {
         "id": mention.id,
         "text": excerpt(mention.text),
@@ -188,7 +250,9 @@ class ViewContext:
 
 
 def members_of(
-    mentions: Iterable[Mention], scores: Mapping[int, Score], first_scored: Mapping[int, tuple[datetime, int]]
+    mentions: Iterable[Mention | MentionRow],
+    scores: Mapping[int, Score | ScoreRow],
+    first_scored: Mapping[int, tuple[datetime, int]],
 ) -> list[_Member]:
     """`_members` from rows already read (the router's batch): `scores` the latest score of each
     mention, `first_scored` its first score's (scored_at, id), the order aspects are counted in."""
@@ -218,7 +282,7 @@ def top_member(mentions: list[_Member]) -> _Member | None:
 
 
 def render_view(
-    alert: Alert, mentions: list[_Member], context: ViewContext, top_mention: Mention | None
+    alert: Alert, mentions: list[_Member], context: ViewContext, top_mention: Mention | MentionRow | None
 ) -> dict[str, Any]:
     """The view of `alert` from its members (oldest first) and `top_mention`, the row of `top_member`."""
     scored = [m for m in mentions if m.first_score is not None]

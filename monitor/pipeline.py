@@ -96,7 +96,7 @@ def write_scores(session: Session, results: Sequence[ScoreResult], now: datetime
     if not results:
         return []
     module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = module.insert(Score).on_conflict_do_nothing(index_elements=["mention_id", "model_version"])
+    stmt = module.insert(Score.__table__).on_conflict_do_nothing(index_elements=["mention_id", "model_version"])
     session.execute(stmt, [_score_row(r, now) for r in results])
     ids = sorted({r.mention_id for r in results})
     session.execute(update(Mention).where(Mention.id.in_(ids)).values(scored_at=now))
