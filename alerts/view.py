@@ -77,13 +77,13 @@ class MentionRow:
     author_followers: int | None
 
 
-_MENTION_COLUMNS = tuple(getattr(Mention, name) for name in MentionRow.__slots__)
+MENTION_COLUMNS = tuple(getattr(Mention, name) for name in MentionRow.__slots__)
 
 
 def mention_rows(session: Session, ids: list[int]) -> dict[int, MentionRow]:
     if not ids:
         return {}
-    rows = session.execute(select(*_MENTION_COLUMNS).where(Mention.id.in_(ids)))
+    rows = session.execute(select(*MENTION_COLUMNS).where(Mention.id.in_(ids)))
     return {row[0]: MentionRow(*row) for row in rows}
 
 
