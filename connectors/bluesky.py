@@ -183,7 +183,7 @@ class BlueskyConnector(HttpConnector):
             batch = list(external_ids[start : start + GET_POSTS_MAX])
             _, body = self.send(Request(url=self.url("/xrpc/app.bsky.feed.getPosts"), params={"uris": batch}))
             now = self.clock()
-            found = {p.get("uri"): p for p in (body or {}).get("posts") or [] if isinstance(p, dict)}
+            found = {p.get("uri"): p for p in self.looked_up(body, "posts") if isinstance(p, dict)}
             for uri in batch:
                 post = found.get(uri)
                 if post is None:  # getPosts silently omits deleted and taken-down posts

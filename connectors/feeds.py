@@ -72,6 +72,8 @@ def _refuse_dtd(body: bytes) -> None:
         parser.Parse(body, True)
     except expat.ExpatError as exc:
         raise FeedError(f"malformed XML: {exc}") from exc
+    except (LookupError, UnicodeError) as exc:  # `<?xml encoding="uti-8"?>`: a codec Python lacks
+        raise FeedError(f"unreadable XML encoding: {exc}") from exc
 
 
 def parse_feed(body: bytes) -> list[FeedItem]:
@@ -80,6 +82,8 @@ def parse_feed(body: bytes) -> list[FeedItem]:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
         raise FeedError(f"malformed XML: {exc}") from exc
+    except (LookupError, UnicodeError) as exc:
+        raise FeedError(f"unreadable XML encoding: {exc}") from exc
     if root.tag == "rss" or root.tag.endswith("RDF"):
         return [_rss_item(item) for item in root.iter("item")]
     if root.tag == f"{ATOM}feed":

@@ -123,7 +123,9 @@ class HackerNewsConnector(HttpConnector):
         for external_id in external_ids:
             response, body = self.send(Request(url=self.url(f"/api/v1/items/{int(external_id)}")))
             now = self.clock()
-            if response.status in (404, 410) or not isinstance(body, dict) or body.get("author") is None:
+            if response.status not in (404, 410) and not isinstance(body, dict):
+                raise self.client.error("malformed", f"item {external_id} answered without an object")
+            if response.status in (404, 410) or body.get("author") is None:  # deleted items lose their author
                 yield EngagementUpdate(external_id=external_id, observed_at=now, deleted=True)
                 continue
             yield EngagementUpdate(

@@ -21,7 +21,7 @@ from connectors.http.base import HttpConnector, HttpSettings, parse_time
 from connectors.http.client import Request, Response
 from connectors.http.paging import LinkHeaderPaginator
 from connectors.text import html_to_text_and_links
-from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
+from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,8 @@ class MastodonConnector(HttpConnector):
                 yield EngagementUpdate(external_id=external_id, observed_at=now, deleted=True)
                 continue
             if not isinstance(body, dict):
-                raise SourceError("fatal", f"mastodon: unexpected status payload for {external_id}")
+                raise self.client.error("malformed", f"unexpected status payload for {external_id}")
+            account = body.get("account")
             yield EngagementUpdate(
                 external_id=external_id,
                 observed_at=now,
@@ -162,5 +163,5 @@ class MastodonConnector(HttpConnector):
                 reposts=body.get("reblogs_count"),
                 replies=body.get("replies_count"),
                 quotes=body.get("quotes_count"),
-                author_followers=(body.get("account") or {}).get("followers_count"),
+                author_followers=account.get("followers_count") if isinstance(account, dict) else None,
             )

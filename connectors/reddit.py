@@ -168,13 +168,12 @@ class RedditConnector(HttpConnector):
             batch = list(external_ids[start : start + INFO_MAX])
             _, body = self.send(Request(url=self.url("/api/info"), params={"id": ",".join(batch), "raw_json": 1}))
             now = self.clock()
-            found = {
-                (c.get("data") or {}).get("name"): c.get("data") or {}
-                for c in ((body or {}).get("data") or {}).get("children") or []
-            }
+            things = [c.get("data") for c in self.looked_up(body, "data", "children") if isinstance(c, dict)]
+            found = {t.get("name"): t for t in things if isinstance(t, dict)}
             for fullname in batch:
                 data = found.get(fullname)
                 text = (data or {}).get("body") or (data or {}).get("selftext") or ""
+                text = text if isinstance(text, str) else ""
                 gone = data is None or text in GONE_TEXT or bool(data.get("removed_by_category"))
                 if gone:
                     yield EngagementUpdate(external_id=fullname, observed_at=now, deleted=True)

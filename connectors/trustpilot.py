@@ -18,7 +18,7 @@ from pydantic import Field, SecretStr
 
 from connectors.http.base import HttpConnector, HttpSettings, parse_time
 from connectors.http.client import Request, Response
-from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, SourceError
+from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention
 
 
 class TrustpilotSettings(HttpSettings):
@@ -95,5 +95,5 @@ class TrustpilotConnector(HttpConnector):
                 yield EngagementUpdate(external_id=review_id, observed_at=now, deleted=True)
                 continue
             if not isinstance(body, dict):
-                raise SourceError("fatal", f"trustpilot: unexpected review payload for {review_id}")
+                raise self.client.error("malformed", f"unexpected review payload for {review_id}")
             yield EngagementUpdate(external_id=review_id, observed_at=now, likes=body.get("numberOfLikes"))

@@ -130,10 +130,23 @@ class XConnector(HttpConnector):
     def parse_page(self, body: Any, response: Response, stream: str) -> list[FetchedMention]:
         if not isinstance(body, dict):
             raise self.client.error("malformed", f"unexpected answer from {response.url}")
-        users = {u.get("id"): u for u in (body.get("includes") or {}).get("users") or [] if isinstance(u, dict)}
+        users = self._users(body.get("includes"))
         posts = body.get("data") or []  # absent when result_count is 0
+        if not isinstance(posts, list):
+            raise self.client.error("malformed", f"`data` of the answer from {response.url} is not a list")
         self._note_missing_fields(posts)
         return self.mentions_from(posts, self.to_mention, users)
+
+    def _users(self, includes: Any) -> dict[Any, dict[str, Any]]:
+        """The page's expanded authors by id. They only add handles and follower counts, so an unreadable
+        `includes` costs those (said in the page's notes), not the posts."""
+        users = includes.get("users") if isinstance(includes, dict) else None
+        if includes is not None and not isinstance(users, list | None):
+            users = None
+            self._item_notes.append("`includes.users` unreadable: authors shown by id on this page")
+        elif includes is not None and not isinstance(includes, dict):
+            self._item_notes.append("`includes` unreadable: authors shown by id on this page")
+        return {u.get("id"): u for u in users or [] if isinstance(u, dict)}
 
     def _note_missing_fields(self, posts: Any) -> None:
         """No post with the fields we asked for: the field parameter was ignored (a renamed parameter that
@@ -195,7 +208,7 @@ class XConnector(HttpConnector):
                 )
             )
             now = self.clock()
-            found = {p.get("id"): p for p in (body or {}).get("data") or [] if isinstance(p, dict)}
+            found = {p.get("id"): p for p in self.looked_up(body, "data") if isinstance(p, dict)}
             for post_id in batch:
                 post = found.get(post_id)
                 if post is None:  # listed in `errors` as Not Found (deleted) or Authorization (protected)

@@ -182,7 +182,7 @@ class YouTubeConnector(HttpConnector):
                 )
             )
             now = self.clock()
-            found = {t.get("id"): t for t in (body or {}).get("items") or [] if isinstance(t, dict)}
+            found = {t.get("id"): t for t in self.looked_up(body, "items") if isinstance(t, dict)}
             for thread_id in batch:
                 thread = found.get(thread_id)
                 if thread is None:

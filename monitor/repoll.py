@@ -23,6 +23,7 @@ from monitor.kernel.store.ingest import ENGAGEMENT_FIELDS, record_engagement
 from monitor.kernel.store.tables import Mention
 from monitor.kernel.types import Connector, EngagementUpdate, SourceError
 from monitor.privacy.erasure import erase_mentions
+from monitor.sync import as_source_error, classify_exception
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +100,11 @@ def repoll_due(
         batch = {external_id: mention_id for mention_id, external_id in due[start : start + size]}
         try:
             updates = {u.external_id: u for u in connector.repoll(list(batch)) if u.external_id in batch}
-        except SourceError as exc:
-            stats.errors.append(f"{exc.kind}: {exc}")
-            log.warning("re-poll of source %s stopped: %s", source_id, exc)
+        except Exception as exc:  # a hostile answer must not stop the re-poll of the sources after this one
+            error = as_source_error(exc, connector)
+            stats.errors.append(f"{error.kind}: {error}")
+            unexpected = not isinstance(exc, SourceError) and classify_exception(exc) is None
+            log.warning("re-poll of source %s stopped: %s", source_id, error, exc_info=unexpected)
             break
         stats.batches += 1
         with db.transaction() as session:

@@ -189,7 +189,7 @@ def _error_via(exc: BaseException) -> str:
     return "exception_table" if classify_exception(exc) is not None else "catch_all"
 
 
-def _as_source_error(exc: Exception, connector: Any = None) -> SourceError:
+def as_source_error(exc: Exception, connector: Any = None) -> SourceError:
     """Any failure as a SourceError, classified by `EXCEPTION_KINDS`; its message is scrubbed of the
     connector's secrets (a library's error text may quote a URL or header that carries a token)."""
     if isinstance(exc, SourceError):
@@ -265,7 +265,7 @@ def sync_source(
         # It goes up to the job or command, which names it in one sentence (monitor.cli.faults).
         raise
     except Exception as exc:
-        error = _as_source_error(exc, runtime.connector)
+        error = as_source_error(exc, runtime.connector)
         result.error_via = _error_via(exc)
         if result.error_via == "catch_all":
             log.error(

@@ -28,6 +28,7 @@ from connectors.http.client import Decoder, Request, Response, SafeClient
 from connectors.http.paging import Exhausted, Paginator, Slide
 from connectors.http.policy import Action, RetryPolicy
 from monitor.kernel.net import Resolver, Scrubber, UnsafeURLError, check_url
+from monitor.kernel.store.ingest import MAX_COUNT  # a bigger engagement count is a hostile payload
 from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, Page, SourceError
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 # An item that raises one of these is skipped with a note; the rest of its page is stored.
 ITEM_SHAPE_ERRORS = (TypeError, KeyError, ValueError, AttributeError, IndexError, OverflowError, RecursionError)
 MAX_ITEM_NOTES = 5  # per page: a page of 100 broken items needs one summary, not 100 notes
-MAX_COUNT = 2**62  # an engagement count beyond this is a hostile payload, not a number to store
 MAX_LINKS = 50
 MAX_TOKEN_CHARS = 4096  # a next-page token or URL longer than this is not one
 _OPTIONAL_TEXT = ("url", "author", "language", "title", "parent_external_id")
@@ -230,6 +230,20 @@ class HttpConnector:
 
     def close(self) -> None:
         self.client.close()
+
+    def looked_up(self, body: Any, *path: str) -> list[Any]:
+        """The list at `path` in a batch lookup's answer ([] where the platform leaves it out because
+        nothing was found). A lookup decides which posts were deleted, and those are erased from the
+        store, so an answer that is not that shape is malformed: never read as "none of these exists"."""
+        node = body
+        for key in path:
+            if not isinstance(node, dict):
+                break
+            node = node.get(key)
+        else:
+            if isinstance(node, list | None):
+                return node or []
+        raise self.client.error("malformed", f"a lookup answered without a list at `{'.'.join(path)}`")
 
     def mentions_from(
         self, items: Sequence[Any], convert: Callable[..., FetchedMention | None], *args: Any

@@ -285,6 +285,8 @@ class SafeClient:
             if special is not None:
                 raise SourceError(special.kind, self.scrubber.scrub(str(special)), retry_after=special.retry_after)
         reason = f"HTTP {response.status} from {response.url}: {_snippet(response.body)}"
+        if 300 <= response.status < 400 and action is Action.FATAL:
+            reason = _redirect_reason(response)
         if action is Action.OK and decode is not None:
             try:
                 return _Attempt(action, reason, result=(response, decode(response)))
@@ -309,6 +311,17 @@ class _Attempt:
     malformed: bool = False
     retry_after: float | None = None
     result: tuple[Response, Any] | None = None
+
+
+def _redirect_reason(response: Response) -> str:
+    """What to do about a redirect, which is never followed (it could lead to a private address): the
+    new address, bounded and stripped of control characters since the header is the server's text."""
+    location = response.headers.get("location") or ""
+    shown = "".join(c for c in location[:300] if c.isprintable()) or "(no Location)"
+    return (
+        f"HTTP {response.status} from {response.url}: moved to {shown}; redirects are not followed, "
+        "so put the new address in the configuration"
+    )
 
 
 def _snippet(body: bytes, limit: int = 200) -> str:

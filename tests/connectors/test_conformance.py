@@ -315,3 +315,15 @@ def test_repoll_reports_counts_and_deletions(h: Harness) -> None:
     for external_id in h.case["repoll_ids"]:
         assert not updates[external_id].deleted
         assert updates[external_id].likes is not None
+
+
+@pytest.mark.parametrize("body", ["not a lookup", [1, 2]], ids=["string", "list"])
+def test_a_broken_lookup_answer_deletes_nothing(h: Harness, body: Any) -> None:
+    """Posts a lookup does not return are erased from the store as deleted, so an answer of the wrong
+    shape must be a malformed error, never read as "none of these exists any more"."""
+    if not h.case.get("repoll", True):
+        return
+    h.server.faults.extend([Reply(200, body)] * 5)
+    with pytest.raises(SourceError) as err:
+        list(h.connector().repoll([*h.case["repoll_ids"], h.case["deleted_id"]]))
+    assert err.value.kind == "malformed"

@@ -256,3 +256,29 @@ def test_parse_time_forms() -> None:
     assert parse_time(1763639530) == datetime.fromtimestamp(1763639530, UTC)
     assert parse_time("2026-11-20") == datetime(2026, 11, 20, tzinfo=UTC)
     assert parse_time("yesterday") is None and parse_time("") is None and parse_time(True) is None
+
+
+@pytest.mark.parametrize("status", [301, 302, 308])
+def test_a_redirect_says_where_the_resource_moved_and_what_to_do(status: int) -> None:
+    """Redirects are not followed (SSRF); the error names the new address (bounded: the header is the
+    server's text) so the user can fix the URL instead of guessing."""
+    moved = "https://example.org/new-feed.xml"
+    with FakeServer(MastodonPlatform()) as server:
+        client = SafeClient(
+            source="t",
+            timeout_s=1,
+            max_response_bytes=10_000,
+            user_agent="t",
+            retry=RetryPolicy(max_attempts=2, sleep=lambda s: None, rng=lambda: 0.5),
+            scrubber=Scrubber(),
+            allow_private_network=True,
+        )
+        server.faults.append(Reply(status, b"", {"Location": moved}))
+        server.faults.append(Reply(status, b"", {"Location": moved + "?" + "x" * 5000}))
+        with pytest.raises(SourceError) as err:
+            client.send(Request(url=f"{server.url}/api/v1/timelines/tag/telia"))
+        assert err.value.kind == "fatal"
+        assert f"moved to {moved};" in str(err.value) and "configuration" in str(err.value)
+        with pytest.raises(SourceError) as err:
+            client.send(Request(url=f"{server.url}/api/v1/timelines/tag/telia"))
+    assert err.value.kind == "fatal" and "x" * 300 not in str(err.value)

@@ -103,3 +103,41 @@ def test_ignored_field_parameter_is_noted_not_silent() -> None:
         answered = [c for c in server.calls if c.path == "/2/tweets/search/recent"]
     assert len(pages) == len(answered) >= 1
     assert any("lacks requested fields created_at, author_id" in n and "post.fields" in n for n in pages[0].notes)
+
+
+class _Reshaped(XPlatform):
+    """Production X with one part of every answer replaced (found by bench/fuzz.py's wrong_shape)."""
+
+    def __init__(self, key: str, value: object) -> None:
+        super().__init__()
+        self.key, self.value = key, value
+
+    def handle(self, call):  # type: ignore[no-untyped-def]
+        reply = super().handle(call)
+        if reply.status == 200 and isinstance(reply.body, dict):
+            reply.body[self.key] = self.value
+        return reply
+
+
+@pytest.mark.parametrize("includes", ["users", 7, {"users": "anna"}, {"users": {"id": "1"}}])
+def test_unreadable_includes_costs_the_authors_not_the_posts(includes: object) -> None:
+    with FakeServer(_Reshaped("includes", includes)) as server:
+        pages = list(_connector(server).fetch(case()["query"], None))
+    mentions = [m for p in pages for m in p.mentions]
+    assert len(mentions) == len(XPlatform().fixture("search_recent_telia.json")["data"])
+    assert all(m.author_followers is None and "/i/web/status/" in m.url for m in mentions)
+    assert any("authors shown by id" in n for n in pages[0].notes)
+
+
+def test_search_data_that_is_not_a_list_is_a_malformed_answer() -> None:
+    with FakeServer(_Reshaped("data", {"id": "1"})) as server, pytest.raises(SourceError) as err:
+        list(_connector(server).fetch(case()["query"], None))
+    assert err.value.kind == "malformed"
+
+
+@pytest.mark.parametrize("data", ["1859231234567890001", {"id": "1859231234567890001"}, 3])
+def test_a_broken_lookup_answer_deletes_nothing(data: object) -> None:
+    """A lookup whose `data` is unreadable must not be read as "none of these posts exists any more"."""
+    with FakeServer(_Reshaped("data", data)) as server, pytest.raises(SourceError) as err:
+        list(_connector(server).repoll(["1859231234567890001", "1859228765432100003"]))
+    assert err.value.kind == "malformed"

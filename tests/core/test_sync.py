@@ -173,10 +173,10 @@ def test_auth_failure_disables_and_secret_never_stored(database, mastodon):
 
 
 def test_unexpected_errors_become_transient_and_lose_the_connectors_secrets(mastodon):
-    from monitor.sync import _as_source_error
+    from monitor.sync import as_source_error
 
     connector = mastodon_connector(mastodon, search=True, access_token="tok-very-secret-123")
-    error = _as_source_error(RuntimeError("GET /api?x=1 with Bearer tok-very-secret-123 failed"), connector)
+    error = as_source_error(RuntimeError("GET /api?x=1 with Bearer tok-very-secret-123 failed"), connector)
     assert error.kind == "transient"
     assert "tok-very-secret-123" not in str(error) and "RuntimeError" in str(error)
 
@@ -264,9 +264,9 @@ def test_enable_source_brings_a_disabled_source_back(database, mastodon):
     ],
 )
 def test_exceptions_map_to_error_kinds_by_a_table(exc, kind):
-    from monitor.sync import _as_source_error, classify_exception
+    from monitor.sync import as_source_error, classify_exception
 
-    assert _as_source_error(exc).kind == kind
+    assert as_source_error(exc).kind == kind
     assert (classify_exception(exc) is None) == (type(exc) is RuntimeError)
 
 

@@ -256,8 +256,10 @@ def existing_mentions(session: Session, source_id: int, external_ids: Iterable[s
 def update_engagement(
     session: Session, mention: Mention, counts: Mapping[str, int], observed_at: datetime
 ) -> dict[str, Any] | None:
-    """Update a mention's latest counts; the snapshot row to write if any count changed, else None."""
-    changed = {k: v for k, v in counts.items() if getattr(mention, k) != v}
+    """Update a mention's latest counts; the snapshot row to write if any count changed, else None.
+    Counts come from a re-poll answer, so one that is not a plain count in range is left as it was."""
+    readable = {k: c for k, v in counts.items() if (c := _count(v)) is not None}
+    changed = {k: v for k, v in readable.items() if getattr(mention, k) != v}
     mention.engagement_checked_at = observed_at
     if not changed:
         return None
