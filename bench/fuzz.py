@@ -11,8 +11,13 @@ sync's EXCEPTION_KINDS table labelled | caught only by the catch-all | escaped s
 longer than --hang-s) | lost neighbours (a one-post mutation that cost other posts of the page) |
 peak RSS growth of the process during one case (VmHWM reset per case via /proc/self/clear_refs).
 
+`--repoll` fuzzes the engagement re-poll instead: a clean poll, then `repoll_due` over every stored post
+with one lookup answer mutated. There "lost neighbours" counts posts erased as deleted that the unmutated
+answer keeps (a misread lookup must never erase), and "escaped" exceptions that left `repoll_due`.
+
     nice -n 10 .venv/bin/python bench/fuzz.py --cases 10000 [--connectors mastodon,rss] [--db URL]
     .venv/bin/python bench/fuzz.py --replay reddit item_texts/seed=17/call=0
+    nice -n 10 .venv/bin/python bench/fuzz.py --repoll --cases 10000 [--connectors x,bluesky]
 """
 
 from __future__ import annotations
@@ -32,7 +37,17 @@ HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE / "tests" / "connectors"))
 sys.path.insert(0, str(HERE))
 
-from fuzzing import CONNECTORS, Outcome, Plan, compression_bomb, load_case, mutations_for, run_case  # noqa: E402
+from fuzzing import (  # noqa: E402
+    CONNECTORS,
+    Outcome,
+    Plan,
+    RepollOutcome,
+    compression_bomb,
+    load_case,
+    mutations_for,
+    run_case,
+    run_repoll_case,
+)
 from sqlalchemy import create_engine  # noqa: E402
 
 from monitor.kernel.store.engine import Database  # noqa: E402
@@ -78,6 +93,21 @@ def verdict(outcome: Outcome, baseline: set[str]) -> str:
     return "ok"
 
 
+def repoll_verdict(outcome: RepollOutcome, baseline_erased: set[str]) -> str:
+    """`verdict` for a re-poll case: the worst thing that happened, as one column."""
+    if isinstance(outcome.escaped, Hung):
+        return "hung"
+    if outcome.escaped is not None or outcome.stats is None:
+        return "escaped"
+    if outcome.stats.error_via in ("catch_all", "exception_table"):
+        return outcome.stats.error_via
+    if outcome.wrongly_erased(baseline_erased):
+        return "lost_neighbours"
+    if outcome.stats.errors:
+        return "source_error:" + outcome.stats.errors[0].split(":", 1)[0]
+    return "ok"
+
+
 def _database(url: str | None, workdir: Path, connector: str) -> Database:
     url = url or f"sqlite:///{workdir / f'fuzz-{connector}.db'}"
     engine = create_engine(url)
@@ -91,9 +121,14 @@ def fuzz_connector(connector: str, args: argparse.Namespace, workdir: Path) -> d
     case = load_case(connector)
     compression_bomb(1), compression_bomb(2)  # the fuzzer's own bytes, built before anything is measured
     db = _database(args.db, workdir, connector)
-    baseline = run_case(case, None, db, "baseline")
-    if baseline.escaped or any(r.error for r in baseline.results):
-        raise SystemExit(f"{connector}: the unmutated poll fails: {baseline.escaped or baseline.results}")
+    if args.repoll:
+        clean = run_repoll_case(case, None, db, "baseline")
+        if clean.escaped or clean.stats is None or clean.stats.errors:
+            raise SystemExit(f"{connector}: the unmutated re-poll fails: {clean.escaped or clean.stats}")
+    else:
+        baseline = run_case(case, None, db, "baseline")
+        if baseline.escaped or any(r.error for r in baseline.results):
+            raise SystemExit(f"{connector}: the unmutated poll fails: {baseline.escaped or baseline.results}")
     names = mutations_for(connector, slow=not args.no_slow)
     counts: Counter[str] = Counter()
     examples: dict[str, list[str]] = defaultdict(list)
@@ -113,18 +148,28 @@ def fuzz_connector(connector: str, args: argparse.Namespace, workdir: Path) -> d
         started = time.perf_counter()
         signal.alarm(max(1, int(args.hang_s * 3)))  # a stuck case is cut off; > hang_s already counts as hung
         try:
-            outcome = run_case(case, plan, db, f"fuzz-{index}")
+            if args.repoll:
+                outcome: Outcome | RepollOutcome = run_repoll_case(case, plan, db, f"fuzz-{index}")
+            else:
+                outcome = run_case(case, plan, db, f"fuzz-{index}")
         except Hung as exc:
-            outcome = Outcome(plan, escaped=exc)
+            outcome = RepollOutcome(plan, escaped=exc) if args.repoll else Outcome(plan, escaped=exc)
         finally:
             signal.alarm(0)
         elapsed = time.perf_counter() - started
         durations.append(elapsed)
         growth_mb.append(max(0, _kb("VmHWM") - before) / 1024 if can_measure else float("nan"))
-        column = "hung" if elapsed > args.hang_s else verdict(outcome, baseline.stored)
+        if isinstance(outcome, RepollOutcome):
+            column = repoll_verdict(outcome, clean.erased)
+            detail: Any = outcome.escaped or (outcome.stats.errors if outcome.stats else "")
+            if column == "lost_neighbours":
+                detail = f"erased {sorted(outcome.wrongly_erased(clean.erased))[:3]}"
+        else:
+            column = verdict(outcome, baseline.stored)
+            detail = outcome.escaped or next((r.error for r in outcome.results if r.error), "")
+        column = "hung" if elapsed > args.hang_s else column
         counts[column] += 1
         if not column.startswith(("ok", "source_error")) and len(examples[column]) < args.show:
-            detail = outcome.escaped or next((r.error for r in outcome.results if r.error), "")
             examples[column].append(f"{plan}: {str(detail)[:160]}")
         if args.progress and (index + 1) % args.progress == 0:
             print(f"  {connector}: {index + 1}/{args.cases}", file=sys.stderr, flush=True)
@@ -138,10 +183,13 @@ def fuzz_connector(connector: str, args: argparse.Namespace, workdir: Path) -> d
     }
 
 
-def print_table(rows: dict[str, Any], cases: int, *, header: bool = True, examples: bool = True) -> None:
+def print_table(
+    rows: dict[str, Any], cases: int, *, header: bool = True, examples: bool = True, repoll: bool = False
+) -> None:
     title = (
         "| connector | cases | ok | clean SourceError (by kind) | labelled by EXCEPTION_KINDS | catch-all "
-        "| escaped | hung | lost neighbours | peak RSS growth/case (max) | cases > 200 MB | median ms/case |"
+        f"| escaped | hung | {'wrongly erased' if repoll else 'lost neighbours'} "
+        "| peak RSS growth/case (max) | cases > 200 MB | median ms/case |"
     )
     if header:
         print(title)
@@ -173,6 +221,7 @@ def main() -> None:
     parser.add_argument("--no-slow", action="store_true", help="leave out dripping/hanging answers")
     parser.add_argument("--show", type=int, default=3, help="examples printed per bad column")
     parser.add_argument("--progress", type=int, default=0, help="print progress every N cases")
+    parser.add_argument("--repoll", action="store_true", help="fuzz the re-poll lookups instead of the polls")
     parser.add_argument("--replay", nargs=2, metavar=("CONNECTOR", "PLAN"), help="run one case, show it")
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL if not args.replay else logging.WARNING)
@@ -190,9 +239,14 @@ def main() -> None:
             print("missing:", sorted(baseline.stored - outcome.excluded(baseline.stored) - outcome.stored))
             return
         rows = {}
-        for connector in args.connectors.split(","):
+        connectors = args.connectors.split(",")
+        if args.repoll:  # feeds and the App Store have no lookup to re-poll with
+            connectors = [c for c in connectors if load_case(c).get("repoll", True)]
+        for connector in connectors:
             rows[connector] = fuzz_connector(connector, args, Path(tmp))
-            print_table({connector: rows[connector]}, args.cases, header=len(rows) == 1, examples=False)
+            print_table(
+                {connector: rows[connector]}, args.cases, header=len(rows) == 1, examples=False, repoll=args.repoll
+            )
             sys.stdout.flush()  # one row per connector as it finishes: a long run shows its progress
         print()
         for connector, row in rows.items():

@@ -182,18 +182,17 @@ class BlueskyConnector(HttpConnector):
         for start in range(0, len(external_ids), GET_POSTS_MAX):
             batch = list(external_ids[start : start + GET_POSTS_MAX])
             _, body = self.send(Request(url=self.url("/xrpc/app.bsky.feed.getPosts"), params={"uris": batch}))
-            now = self.clock()
-            found = {p.get("uri"): p for p in self.looked_up(body, "posts") if isinstance(p, dict)}
-            for uri in batch:
-                post = found.get(uri)
-                if post is None:  # getPosts silently omits deleted and taken-down posts
-                    yield EngagementUpdate(external_id=uri, observed_at=now, deleted=True)
-                    continue
-                yield EngagementUpdate(
-                    external_id=uri,
-                    observed_at=now,
-                    likes=post.get("likeCount"),
-                    reposts=post.get("repostCount"),
-                    replies=post.get("replyCount"),
-                    quotes=post.get("quoteCount"),
-                )
+            # getPosts silently omits deleted and taken-down posts
+            posts = self.looked_up(body, "posts")
+            yield from self.lookup_updates(batch, posts, lambda p: p.get("uri"), self._engagement)
+
+    def _engagement(self, post: dict[str, Any], now: datetime) -> EngagementUpdate:
+        """One post's counts from a lookup answer (`lookup_updates` skips a post it cannot read)."""
+        return EngagementUpdate(
+            external_id=post["uri"],
+            observed_at=now,
+            likes=post.get("likeCount"),
+            reposts=post.get("repostCount"),
+            replies=post.get("replyCount"),
+            quotes=post.get("quoteCount"),
+        )

@@ -123,14 +123,25 @@ class HackerNewsConnector(HttpConnector):
         for external_id in external_ids:
             response, body = self.send(Request(url=self.url(f"/api/v1/items/{int(external_id)}")))
             now = self.clock()
-            if response.status not in (404, 410) and not isinstance(body, dict):
-                raise self.client.error("malformed", f"item {external_id} answered without an object")
-            if response.status in (404, 410) or body.get("author") is None:  # deleted items lose their author
+            if response.status in (404, 410):
                 yield EngagementUpdate(external_id=external_id, observed_at=now, deleted=True)
                 continue
-            yield EngagementUpdate(
-                external_id=external_id,
-                observed_at=now,
-                likes=body.get("points"),
-                replies=len(body.get("children") or []) if body.get("type") == "story" else None,
-            )
+            # Deletion is erasure, so only an answer that is this item may say so (by losing its author).
+            if not isinstance(body, dict) or body.get("id") != int(external_id):
+                raise self.client.error("malformed", f"item {external_id} answered with something else")
+            update = self.converted(external_id, self._engagement, body, now)
+            if update is not None:
+                yield update
+
+    def _engagement(self, item: dict[str, Any], now: datetime) -> EngagementUpdate:
+        """One item's counts; a deleted item keeps its id but loses its author."""
+        external_id = str(item["id"])
+        if item.get("author") is None:
+            return EngagementUpdate(external_id=external_id, observed_at=now, deleted=True)
+        children = item.get("children")
+        return EngagementUpdate(
+            external_id=external_id,
+            observed_at=now,
+            likes=item.get("points"),
+            replies=len(children) if item.get("type") == "story" and isinstance(children, list) else None,
+        )

@@ -167,21 +167,24 @@ class RedditConnector(HttpConnector):
         for start in range(0, len(external_ids), INFO_MAX):
             batch = list(external_ids[start : start + INFO_MAX])
             _, body = self.send(Request(url=self.url("/api/info"), params={"id": ",".join(batch), "raw_json": 1}))
-            now = self.clock()
-            things = [c.get("data") for c in self.looked_up(body, "data", "children") if isinstance(c, dict)]
-            found = {t.get("name"): t for t in things if isinstance(t, dict)}
-            for fullname in batch:
-                data = found.get(fullname)
-                text = (data or {}).get("body") or (data or {}).get("selftext") or ""
-                text = text if isinstance(text, str) else ""
-                gone = data is None or text in GONE_TEXT or bool(data.get("removed_by_category"))
-                if gone:
-                    yield EngagementUpdate(external_id=fullname, observed_at=now, deleted=True)
-                    continue
-                assert data is not None
-                yield EngagementUpdate(
-                    external_id=fullname,
-                    observed_at=now,
-                    likes=data.get("score"),
-                    replies=data.get("num_comments"),
-                )
+            things = self.looked_up(body, "data", "children")
+            yield from self.lookup_updates(batch, things, _thing_name, self._engagement)
+
+    def _engagement(self, thing: dict[str, Any], now: datetime) -> EngagementUpdate:
+        """One post's counts from a lookup answer (`lookup_updates` skips a post it cannot read)."""
+        data = thing["data"]
+        text = data.get("body") or data.get("selftext") or ""
+        if (isinstance(text, str) and text in GONE_TEXT) or data.get("removed_by_category"):
+            return EngagementUpdate(external_id=data["name"], observed_at=now, deleted=True)
+        return EngagementUpdate(
+            external_id=data["name"],
+            observed_at=now,
+            likes=data.get("score"),
+            replies=data.get("num_comments"),
+        )
+
+
+def _thing_name(thing: dict[str, Any]) -> Any:
+    """The fullname (`t3_…`) of a listing child, None when the child is not shaped like one."""
+    data = thing.get("data")
+    return data.get("name") if isinstance(data, dict) else None

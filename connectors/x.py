@@ -207,22 +207,21 @@ class XConnector(HttpConnector):
                     params={"ids": ",".join(batch), self.settings.fields_parameter: "public_metrics"},
                 )
             )
-            now = self.clock()
-            found = {p.get("id"): p for p in self.looked_up(body, "data") if isinstance(p, dict)}
-            for post_id in batch:
-                post = found.get(post_id)
-                if post is None:  # listed in `errors` as Not Found (deleted) or Authorization (protected)
-                    yield EngagementUpdate(external_id=post_id, observed_at=now, deleted=True)
-                    continue
-                metrics = post.get("public_metrics") or {}
-                yield EngagementUpdate(
-                    external_id=post_id,
-                    observed_at=now,
-                    likes=metrics.get("like_count"),
-                    reposts=metrics.get("retweet_count"),
-                    replies=metrics.get("reply_count"),
-                    quotes=metrics.get("quote_count"),
-                )
+            # a post left out is listed in `errors` as Not Found (deleted) or Authorization (protected)
+            posts = self.looked_up(body, "data")
+            yield from self.lookup_updates(batch, posts, lambda p: p.get("id"), self._engagement)
+
+    def _engagement(self, post: dict[str, Any], now: datetime) -> EngagementUpdate:
+        """One post's counts from a lookup answer (`lookup_updates` skips a post it cannot read)."""
+        metrics = post.get("public_metrics") or {}
+        return EngagementUpdate(
+            external_id=post["id"],
+            observed_at=now,
+            likes=metrics.get("like_count"),
+            reposts=metrics.get("retweet_count"),
+            replies=metrics.get("reply_count"),
+            quotes=metrics.get("quote_count"),
+        )
 
 
 def snowflake_time(post_id: str) -> datetime | None:

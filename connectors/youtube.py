@@ -181,18 +181,16 @@ class YouTubeConnector(HttpConnector):
                     params={"part": "snippet", "id": ",".join(batch), "textFormat": "plainText"},
                 )
             )
-            now = self.clock()
-            found = {t.get("id"): t for t in self.looked_up(body, "items") if isinstance(t, dict)}
-            for thread_id in batch:
-                thread = found.get(thread_id)
-                if thread is None:
-                    yield EngagementUpdate(external_id=thread_id, observed_at=now, deleted=True)
-                    continue
-                snippet = thread.get("snippet") or {}
-                top = (snippet.get("topLevelComment") or {}).get("snippet") or {}
-                yield EngagementUpdate(
-                    external_id=thread_id,
-                    observed_at=now,
-                    likes=top.get("likeCount"),
-                    replies=snippet.get("totalReplyCount"),
-                )
+            threads = self.looked_up(body, "items")
+            yield from self.lookup_updates(batch, threads, lambda t: t.get("id"), self._engagement)
+
+    def _engagement(self, thread: dict[str, Any], now: datetime) -> EngagementUpdate:
+        """One post's counts from a lookup answer (`lookup_updates` skips a post it cannot read)."""
+        snippet = thread.get("snippet") or {}
+        top = (snippet.get("topLevelComment") or {}).get("snippet") or {}
+        return EngagementUpdate(
+            external_id=thread["id"],
+            observed_at=now,
+            likes=top.get("likeCount"),
+            replies=snippet.get("totalReplyCount"),
+        )

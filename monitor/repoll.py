@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 from monitor.kernel.store.engine import Database
 from monitor.kernel.store.ingest import ENGAGEMENT_FIELDS, record_engagement
 from monitor.kernel.store.tables import Mention
-from monitor.kernel.types import Connector, EngagementUpdate, SourceError
+from monitor.kernel.types import Connector, EngagementUpdate
 from monitor.privacy.erasure import erase_mentions
-from monitor.sync import as_source_error, classify_exception
+from monitor.sync import as_source_error, error_via
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class RepollStats:
     deleted: int = 0
     batches: int = 0
     errors: list[str] = field(default_factory=list)
+    error_via: str | None = None  # `monitor.sync.error_via` of the error that stopped the run
 
 
 def _batch_size(connector: Connector, default: int = 25) -> int:
@@ -103,7 +104,8 @@ def repoll_due(
         except Exception as exc:  # a hostile answer must not stop the re-poll of the sources after this one
             error = as_source_error(exc, connector)
             stats.errors.append(f"{error.kind}: {error}")
-            unexpected = not isinstance(exc, SourceError) and classify_exception(exc) is None
+            stats.error_via = error_via(exc)
+            unexpected = stats.error_via == "catch_all"  # a bug of ours: worth its traceback
             log.warning("re-poll of source %s stopped: %s", source_id, error, exc_info=unexpected)
             break
         stats.batches += 1

@@ -183,7 +183,8 @@ def classify_exception(exc: BaseException) -> SourceErrorKind | None:
     return None
 
 
-def _error_via(exc: BaseException) -> str:
+def error_via(exc: BaseException) -> str:
+    """How a failure was classified: raised on purpose, by the exception table, or only by the catch-all."""
     if isinstance(exc, SourceError):
         return "source_error"
     return "exception_table" if classify_exception(exc) is not None else "catch_all"
@@ -266,7 +267,7 @@ def sync_source(
         raise
     except Exception as exc:
         error = as_source_error(exc, runtime.connector)
-        result.error_via = _error_via(exc)
+        result.error_via = error_via(exc)
         if result.error_via == "catch_all":
             log.error(
                 "source %s: unexpected %s in connector", runtime.ref.source, type(exc).__name__, exc_info=True

@@ -231,6 +231,57 @@ class HttpConnector:
     def close(self) -> None:
         self.client.close()
 
+    def lookup_updates(
+        self,
+        batch: Sequence[str],
+        items: Sequence[Any],
+        ident: Callable[[dict[str, Any]], Any],
+        convert: Callable[[dict[str, Any], datetime], EngagementUpdate | None],
+    ) -> Iterator[EngagementUpdate]:
+        """Updates for `batch` from a batch lookup's `items` (`ident(item)` is the post's id, `convert`
+        builds its update). A post the answer leaves out was deleted, and deleted posts are erased, so
+        that is only concluded from an answer fully accounted for: every item readable and one of those
+        asked for. Otherwise the missing posts are left as they are (read again next time). One item
+        that cannot be converted is skipped and logged, never the batch."""
+        wanted, found, unaccounted = set(batch), {}, 0
+        for item in items:
+            key = ident(item) if isinstance(item, dict) else None
+            if isinstance(key, str) and key in wanted:
+                found[key] = item
+            else:
+                unaccounted += 1
+        if unaccounted:
+            log.warning(
+                "%s: lookup answer with %d unreadable or unasked item(s): no deletion concluded",
+                self.name,
+                unaccounted,
+            )
+        now = self.clock()
+        for external_id in batch:
+            item = found.get(external_id)
+            if item is None:
+                if not unaccounted:
+                    yield EngagementUpdate(external_id=external_id, observed_at=now, deleted=True)
+                continue
+            update = self.converted(external_id, convert, item, now)
+            if update is not None:
+                yield update
+
+    def converted(
+        self,
+        external_id: str,
+        convert: Callable[[dict[str, Any], datetime], EngagementUpdate | None],
+        item: dict[str, Any],
+        now: datetime,
+    ) -> EngagementUpdate | None:
+        """`convert(item, now)`, or None (logged) when the item is of a shape it cannot read."""
+        try:
+            return convert(item, now)
+        except ITEM_SHAPE_ERRORS as exc:
+            problem = f"{type(exc).__name__}: {str(exc)[:120]}"
+            log.warning("%s: unreadable re-poll item %s: %s", self.name, external_id[:80], problem)
+            return None
+
     def looked_up(self, body: Any, *path: str) -> list[Any]:
         """The list at `path` in a batch lookup's answer ([] where the platform leaves it out because
         nothing was found). A lookup decides which posts were deleted, and those are erased from the

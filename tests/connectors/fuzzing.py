@@ -29,13 +29,14 @@ from datetime import timedelta
 from typing import Any
 
 from fake_server import Call, FakeServer, Platform, Reply
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from monitor.kernel.store.catalog import ensure_source
 from monitor.kernel.store.engine import Database
 from monitor.kernel.store.pseudonym import Pseudonymiser
 from monitor.kernel.store.tables import Mention
 from monitor.matching import compile_query
+from monitor.repoll import RepollStats, repoll_due
 from monitor.sync import SourceRuntime, SyncResult, sync_source
 
 CONNECTORS = ["mastodon", "bluesky", "hackernews", "rss", "appstore", "reddit", "youtube", "x", "trustpilot"]
@@ -148,6 +149,7 @@ class Applied:
 
     mutation: str
     local_to: str | None = None
+    status: int = 200  # the mutated answer's status (404/410 is how some platforms say "deleted")
 
 
 @dataclass
@@ -655,7 +657,9 @@ def mutate(reply: Reply, plan: Plan) -> tuple[Reply, Applied]:
     rng = random.Random(f"{plan.mutation}:{plan.seed}")
     applied = Applied(plan.mutation)
     if plan.mutation in BYTE_MUTATIONS:
-        return BYTE_MUTATIONS[plan.mutation](reply, rng), applied
+        mutated = BYTE_MUTATIONS[plan.mutation](reply, rng)
+        applied.status = mutated.status
+        return mutated, applied
     body = _as_bytes(reply)
     if plan.mutation == "xml_item":
         new, applied.local_to = _xml_item_mutation(body, rng)
@@ -756,4 +760,66 @@ def run_case(case: dict[str, Any], plan: Plan | None, db: Database, source_name:
         outcome.stored = set(
             session.scalars(select(Mention.external_id).where(Mention.source_id == ref.source_id))
         )
+    return outcome
+
+
+@dataclass
+class RepollOutcome:
+    """A re-poll of every stored mention against one mutated lookup answer."""
+
+    plan: Plan | None
+    stats: RepollStats | None = None
+    escaped: BaseException | None = None
+    erased: set[str] = field(default_factory=set)  # external ids erased as deleted by the source
+    applied: Applied | None = None
+
+    def wrongly_erased(self, baseline: set[str]) -> set[str]:
+        """Erased beyond what the unmutated answer erases. A mutation inside one post may make that post
+        look missing (and missing means deleted), so only its neighbours count."""
+        extra = self.erased - baseline
+        if self.applied is not None and self.applied.status in (404, 410):
+            return set()  # the documented "deleted" answer of a per-post lookup (Mastodon, Hacker News, ...)
+        if self.applied is not None and self.applied.local_to is not None:
+            extra = {i for i in extra if i not in self.applied.local_to}
+        return extra
+
+
+def run_repoll_case(case: dict[str, Any], plan: Plan | None, db: Database, source_name: str) -> RepollOutcome:
+    """A clean poll of a fresh source, then `repoll_due` over all it stored with the `plan.call`-th lookup
+    answer mutated; never raises. Deleted posts are erased, so this is where a misread answer loses data."""
+    outcome = RepollOutcome(plan)
+    ids: dict[int, str] = {}  # stored mention id -> external id (erasure rewrites the external id)
+    platform = FuzzPlatform(case["platform"](), None)
+    now = case["now"]
+    with FakeServer(platform) as server:
+        connector = case["connector"](
+            settings_for(case, server.url), sleep=lambda s: None, rng=lambda: 0.5, clock=lambda: now
+        )
+        query = case["query"]
+        with db.transaction() as session:
+            ref = ensure_source(session, query.brand, source_name, case["name"])
+        runtime = SourceRuntime(ref, connector, query, compile_query(query.brand), timedelta(minutes=5))
+        try:
+            sync_source(db, runtime, KEY, now)
+            with db.transaction() as session:
+                ids = dict(
+                    session.execute(
+                        select(Mention.id, Mention.external_id).where(Mention.source_id == ref.source_id)
+                    ).all()
+                )
+                session.execute(
+                    update(Mention).where(Mention.source_id == ref.source_id).values(next_repoll_at=now)
+                )
+            platform.plan, platform.data_answers = plan, 0
+            outcome.stats = repoll_due(db, ref.source_id, connector, now)
+        except Exception as exc:  # what the fuzzing counts: nothing may leave repoll_due
+            outcome.escaped = exc
+        finally:
+            connector.close()
+        outcome.applied = platform.applied
+    with db.transaction() as session:
+        gone = session.scalars(
+            select(Mention.id).where(Mention.id.in_(list(ids)), Mention.anonymised_at.is_not(None))
+        )
+        outcome.erased = {ids[i] for i in gone}
     return outcome

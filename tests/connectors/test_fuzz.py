@@ -4,7 +4,9 @@
 A small derandomised sample per connector runs here; `bench/fuzz.py` runs >= 10,000 cases each.
 Asserted for every case: nothing escapes `sync_source`; a failure is a `SourceError` the connector or
 client raised on purpose (not a raw exception labelled by the table, not the catch-all); and when the
-mutation touched one post only, every other post the unmutated poll stores is stored.
+mutation touched one post only, every other post the unmutated poll stores is stored. The same for
+re-polls: a mutated lookup answer never escapes `repoll_due` and never gets a post erased as deleted that
+the unmutated answer keeps (deleted posts are erased, so a misread lookup is lost data).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from fuzzing import CONNECTORS, Plan, load_case, mutations_for, run_case
+from fuzzing import CONNECTORS, Plan, load_case, mutations_for, run_case, run_repoll_case
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
@@ -61,6 +63,47 @@ def test_mutated_answers_are_classified_and_lose_no_neighbours(
     )
     def fuzz(mutation: str, seed: int, call: int) -> None:
         check(Plan(mutation, seed, call), case, db, baseline.stored)
+
+    try:
+        fuzz()
+    finally:
+        db.dispose()
+
+
+REPOLLING = [c for c in CONNECTORS if load_case(c).get("repoll", True)]
+REPOLL_EXAMPLES = 15
+
+
+@pytest.mark.parametrize("connector", REPOLLING)
+def test_mutated_lookups_erase_nothing_and_are_classified(connector: str, engine: Engine, db_url: str) -> None:
+    case = load_case(connector)
+    db = Database(db_url)
+    baseline = run_repoll_case(case, None, db, "baseline")
+    assert baseline.escaped is None and baseline.stats is not None and baseline.stats.errors == []
+    assert baseline.stats.checked, "the unmutated lookup reads counts (the assertions below have teeth)"
+
+    @settings(
+        max_examples=REPOLL_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(
+        mutation=st.sampled_from(mutations_for(connector, slow=False)),
+        seed=st.integers(0, 2**32 - 1),
+        call=st.integers(0, 2),
+    )
+    def fuzz(mutation: str, seed: int, call: int) -> None:
+        plan = Plan(mutation, seed, call)
+        outcome = run_repoll_case(case, plan, db, f"fuzz-{next(_names)}")
+        where = f"{connector} re-poll {plan}"
+        assert outcome.escaped is None, f"{where}: {type(outcome.escaped).__name__}: {outcome.escaped}"
+        assert outcome.stats is not None and outcome.stats.error_via in (None, "source_error"), (
+            f"{where}: {outcome.stats.error_via if outcome.stats else None}: {outcome.stats}"
+        )
+        wrongly = outcome.wrongly_erased(baseline.erased)
+        assert not wrongly, f"{where}: erased as deleted although the answer was only misread: {sorted(wrongly)}"
 
     try:
         fuzz()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fake_server import FakeServer
+import pytest
+from fake_server import FakeServer, Reply
 from platform_hackernews import PAGINATION_LIMIT, HackerNewsPlatform, case
 
 from connectors.hackernews import HackerNewsConnector
+from monitor.kernel.types import SourceError
 
 
 def test_slides_windows_past_the_hit_cap_and_reports_it() -> None:
@@ -67,3 +69,17 @@ def test_a_hit_outside_the_window_does_not_slide_it_back_to_1970() -> None:
     found = {m.external_id for p in pages for m in p.mentions}
     assert set(c["expected_ids"]) <= found
     assert not any("1970" in note for p in pages for note in p.notes)
+
+
+def test_an_answer_for_another_item_is_malformed_not_a_deletion() -> None:
+    """A deleted item keeps its id and loses its author; an answer without this item's id says nothing."""
+    with FakeServer(HackerNewsPlatform()) as server:
+        connector = HackerNewsConnector(
+            {"base_url": server.url, "allow_private_network": True}, sleep=lambda s: None
+        )
+        server.faults.append(Reply(200, {"id": 1, "author": None, "children": []}))
+        with pytest.raises(SourceError) as err:
+            list(connector.repoll(["42170001"]))
+        assert err.value.kind == "malformed"
+        server.faults.append(Reply(200, {"id": 42170001, "author": None, "children": []}))
+        assert [u.deleted for u in connector.repoll(["42170001"])] == [True]

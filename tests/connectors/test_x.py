@@ -141,3 +141,23 @@ def test_a_broken_lookup_answer_deletes_nothing(data: object) -> None:
     with FakeServer(_Reshaped("data", data)) as server, pytest.raises(SourceError) as err:
         list(_connector(server).repoll(["1859231234567890001", "1859228765432100003"]))
     assert err.value.kind == "malformed"
+
+
+def test_a_lookup_with_an_unasked_or_unreadable_post_concludes_no_deletion() -> None:
+    """Missing from a lookup means deleted, and deleted posts are erased: an answer that holds a post
+    nobody asked for (or one without a readable id) is not accounted for, so nothing is concluded."""
+    asked = ["1859231234567890001", "1859228765432100003"]
+    for data in ([{"id": "1"}], [{"id": ["1859231234567890001"]}], ["1859231234567890001"]):
+        with FakeServer(_Reshaped("data", data)) as server:
+            updates = list(_connector(server).repoll(asked))
+        assert updates == [], data
+
+
+def test_one_unreadable_post_in_a_lookup_keeps_its_neighbours_counts() -> None:
+    fixture = XPlatform().fixture("search_recent_telia.json")["data"]
+    first, second = dict(fixture[0]), dict(fixture[1])
+    second["public_metrics"] = ["not", "an", "object"]
+    with FakeServer(_Reshaped("data", [first, second])) as server:
+        updates = {u.external_id: u for u in _connector(server).repoll([first["id"], second["id"]])}
+    assert set(updates) == {first["id"]} and not updates[first["id"]].deleted
+    assert updates[first["id"]].likes == first["public_metrics"]["like_count"]
