@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -115,6 +115,7 @@ def assign_cases(session: Session, mention_ids: Sequence[int], now: datetime, co
     from alerts.incidents import grow_incidents  # incidents builds on cases: imported late
 
     grow_incidents(session, [*stats.opened, *stats.joined], now)
+    _count_posts(session, steps, now)  # last: a case's row stays locked from this UPDATE to the commit
     return stats
 
 
@@ -248,12 +249,34 @@ def _file_posts(session: Session, plan: _Plan, cases: dict[str, Case], now: date
             [{"mention_id": f.mention.id, "case_id": f.case.id, "added_at": now} for f in filed],
         )
     )
-    kept = [f for f in filed if f.mention.id in inserted]
-    for f in kept:
-        f.case.mention_count += 1
+    return [f for f in filed if f.mention.id in inserted]
+
+
+def _count_posts(session: Session, filed: list[_Filed], now: datetime) -> None:
+    """The cases' counts and activity follow their filed posts: `mention_count + n`, so a concurrent
+    worker's posts are never overwritten, and written last, in case-id order, so two workers filing the
+    same customers' posts lock each case only for their commit and always in the same order."""
+    counts: dict[int, int] = {}
+    active: set[int] = set()
+    for f in filed:
+        counts[f.case.id] = counts.get(f.case.id, 0) + 1
         if not f.opening:
-            f.case.last_activity_at = now
-    return kept
+            active.add(f.case.id)
+    if not counts:
+        return
+    table = Case.__table__.c
+    activity = bindparam("active", type_=table.last_activity_at.type)
+    session.execute(
+        update(Case.__table__)
+        .where(table.id == bindparam("cid"))
+        .values(
+            mention_count=table.mention_count + bindparam("n"),
+            last_activity_at=func.coalesce(activity, table.last_activity_at),
+        ),
+        [{"cid": cid, "n": n, "active": now if cid in active else None} for cid, n in sorted(counts.items())],
+    )
+    for f in filed:  # the session reads them back when asked
+        session.expire(f.case, ["mention_count", "last_activity_at"])
 
 
 def _queue_deliveries(

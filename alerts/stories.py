@@ -487,12 +487,18 @@ def story_key(mention: Mention) -> str:
 
 
 def assign_stories(
-    session: Session, mention_ids: Sequence[int], now: datetime, config: StoriesConfig | None = None
+    session: Session,
+    mention_ids: Sequence[int],
+    now: datetime,
+    config: StoriesConfig | None = None,
+    *,
+    growth: StoryGrowth | None = None,
 ) -> list[int]:
     """Put each not-yet-grouped mention into a story; returns the ids of stories created or grown.
 
     Vectors are compared only between scores of the same model version (the newest in the batch: the
-    running scorer's), at that version's calibrated threshold.
+    running scorer's), at that version's calibrated threshold. The stories' counters are bumped at the
+    end, or, given `growth`, left in it for the caller to `write` just before it commits.
     """
     config = config or StoriesConfig()
     mentions = session.scalars(
@@ -529,7 +535,7 @@ def assign_stories(
             if group is None:
                 group = groups[row.story_id] = _Group(story_id=row.story_id)
             indexes[row.brand_id].add_links(_post(row, None), group)
-        return _group_batch(session, mentions, scores, version, indexes, now)
+        return _group_batch(session, mentions, scores, version, indexes, now, growth)
     finally:
         for entry in held:
             try:
@@ -592,6 +598,7 @@ def _group_batch(
     version: str | None,
     indexes: dict[int, _BrandIndex],
     now: datetime,
+    growth: StoryGrowth | None,
 ) -> list[int]:
     cache = _cache_of(session)
     touched: dict[int, _Group] = {}  # by id(): insertion order = order of first touch
@@ -619,21 +626,46 @@ def _group_batch(
     for group in touched.values():
         for mention in group.added:
             set_committed_value(mention, "story_id", group.story_id)  # the session sees what was written
-    table = Story.__table__.c
-    session.execute(  # one executemany; `+ n` so a concurrent worker's growth is never overwritten
-        update(Story.__table__)
-        .where(table.id == bindparam("sid"))
-        .values(mention_count=table.mention_count + bindparam("n"), updated_at=bindparam("now")),
-        # in story-id order: two workers then lock shared story rows in the same order and cannot deadlock
-        sorted(
-            ({"sid": g.story_id, "n": len(g.added), "now": now} for g in touched.values()),
-            key=lambda row: row["sid"],
-        ),
-    )
-    for story in session.identity_map.values():
-        if isinstance(story, Story):
-            session.expire(story, ["mention_count", "updated_at"])
+    pending = growth if growth is not None else StoryGrowth()
+    pending.add({g.story_id: len(g.added) for g in touched.values() if g.story_id is not None}, now)
+    if growth is None:
+        pending.write(session)
     return [g.story_id for g in touched.values() if g.story_id is not None]
+
+
+@dataclass
+class StoryGrowth:
+    """Stories' counters to bump (`mention_count + n`, `updated_at`), written by `write`.
+
+    WHY separate: a story's row is locked from its UPDATE until the transaction commits, and a storm's
+    story grows in every batch, so two workers scoring at once queued on it for the rest of the other's
+    transaction (its case assignment too). Bumped last, just before the commit, the row is held only
+    for the commit.
+    """
+
+    counts: dict[int, int] = field(default_factory=dict)
+    now: datetime | None = None
+
+    def add(self, counts: dict[int, int], now: datetime) -> None:
+        for story_id, n in counts.items():
+            self.counts[story_id] = self.counts.get(story_id, 0) + n
+        self.now = now
+
+    def write(self, session: Session) -> None:
+        if not self.counts:
+            return
+        table = Story.__table__.c
+        session.execute(  # one executemany; `+ n` so a concurrent worker's growth is never overwritten
+            update(Story.__table__)
+            .where(table.id == bindparam("sid"))
+            .values(mention_count=table.mention_count + bindparam("n"), updated_at=bindparam("now")),
+            # in story-id order: two workers then lock shared story rows in the same order and cannot deadlock
+            [{"sid": sid, "n": n, "now": self.now} for sid, n in sorted(self.counts.items())],
+        )
+        for story in session.identity_map.values():
+            if isinstance(story, Story):
+                session.expire(story, ["mention_count", "updated_at"])
+        self.counts = {}
 
 
 class _Vector(NamedTuple):

@@ -178,13 +178,16 @@ def group_scored(
     """What follows scoring in the same transaction, under both drivers: stories, then cases (a case
     names its posts' stories). `timer(stage)` wraps each step (bench/pipeline.py measures them)."""
     from alerts.cases import assign_cases
-    from alerts.stories import assign_stories
+    from alerts.stories import StoryGrowth, assign_stories
 
     timer = timer or _no_timer
+    growth = StoryGrowth()
     with timer("stories"):
-        assign_stories(session, mention_ids, now, config.stories)
+        assign_stories(session, mention_ids, now, config.stories, growth=growth)
     with timer("cases"):
         assign_cases(session, mention_ids, now, config)
+    with timer("stories"):  # last: a story's row stays locked from this UPDATE to the commit
+        growth.write(session)
 
 
 def _no_timer(_stage: str) -> AbstractContextManager[Any]:
