@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,7 +34,7 @@ from alerts import outbox
 from alerts.config import AlertsConfig
 from alerts.rules import Facts, destinations
 from alerts.sinks import is_helpdesk
-from alerts.view import latest_scores, mention_view
+from alerts.view import MENTION_COLUMNS, MentionRow, ScoreRow, latest_scores, mention_view, score_rows
 from monitor.kernel.states import CaseState, CloseReason
 from monitor.kernel.store.tables import Brand, Case, CaseMention, Mention, Score, Source, Story, Ticket
 from monitor.kernel.types import AlertCandidate
@@ -65,7 +65,7 @@ def is_plain_repost(text: str) -> bool:
     return bool(PLAIN_REPOST.match(text))
 
 
-def needs_help(score: Score | None) -> bool:
+def needs_help(score: Score | ScoreRow | None) -> bool:
     """The scorer's own decision, so "customers the product marks needs-help" means one thing everywhere."""
     return bool(score is not None and score.needs_help)
 
@@ -92,7 +92,7 @@ def assign_cases(session: Session, mention_ids: Sequence[int], now: datetime, co
     ).all()
     if not mentions:
         return stats
-    scores = latest_scores(session, [m.id for m in mentions])
+    scores = score_rows(session, [m.id for m in mentions])[0]  # plain rows: no ORM cost per post
     # One lock order for every worker (customer, then time): two batches holding posts of the same two
     # customers cannot deadlock on each other's case inserts; each customer's posts stay in time order.
     ordered = sorted(mentions, key=lambda m: (open_key(m), m.created_at, m.id))
@@ -115,6 +115,7 @@ def assign_cases(session: Session, mention_ids: Sequence[int], now: datetime, co
     from alerts.incidents import grow_incidents  # incidents builds on cases: imported late
 
     grow_incidents(session, [*stats.opened, *stats.joined], now)
+    _count_posts(session, steps, now)  # last: a case's row stays locked from this UPDATE to the commit
     return stats
 
 
@@ -134,7 +135,11 @@ class _Plan:
 
 
 def _plan(
-    ordered: Sequence[Mention], open_cases: dict[str, Case], scores: dict[int, Score], now: datetime, config: Any
+    ordered: Sequence[Mention],
+    open_cases: dict[str, Case],
+    scores: dict[int, ScoreRow],
+    now: datetime,
+    config: Any,
 ) -> _Plan:
     """Which post opens, joins or is no case, customer by customer in time order (as if one by one)."""
     plan = _Plan([], [])
@@ -162,7 +167,7 @@ def _plan(
 def _insert_cases(
     session: Session,
     plan: _Plan,
-    scores: dict[int, Score],
+    scores: dict[int, ScoreRow],
     brands: dict[int, str],
     now: datetime,
     config: AlertsConfig,
@@ -190,7 +195,9 @@ def _insert_cases(
             for m in seeds
         ]
         module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        session.execute(module.insert(Case).on_conflict_do_nothing(), rows)
+        session.execute(
+            module.insert(Case.__table__).on_conflict_do_nothing(), rows
+        )  # Core: see outbox.enqueue_many
     found: dict[str | None, Case] = {c.case.open_key: c.case for c in plan.customers if c.case is not None}
     keys = [open_key(m) for m in seeds]
     if keys:
@@ -242,19 +249,41 @@ def _file_posts(session: Session, plan: _Plan, cases: dict[str, Case], now: date
             [{"mention_id": f.mention.id, "case_id": f.case.id, "added_at": now} for f in filed],
         )
     )
-    kept = [f for f in filed if f.mention.id in inserted]
-    for f in kept:
-        f.case.mention_count += 1
+    return [f for f in filed if f.mention.id in inserted]
+
+
+def _count_posts(session: Session, filed: list[_Filed], now: datetime) -> None:
+    """The cases' counts and activity follow their filed posts: `mention_count + n`, so a concurrent
+    worker's posts are never overwritten, and written last, in case-id order, so two workers filing the
+    same customers' posts lock each case only for their commit and always in the same order."""
+    counts: dict[int, int] = {}
+    active: set[int] = set()
+    for f in filed:
+        counts[f.case.id] = counts.get(f.case.id, 0) + 1
         if not f.opening:
-            f.case.last_activity_at = now
-    return kept
+            active.add(f.case.id)
+    if not counts:
+        return
+    table = Case.__table__.c
+    activity = bindparam("active", type_=table.last_activity_at.type)
+    session.execute(
+        update(Case.__table__)
+        .where(table.id == bindparam("cid"))
+        .values(
+            mention_count=table.mention_count + bindparam("n"),
+            last_activity_at=func.coalesce(activity, table.last_activity_at),
+        ),
+        [{"cid": cid, "n": n, "active": now if cid in active else None} for cid, n in sorted(counts.items())],
+    )
+    for f in filed:  # the session reads them back when asked
+        session.expire(f.case, ["mention_count", "last_activity_at"])
 
 
 def _queue_deliveries(
     session: Session,
     filed: list[_Filed],
     brands: dict[int, str],
-    scores: dict[int, Score],
+    scores: dict[int, ScoreRow],
     now: datetime,
     stats: CaseStats,
 ) -> None:
@@ -317,7 +346,7 @@ def _post_messages(
     return out
 
 
-def _helpdesks(brand: str, mention: Mention, score: Score | None, config: AlertsConfig) -> list[list[str]]:
+def _helpdesks(brand: str, mention: Mention, score: ScoreRow | None, config: AlertsConfig) -> list[list[str]]:
     """The helpdesk destinations (sink, target, route) of every route a complaint from this post matches."""
     followers = mention.author_followers or 0
     candidate = AlertCandidate(
@@ -415,7 +444,9 @@ def close_cases_of_mentions(session: Session, mention_ids: Sequence[int], now: d
 # --------------------------------------------------------------------------- views
 
 
-def _post_views(session: Session, mentions: Sequence[Mention], scores: dict[int, Score]) -> list[dict[str, Any]]:
+def _post_views(
+    session: Session, mentions: Sequence[Mention | MentionRow], scores: Mapping[int, Score | ScoreRow]
+) -> list[dict[str, Any]]:
     """A helpdesk's view of each post (`scores`: the latest score of each, as `latest_scores` gives)."""
     sources = dict(session.execute(select(Source.id, Source.name)).all()) if mentions else {}
     out = []
@@ -437,19 +468,22 @@ def _posts(session: Session, ids: list[int]) -> list[dict[str, Any]]:
 
 def _case_posts(
     session: Session, case_ids: list[int], exclude: set[int]
-) -> dict[int, tuple[list[_PostView], list[Mention]]]:
-    """Every case's posts (but `exclude`), oldest first, as views and as mentions: three queries in all."""
+) -> dict[int, tuple[list[_PostView], list[MentionRow]]]:
+    """Every case's posts (but `exclude`), oldest first, as views and as mentions: three queries in all.
+
+    Plain rows, not ORM objects: a returning customer's case history is read again for each new post."""
     if not case_ids:
         return {}
-    rows = session.execute(
-        select(CaseMention.case_id, Mention)
+    query = (
+        select(CaseMention.case_id, *MENTION_COLUMNS)
         .join(Mention, Mention.id == CaseMention.mention_id)
         .where(CaseMention.case_id.in_(case_ids))
         .order_by(Mention.created_at, Mention.id)
-    ).all()
+    )
+    rows = [(row[0], MentionRow(*row[1:])) for row in session.execute(query)]
     mentions = [m for _, m in rows if m.id not in exclude]
-    views = {v["id"]: v for v in _post_views(session, mentions, latest_scores(session, [m.id for m in mentions]))}
-    out: dict[int, tuple[list[_PostView], list[Mention]]] = {}
+    views = {v["id"]: v for v in _post_views(session, mentions, score_rows(session, [m.id for m in mentions])[0])}
+    out: dict[int, tuple[list[_PostView], list[MentionRow]]] = {}
     for case_id, m in rows:
         if m.id in exclude:
             continue

@@ -10,20 +10,17 @@ raises a "coverage_lost" alert for a connector that has been failing longer than
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts import outbox
 from alerts.config import AlertsConfig, severity_rank
 from alerts.incidents import PROBLEM_KINDS, link_incidents, problem_key
-from alerts.linking import attach_mentions, brand_id_for
+from alerts.router_batch import RouteBatch
 from alerts.rules import (
     Destination,
     alert_facts,
@@ -33,12 +30,10 @@ from alerts.rules import (
 )
 from alerts.sinks import can, is_chat, is_helpdesk, tickets_only
 from alerts.summaries import add_to_summary
-from alerts.view import alert_view, latest_scores, mention_view
+from alerts.view import alert_view
 from monitor.kernel.states import FOLDED_STATES, AlertState
-from monitor.kernel.store.tables import Alert, Brand, CaseMention, Mention, Score, Source
+from monitor.kernel.store.tables import Alert, Brand, Source
 from monitor.kernel.types import AlertCandidate, Capability
-
-CHUNK = 5_000  # mention ids per IN list when a batch reads its candidates' mentions
 
 
 class Router:
@@ -53,13 +48,15 @@ class Router:
         """Record candidates (plus any coverage-lost alerts, unless `coverage=False`: the pipeline stage
         checks coverage once itself) and return the ids of alerts touched."""
         extra = self.coverage_candidates(session, now) if coverage else []
-        batch = _Batch.load(session, [*candidates, *extra], self.config.cases.enabled)
-        batch.load_related(session, [*candidates, *extra], self.config, now)
+        everything = [*candidates, *extra]
+        batch = RouteBatch.load(session, everything, self.config, now)
+        batch.insert_alerts(session, everything, now)
         touched: list[int] = []
-        for candidate in [*candidates, *extra]:
+        for candidate in everything:
             alert_id = self._record_one(session, batch, candidate, now)
             if alert_id not in touched:
                 touched.append(alert_id)
+        batch.write(session, now)
         # One message update per grown alert, with its view as the batch leaves it: a pending update is
         # superseded by a newer snapshot anyway, so one per follow-up only rebuilt the same view again.
         for alert in batch.updates.values():
@@ -104,46 +101,20 @@ class Router:
 
     # ------------------------------------------------------------------ one candidate
 
-    def _record_one(self, session: Session, batch: _Batch, candidate: AlertCandidate, now: datetime) -> int:
+    def _record_one(self, session: Session, batch: RouteBatch, candidate: AlertCandidate, now: datetime) -> int:
         existing = batch.alerts_by_key.get(candidate.key)
         if existing is not None:
             self._merge_repeat(session, batch, existing, candidate, now)
             return existing.id
-        brand = batch.brands.get(candidate.brand)
-        brand_id = brand.id if brand is not None else brand_id_for(session, candidate.brand)
-        alert = Alert(
-            key=candidate.key,
-            kind=candidate.kind,
-            brand_id=brand_id,
-            story_id=candidate.story_id or batch.story_of(candidate.mention_ids),
-            severity=candidate.severity,
-            state=AlertState.OPEN,
-            headline=candidate.headline,
-            evidence=dict(candidate.evidence),
-            detected_at=candidate.detected_at,
-            created_at=now,
-            updated_at=now,
-        )
-        try:
-            with session.begin_nested():  # a concurrent recorder may insert the same key first
-                session.add(alert)
-                session.flush()
-            batch.related.append(alert)  # a parent for the candidates after it
-        except IntegrityError:
-            existing = self._alert_by_key(session, candidate.key)
-            assert existing is not None
-            batch.alerts_by_key[candidate.key] = existing
-            if all(a is not existing for a in batch.related):  # a concurrent recorder's: a parent too
-                batch.related.append(existing)
-            self._merge_repeat(session, batch, existing, candidate, now)
-            return existing.id
+        alert = batch.created[candidate.key]  # inserted for this candidate by `insert_alerts`
         batch.alerts_by_key[candidate.key] = alert
-        attach_mentions(session, alert.id, candidate.mention_ids, known=batch.known, new_alert=True)
+        batch.related.append(alert)  # a parent for the candidates after it
+        batch.attach(alert.id, candidate.mention_ids)
 
         muted = self._muted_parent(batch, alert, now)
         if muted is not None:  # a lead muted this brand+kind: keep the evidence, say nothing
             alert.state, alert.route = AlertState.COOLDOWN, f"folded:{muted.id}"
-            attach_mentions(session, muted.id, candidate.mention_ids, known=batch.known)
+            batch.attach(muted.id, candidate.mention_ids)
             return alert.id
         parent = self._story_parent(batch, alert) or self._cooldown_parent(batch, alert, now)
         if parent is not None:
@@ -152,22 +123,22 @@ class Router:
         dests = self._destinations(session, batch, candidate)
         alert.route = ",".join(sorted({d.route for d in dests}))[:200] or None
         alert.slack_channel = next((d.target for d in dests if d.sink == "slack"), None)  # Slack buttons find it
-        view = alert_view(session, alert, batch.sources)
+        view = batch.new_alert_view(alert)
         local = now.astimezone(self.config.tz)
 
         if self._over_daily_cap(batch, alert, local):  # caps govern notifications, never the helpdesk
-            return self._hold_back(session, alert, candidate, dests, view, local, now, AlertState.OVERFLOW)
+            return self._hold_back(session, batch, alert, candidate, dests, view, local, now, AlertState.OVERFLOW)
         if self._quiet_now(alert, local):  # a helpdesk queue is not a pager: tickets are made at night too
-            return self._hold_back(session, alert, candidate, dests, view, local, now, AlertState.DIGEST)
+            return self._hold_back(session, batch, alert, candidate, dests, view, local, now, AlertState.DIGEST)
 
         digested = [d for d in dests if self._digests_single_complaints(alert, d)]
         if digested and len(digested) == len(_notifying(dests)):
             alert.state = AlertState.DIGEST  # announced nowhere on its own, so it uses no budget either
         for dest in dests:
             if tickets_only(dest.sink):
-                self._enqueue_ticket(session, alert, view, dest, now)
+                self._enqueue_ticket(batch, alert, view, dest)
             elif dest in digested:
-                add_to_summary(session, self.config, "complaints", dest, alert, view, local, now)
+                self._summarise(session, batch, "complaints", dest, alert, view, local, now)
             else:
                 payload: dict[str, Any] = {"alert": view, "route": dest.route, "target": dest.target}
                 if dest.sink == "slack":  # the built-ins' own payload keys, as stored by earlier versions
@@ -175,10 +146,8 @@ class Router:
                 if dest.sink == "webhook":
                     payload["webhook"] = dest.target
                 key = outbox.outbox_key(alert.key, dest.sink, dest.target, "post")
-                outbox.enqueue(
-                    session, key=key, sink=dest.sink, action="post", payload=payload, alert_id=alert.id, due=now
-                )
-        self._link_incidents(session, alert, candidate.mention_ids, dests, now)
+                batch.enqueue(outbox.NewMessage(key, dest.sink, "post", payload, alert.id))
+        self._link_incidents(session, batch, alert, candidate.mention_ids, dests, now)
         return alert.id
 
     def _quiet_now(self, alert: Alert, local: datetime) -> bool:
@@ -192,6 +161,7 @@ class Router:
     def _hold_back(
         self,
         session: Session,
+        batch: RouteBatch,
         alert: Alert,
         candidate: AlertCandidate,
         dests: list[Destination],
@@ -204,11 +174,11 @@ class Router:
         the helpdesk still gets its tickets now."""
         alert.state = state
         for dest in _notifying(dests):
-            add_to_summary(session, self.config, str(state), dest, alert, view, local, now)
+            self._summarise(session, batch, str(state), dest, alert, view, local, now)
         for dest in dests:
             if tickets_only(dest.sink):
-                self._enqueue_ticket(session, alert, view, dest, now)
-        self._link_incidents(session, alert, candidate.mention_ids, dests, now)
+                self._enqueue_ticket(batch, alert, view, dest)
+        self._link_incidents(session, batch, alert, candidate.mention_ids, dests, now)
         return alert.id
 
     # ------------------------------------------------------------------ repeats and folding
@@ -216,7 +186,7 @@ class Router:
     def _fold_into(
         self,
         session: Session,
-        batch: _Batch,
+        batch: RouteBatch,
         alert: Alert,
         parent: Alert,
         candidate: AlertCandidate,
@@ -228,35 +198,31 @@ class Router:
             AlertState.MERGED if parent.story_id and parent.story_id == alert.story_id else AlertState.COOLDOWN
         )
         alert.route = f"folded:{parent.id}"
-        new = attach_mentions(session, parent.id, candidate.mention_ids, known=batch.known)
-        self._follow_up(session, batch, parent, candidate.headline, new, f"alert{alert.id}", now)
+        new = batch.attach(parent.id, candidate.mention_ids)
+        self._follow_up(batch, parent, candidate.headline, new, f"alert{alert.id}")
         # another story: quiet in Slack, but its customer still gets a ticket
         if alert.state == AlertState.COOLDOWN:
             dests = self._destinations(session, batch, candidate)
             tickets = [d for d in dests if tickets_only(d.sink) and alert.kind not in PROBLEM_KINDS]
-            view = alert_view(session, alert, batch.sources) if tickets else {}
+            view = batch.new_alert_view(alert) if tickets else {}
             for dest in tickets:
-                self._enqueue_ticket(session, alert, view, dest, now)
+                self._enqueue_ticket(batch, alert, view, dest)
         if parent.kind in PROBLEM_KINDS:  # the storm grows: its new customers join the problem
             self._link_incidents(
-                session, parent, candidate.mention_ids, self._destinations(session, batch, candidate), now
+                session, batch, parent, candidate.mention_ids, self._destinations(session, batch, candidate), now
             )
         return alert.id
 
-    @staticmethod
-    def _alert_by_key(session: Session, key: str) -> Alert | None:
-        return session.scalars(select(Alert).where(Alert.key == key)).first()
-
     def _merge_repeat(
-        self, session: Session, batch: _Batch, alert: Alert, candidate: AlertCandidate, now: datetime
+        self, session: Session, batch: RouteBatch, alert: Alert, candidate: AlertCandidate, now: datetime
     ) -> None:
         """Same event seen again: newer evidence, more mentions, maybe higher severity; never a new alert."""
         target = alert
         if alert.route and alert.route.startswith("folded:"):
             target = session.get(Alert, int(alert.route.split(":", 1)[1])) or alert
-        new = attach_mentions(session, alert.id, candidate.mention_ids, known=batch.known)
+        new = batch.attach(alert.id, candidate.mention_ids)
         if target is not alert:
-            new = attach_mentions(session, target.id, candidate.mention_ids, known=batch.known)
+            new = batch.attach(target.id, candidate.mention_ids)
         changed = bool(new)
         if candidate.evidence and dict(candidate.evidence) != (alert.evidence or {}):
             alert.evidence = {**(alert.evidence or {}), **candidate.evidence}
@@ -268,32 +234,36 @@ class Router:
             return
         alert.updated_at = target.updated_at = now
         if new:
-            self._follow_up(session, batch, target, None, new, "m" + "-".join(map(str, sorted(new))), now)
+            self._follow_up(batch, target, None, new, "m" + "-".join(map(str, sorted(new))))
             if target.kind in PROBLEM_KINDS:
-                self._link_incidents(session, target, new, self._destinations(session, batch, candidate), now)
+                dests = self._destinations(session, batch, candidate)
+                self._link_incidents(session, batch, target, new, dests, now)
         else:
             batch.updates.setdefault(target.id, target)
 
-    def _follow_up(
-        self,
-        session: Session,
-        batch: _Batch,
-        parent: Alert,
-        headline: str | None,
-        new_ids: list[int],
-        tag: str,
-        now: datetime,
-    ) -> None:
-        """Thread reply with the new mentions, plus (once per batch) an update of the parent's counts."""
+    @staticmethod
+    def _follow_up(batch: RouteBatch, parent: Alert, headline: str | None, new_ids: list[int], tag: str) -> None:
+        """Thread reply with the new mentions under each of the parent's posts that has threads (as
+        `outbox.enqueue_thread_reply`), plus (once per batch) an update of the parent's counts."""
         mentions = batch.mention_views(new_ids)
         text = headline or f"{len(new_ids)} more mention(s)"
         if headline and new_ids:
             text += f" ({len(new_ids)} more mention(s))"
-        outbox.enqueue_thread_reply(session, parent.id, text, mentions, tag, now)
+        posts = list(batch.posts_of(parent.id))
+        under = (posts[0].payload.get("alert") or {}) if posts else {}
+        for post in posts:
+            if not can(post.sink, Capability.THREADS):
+                continue
+            payload = {"text": text, "mentions": mentions, "parent_key": post.key, "trusted": False}
+            payload["parent"] = {"kind": under.get("kind"), "headline": under.get("headline")}  # console shows it
+            if "channel" in post.payload:
+                payload["channel"] = post.payload["channel"]
+            key = outbox.outbox_key(post.key, "thread_reply", tag)
+            batch.enqueue(outbox.NewMessage(key, post.sink, "thread_reply", payload, parent.id))
         if new_ids:
             batch.updates.setdefault(parent.id, parent)
 
-    def _story_parent(self, batch: _Batch, alert: Alert) -> Alert | None:
+    def _story_parent(self, batch: RouteBatch, alert: Alert) -> Alert | None:
         """One alert per story: the first announced one. A spike or viral alert is never folded into a
         complaint's thread, though (it is the leads' message about the incident, with its own budget)."""
         if alert.story_id is None:
@@ -309,7 +279,7 @@ class Router:
         return min(found, key=lambda a: a.id, default=None)
 
     @staticmethod
-    def _muted_parent(batch: _Batch, alert: Alert, now: datetime) -> Alert | None:
+    def _muted_parent(batch: RouteBatch, alert: Alert, now: datetime) -> Alert | None:
         found = [
             a
             for a in batch.related
@@ -321,7 +291,7 @@ class Router:
         ]
         return max(found, key=lambda a: a.muted_until or now, default=None)
 
-    def _cooldown_parent(self, batch: _Batch, alert: Alert, now: datetime) -> Alert | None:
+    def _cooldown_parent(self, batch: RouteBatch, alert: Alert, now: datetime) -> Alert | None:
         """A recent announced alert of the same brand and kind, unless the new one is more severe."""
         cooldown = self.config.cooldown(alert.kind)
         if not cooldown:
@@ -342,7 +312,7 @@ class Router:
 
     # ------------------------------------------------------------------ cap, digest, tickets
 
-    def _over_daily_cap(self, batch: _Batch, alert: Alert, local: datetime) -> bool:
+    def _over_daily_cap(self, batch: RouteBatch, alert: Alert, local: datetime) -> bool:
         """Budgets are per alert kind, so no number of single complaints pushes a spike into overflow."""
         cap = self.config.cap(alert.kind)
         if cap is None:
@@ -359,15 +329,17 @@ class Router:
         )
         return announced >= cap
 
-    def _enqueue_ticket(
-        self, session: Session, alert: Alert, view: dict[str, Any], dest: Destination, now: datetime
-    ) -> None:
-        """A spike or viral post gets one problem ticket; other alerts one ticket per story (or alert)."""
+    @staticmethod
+    def _enqueue_ticket(batch: RouteBatch, alert: Alert, view: dict[str, Any], dest: Destination) -> None:
+        """A spike or viral post gets one problem ticket; other alerts one ticket per story (or alert).
+        Keyed as `outbox.enqueue_ticket` (the Slack "Create ticket" button), so the two never make two."""
         if alert.kind in PROBLEM_KINDS:
             external_id = problem_key(alert)
         else:
             external_id = view.get("story_key") or f"alert:{alert.key}"
-        outbox.enqueue_ticket(session, alert.id, view, dest.target, external_id, now)
+        payload = {"alert": view, "group_id": dest.target, "external_id": external_id}
+        key = outbox.outbox_key("zendesk", external_id)
+        batch.enqueue(outbox.NewMessage(key, "zendesk", "create_ticket", payload, alert.id))
 
     def _digests_single_complaints(self, alert: Alert, dest: Destination) -> bool:
         """Slack is for leads: a route may collect single complaints into a digest instead of posting each."""
@@ -378,7 +350,7 @@ class Router:
 
     # ------------------------------------------------------------------ cases and incidents
 
-    def _destinations(self, session: Session, batch: _Batch, candidate: AlertCandidate) -> list[Destination]:
+    def _destinations(self, session: Session, batch: RouteBatch, candidate: AlertCandidate) -> list[Destination]:
         """Where the alert goes. A complaint whose customers have cases reaches the helpdesk through them
         (alerts/cases.py, one ticket per customer), so its own helpdesk destinations are dropped."""
         facts = alert_facts(session, candidate, self.config, scores=batch.scores, mentions=batch.mentions)
@@ -387,96 +359,43 @@ class Router:
             dests = [d for d in dests if not is_helpdesk(d.sink)]
         return dests
 
-    def _covered_by_cases(self, batch: _Batch, mention_ids: Sequence[int]) -> bool:
+    def _covered_by_cases(self, batch: RouteBatch, mention_ids: Sequence[int]) -> bool:
         if not self.config.cases.enabled or not mention_ids:
             return False
         return any(m in batch.in_cases for m in mention_ids)  # its customers have cases; the rest are reposts
 
     def _link_incidents(
-        self, session: Session, alert: Alert, mention_ids: Sequence[int], dests: list[Destination], now: datetime
+        self,
+        session: Session,
+        batch: RouteBatch,
+        alert: Alert,
+        mention_ids: Sequence[int],
+        dests: list[Destination],
+        now: datetime,
     ) -> None:
         """The cases of a spike's / viral post's customers become incidents of its problem ticket."""
         if alert.kind not in PROBLEM_KINDS or not self.config.cases.enabled:
             return
         systems = {d.sink for d in dests if is_helpdesk(d.sink)}
         if systems:
+            batch.write(session, now)  # the problem ticket queues before its incidents, as the sender wants
             link_incidents(session, problem_key(alert), mention_ids, now, systems)
 
-
-@dataclass
-class _Batch:
-    """What one `record` call reads once for all its candidates (a fixed number of queries), and what
-    it collects across them. Alerts created by the batch join `alerts_by_key` as they are made."""
-
-    alerts_by_key: dict[str, Alert]
-    brands: dict[str, Brand]
-    sources: dict[int, str]
-    mentions: dict[int, Mention]  # every candidate's mentions
-    scores: dict[int, Score]  # their latest scores
-    in_cases: set[int]  # those filed in a customer case
-    updates: dict[int, Alert] = field(default_factory=dict)  # alerts whose message gets an update, in order
-    # Every alert that can be a new alert's parent or count against its daily cap: muted ones, announced
-    # ones of the local day or a cooldown, announced ones of the candidates' stories; then those this
-    # call creates. The parent and cap rules filter it in memory, as their queries did.
-    related: list[Alert] = field(default_factory=list)
-
-    def load_related(
-        self, session: Session, candidates: Sequence[AlertCandidate], config: AlertsConfig, now: datetime
+    def _summarise(
+        self,
+        session: Session,
+        batch: RouteBatch,
+        kind: str,
+        dest: Destination,
+        alert: Alert,
+        view: dict[str, Any],
+        local: datetime,
+        now: datetime,
     ) -> None:
-        brand_ids = [b.id for b in self.brands.values()]
-        if not brand_ids:
-            return
-        day_start, _ = local_day_bounds(now.astimezone(config.tz))
-        since = min([day_start, *(now - config.cooldown(c.kind) for c in candidates)])
-        stories = sorted({s for c in candidates if (s := c.story_id or self.story_of(c.mention_ids)) is not None})
-        announced = and_(
-            Alert.state.not_in(FOLDED_STATES), or_(Alert.created_at >= since, Alert.story_id.in_(stories))
-        )
-        query = select(Alert).where(Alert.brand_id.in_(brand_ids), or_(Alert.muted_until > now, announced))
-        self.related = list(session.scalars(query.order_by(Alert.id)))
-
-    @classmethod
-    def load(cls, session: Session, candidates: Sequence[AlertCandidate], cases: bool) -> _Batch:
-        keys = sorted({c.key for c in candidates})
-        ids = sorted({i for c in candidates for i in c.mention_ids})
-        mentions: dict[int, Mention] = {}
-        in_cases: set[int] = set()
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            mentions.update((m.id, m) for m in session.scalars(select(Mention).where(Mention.id.in_(chunk))))
-            if cases:
-                in_cases.update(
-                    session.scalars(select(CaseMention.mention_id).where(CaseMention.mention_id.in_(chunk)))
-                )
-        alerts = {a.key: a for a in session.scalars(select(Alert).where(Alert.key.in_(keys)))} if keys else {}
-        names = sorted({c.brand for c in candidates})
-        # whole rows, so the views' `session.get(Brand, id)` finds them in the session
-        # whole rows, held by the batch, so the views' `session.get(Brand, id)` finds them in the session
-        brands = {b.name: b for b in session.scalars(select(Brand).where(Brand.name.in_(names)))} if names else {}
-        return cls(
-            alerts_by_key=alerts,
-            brands=brands,
-            sources=dict(session.execute(select(Source.id, Source.name)).all()) if candidates else {},
-            mentions=mentions,
-            scores=latest_scores(session, ids),
-            in_cases=in_cases,
-        )
-
-    def known(self, mention_ids: Sequence[int]) -> set[int]:
-        return {i for i in mention_ids if i in self.mentions}
-
-    def story_of(self, mention_ids: Sequence[int]) -> int | None:
-        """The story most of the candidate's mentions belong to (ties: the oldest story)."""
-        counts = Counter(
-            m.story_id
-            for i in set(mention_ids)
-            if (m := self.mentions.get(i)) is not None and m.story_id is not None
-        )
-        return min(counts, key=lambda story: (-counts[story], story)) if counts else None
-
-    def mention_views(self, ids: list[int]) -> list[dict[str, Any]]:
-        found = sorted((self.mentions[i] for i in set(ids) if i in self.mentions), key=lambda m: m.id)
-        return [mention_view(m, self.sources.get(m.source_id), self.scores.get(m.id)) for m in found]
+        """Append the alert to its digest or overflow summary (read and written now: rows queued before
+        it are written first, so outbox rows keep the order of the decisions)."""
+        batch.write(session, now)
+        add_to_summary(session, self.config, kind, dest, alert, view, local, now)
 
 
 def _notifying(dests: list[Destination]) -> list[Destination]:

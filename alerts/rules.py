@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts.config import AlertsConfig, QuietHours, Route, severity_rank
-from alerts.view import latest_scores
+from alerts.view import MentionRow, ScoreRow, latest_scores
 from monitor.kernel.store.tables import Mention, Score
 from monitor.kernel.types import AlertCandidate
 
@@ -46,8 +46,8 @@ def alert_facts(
     candidate: AlertCandidate,
     config: AlertsConfig,
     *,
-    scores: Mapping[int, Score] | None = None,
-    mentions: Mapping[int, Mention] | None = None,
+    scores: Mapping[int, Score | ScoreRow] | None = None,
+    mentions: Mapping[int, Mention | MentionRow] | None = None,
 ) -> Facts:
     """Facts from the evidence, else from the mentions' latest scores (`scores`/`mentions`: already read
     for a whole batch by the router, so no query; the candidate's own are read otherwise)."""

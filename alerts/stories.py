@@ -34,8 +34,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -45,7 +46,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from alerts.config import StoriesConfig
-from alerts.view import excerpt, latest_scores
+from alerts.view import excerpt
 from monitor.kernel.store.tables import Mention, Score, Story
 
 log = logging.getLogger(__name__)
@@ -472,8 +473,9 @@ def _kept_of(session: Session) -> dict[int, _KeptIndex]:
         return _kept[engine]
 
 
-def _signature(row: Any) -> tuple[Any, ...]:
-    return (row.id, row.story_id, row.source_id, row.external_id, row.parent_external_id)
+# A member row's identity: id, story_id, source_id, external_id, parent_external_id (the columns of
+# `_members`, by position: an itemgetter is several times faster than attribute access on each Row).
+_signature = itemgetter(0, 1, 3, 4, 5)
 
 
 # --------------------------------------------------------------------------- the stage
@@ -485,12 +487,18 @@ def story_key(mention: Mention) -> str:
 
 
 def assign_stories(
-    session: Session, mention_ids: Sequence[int], now: datetime, config: StoriesConfig | None = None
+    session: Session,
+    mention_ids: Sequence[int],
+    now: datetime,
+    config: StoriesConfig | None = None,
+    *,
+    growth: StoryGrowth | None = None,
 ) -> list[int]:
     """Put each not-yet-grouped mention into a story; returns the ids of stories created or grown.
 
     Vectors are compared only between scores of the same model version (the newest in the batch: the
-    running scorer's), at that version's calibrated threshold.
+    running scorer's), at that version's calibrated threshold. The stories' counters are bumped at the
+    end, or, given `growth`, left in it for the caller to `write` just before it commits.
     """
     config = config or StoriesConfig()
     mentions = session.scalars(
@@ -500,7 +508,7 @@ def assign_stories(
     ).all()
     if not mentions:
         return []
-    scores = latest_scores(session, [m.id for m in mentions], embedding=True)
+    scores = _latest_vectors(session, [m.id for m in mentions])
     version = _running_version(scores.values())
     semantic = semantic_thresholds(version, config)
     vectors = version if semantic != OFF else None
@@ -527,7 +535,7 @@ def assign_stories(
             if group is None:
                 group = groups[row.story_id] = _Group(story_id=row.story_id)
             indexes[row.brand_id].add_links(_post(row, None), group)
-        return _group_batch(session, mentions, scores, version, indexes, now)
+        return _group_batch(session, mentions, scores, version, indexes, now, growth)
     finally:
         for entry in held:
             try:
@@ -552,7 +560,7 @@ def _kept_index(
     if not entry.lock.acquire(blocking=False):
         return None
     try:
-        signatures = [_signature(r) for r in rows]
+        signatures = list(map(_signature, rows))
         done = len(entry.members)
         if entry.key != key or signatures[:done] != entry.members:
             entry.key, entry.members = key, []
@@ -586,10 +594,11 @@ def _fresh_index(
 def _group_batch(
     session: Session,
     mentions: Sequence[Mention],
-    scores: dict[int, Score],
+    scores: dict[int, _Vector],
     version: str | None,
     indexes: dict[int, _BrandIndex],
     now: datetime,
+    growth: StoryGrowth | None,
 ) -> list[int]:
     cache = _cache_of(session)
     touched: dict[int, _Group] = {}  # by id(): insertion order = order of first touch
@@ -617,24 +626,70 @@ def _group_batch(
     for group in touched.values():
         for mention in group.added:
             set_committed_value(mention, "story_id", group.story_id)  # the session sees what was written
-    table = Story.__table__.c
-    session.execute(  # one executemany; `+ n` so a concurrent worker's growth is never overwritten
-        update(Story.__table__)
-        .where(table.id == bindparam("sid"))
-        .values(mention_count=table.mention_count + bindparam("n"), updated_at=bindparam("now")),
-        # in story-id order: two workers then lock shared story rows in the same order and cannot deadlock
-        sorted(
-            ({"sid": g.story_id, "n": len(g.added), "now": now} for g in touched.values()),
-            key=lambda row: row["sid"],
-        ),
-    )
-    for story in session.identity_map.values():
-        if isinstance(story, Story):
-            session.expire(story, ["mention_count", "updated_at"])
+    pending = growth if growth is not None else StoryGrowth()
+    pending.add({g.story_id: len(g.added) for g in touched.values() if g.story_id is not None}, now)
+    if growth is None:
+        pending.write(session)
     return [g.story_id for g in touched.values() if g.story_id is not None]
 
 
-def _running_version(scores: Iterable[Score]) -> str | None:
+@dataclass
+class StoryGrowth:
+    """Stories' counters to bump (`mention_count + n`, `updated_at`), written by `write`.
+
+    WHY separate: a story's row is locked from its UPDATE until the transaction commits, and a storm's
+    story grows in every batch, so two workers scoring at once queued on it for the rest of the other's
+    transaction (its case assignment too). Bumped last, just before the commit, the row is held only
+    for the commit.
+    """
+
+    counts: dict[int, int] = field(default_factory=dict)
+    now: datetime | None = None
+
+    def add(self, counts: dict[int, int], now: datetime) -> None:
+        for story_id, n in counts.items():
+            self.counts[story_id] = self.counts.get(story_id, 0) + n
+        self.now = now
+
+    def write(self, session: Session) -> None:
+        if not self.counts:
+            return
+        table = Story.__table__.c
+        session.execute(  # one executemany; `+ n` so a concurrent worker's growth is never overwritten
+            update(Story.__table__)
+            .where(table.id == bindparam("sid"))
+            .values(mention_count=table.mention_count + bindparam("n"), updated_at=bindparam("now")),
+            # in story-id order: two workers then lock shared story rows in the same order and cannot deadlock
+            [{"sid": sid, "n": n, "now": self.now} for sid, n in sorted(self.counts.items())],
+        )
+        for story in session.identity_map.values():
+            if isinstance(story, Story):
+                session.expire(story, ["mention_count", "updated_at"])
+        self.counts = {}
+
+
+class _Vector(NamedTuple):
+    """What grouping reads of a post's latest score: its model version and sentence vector."""
+
+    scored_at: datetime
+    id: int
+    model_version: str
+    embedding: bytes | None
+
+
+def _latest_vectors(session: Session, ids: list[int]) -> dict[int, _Vector]:
+    """The latest score of each mention (as `latest_scores`), as plain rows: no ORM object per post."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Score.mention_id, Score.scored_at, Score.id, Score.model_version, Score.embedding)
+        .where(Score.mention_id.in_(ids))
+        .order_by(Score.scored_at, Score.id)
+    )
+    return {row[0]: _Vector(*row[1:]) for row in rows}
+
+
+def _running_version(scores: Iterable[_Vector]) -> str | None:
     newest = sorted(scores, key=lambda s: (s.scored_at, s.id))
     return newest[-1].model_version if newest else None
 
@@ -821,7 +876,7 @@ def _create_stories(session: Session, groups: list[_Group], now: datetime) -> No
             }
         )
     module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(module.insert(Story).on_conflict_do_nothing(index_elements=["key"]), rows)
+    session.execute(module.insert(Story.__table__).on_conflict_do_nothing(index_elements=["key"]), rows)
     keys = [row["key"] for row in rows]
     ids = dict(session.execute(select(Story.key, Story.id).where(Story.key.in_(keys))).all())
     for group, row in zip(groups, rows, strict=True):

@@ -9,7 +9,8 @@ Throughput = mentions / (last score job finished - first score job started), fro
 event timestamps in the database, so process start-up (imports, model load) is not counted. Also
 printed: the CPU time the score processes used while scoring, as a share of their cores: near 100 %
 means they were busy with work (scoring, grouping, queries' client side); well below means they were
-waiting (for a core on a loaded machine, for PostgreSQL, or for locks). Prints
+waiting (for a core on a loaded machine, for PostgreSQL, or for locks); and what the database's active
+sessions were doing meanwhile (sampled from pg_stat_activity: running, or waiting on locks or I/O). Prints
 the median over the repeats. Needs the PostgreSQL server at REPMON_TEST_PG_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
 """
 
@@ -20,8 +21,10 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import psycopg
@@ -43,6 +46,34 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     return total / os.sysconf("SC_CLK_TCK")
+
+
+class WaitSampler(threading.Thread):
+    """What this database's active sessions are doing while scoring, sampled every 50 ms from
+    pg_stat_activity: running (no wait event), or waiting on a lock, on I/O (e.g. the commit's WAL
+    flush), on the client... Row-lock waits are workers queueing on each other, not useful work."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.stop = threading.Event()
+        self.seen: Counter[tuple[str, str]] = Counter()
+
+    def run(self) -> None:
+        with psycopg.connect(libpq(self.url), autocommit=True) as conn:
+            while not self.stop.wait(0.05):
+                rows = conn.execute(
+                    "SELECT coalesce(wait_event_type, 'running'), coalesce(wait_event, '') FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()"
+                ).fetchall()
+                self.seen.update((kind, event) for kind, event in rows)
+
+    def summary(self) -> str:
+        total = sum(self.seen.values()) or 1
+        top = ", ".join(
+            f"{kind} {event}".strip() + f" {n / total:.0%}" for (kind, event), n in self.seen.most_common(5)
+        )
+        return f"active database sessions while scoring ({total} sampled): {top}"
 
 
 def one_run(processes: int, mentions: int, scorer: str, workdir: Path) -> float:
@@ -73,12 +104,16 @@ def one_run(processes: int, mentions: int, scorer: str, workdir: Path) -> float:
         ]
         cpu_start, wall_start = cpu_seconds(scorers.children()), time.monotonic()  # start-up not counted
         others_start = cpu_seconds(rest.children()), cpu_seconds(backends)
+        sampler = WaitSampler(url)
+        sampler.start()
         wait_for(
             lambda: scalar(url, "SELECT count(*) FROM mentions WHERE scored_at IS NULL") == 0,
             1200,
             "scoring",
             [scorers, rest],
         )
+        sampler.stop.set()
+        sampler.join()
         cpu, wall = cpu_seconds(scorers.children()) - cpu_start, time.monotonic() - wall_start
         detect_cpu = cpu_seconds(rest.children()) - others_start[0]
         database_cpu = cpu_seconds(backends) - others_start[1]
@@ -110,6 +145,7 @@ def one_run(processes: int, mentions: int, scorer: str, workdir: Path) -> float:
             f"{database_cpu:.1f} CPU s ({1000 * database_cpu / mentions:.2f} ms per mention; backends opened "
             f"after scoring began are not counted), of {(os.cpu_count() or 1) * wall:.0f} core-seconds here"
         )
+        print("    " + sampler.summary())
         return mentions / float(span)
     finally:
         with psycopg.connect(libpq(ADMIN_URL), autocommit=True) as admin:

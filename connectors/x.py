@@ -208,7 +208,8 @@ class XConnector(HttpConnector):
                 )
             )
             # a post left out is listed in `errors` as Not Found (deleted) or Authorization (protected)
-            posts = self.looked_up(body, "data")
+            nothing_found = isinstance(body, dict) and "data" not in body and isinstance(body.get("errors"), list)
+            posts = [] if nothing_found else self.looked_up(body, "data")
             yield from self.lookup_updates(batch, posts, lambda p: p.get("id"), self._engagement)
 
     def _engagement(self, post: dict[str, Any], now: datetime) -> EngagementUpdate:

@@ -96,7 +96,7 @@ def write_scores(session: Session, results: Sequence[ScoreResult], now: datetime
     if not results:
         return []
     module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = module.insert(Score).on_conflict_do_nothing(index_elements=["mention_id", "model_version"])
+    stmt = module.insert(Score.__table__).on_conflict_do_nothing(index_elements=["mention_id", "model_version"])
     session.execute(stmt, [_score_row(r, now) for r in results])
     ids = sorted({r.mention_id for r in results})
     session.execute(update(Mention).where(Mention.id.in_(ids)).values(scored_at=now))
@@ -178,13 +178,16 @@ def group_scored(
     """What follows scoring in the same transaction, under both drivers: stories, then cases (a case
     names its posts' stories). `timer(stage)` wraps each step (bench/pipeline.py measures them)."""
     from alerts.cases import assign_cases
-    from alerts.stories import assign_stories
+    from alerts.stories import StoryGrowth, assign_stories
 
     timer = timer or _no_timer
+    growth = StoryGrowth()
     with timer("stories"):
-        assign_stories(session, mention_ids, now, config.stories)
+        assign_stories(session, mention_ids, now, config.stories, growth=growth)
     with timer("cases"):
         assign_cases(session, mention_ids, now, config)
+    with timer("stories"):  # last: a story's row stays locked from this UPDATE to the commit
+        growth.write(session)
 
 
 def _no_timer(_stage: str) -> AbstractContextManager[Any]:

@@ -283,17 +283,17 @@ class HttpConnector:
             return None
 
     def looked_up(self, body: Any, *path: str) -> list[Any]:
-        """The list at `path` in a batch lookup's answer ([] where the platform leaves it out because
-        nothing was found). A lookup decides which posts were deleted, and those are erased from the
-        store, so an answer that is not that shape is malformed: never read as "none of these exists"."""
+        """The list at `path` in a batch lookup's answer. A lookup decides which posts were deleted, and
+        those are erased from the store, so an answer without that list is malformed: never read as
+        "none of these exists" (a platform that leaves the list out when nothing was found says so)."""
         node = body
         for key in path:
             if not isinstance(node, dict):
                 break
             node = node.get(key)
         else:
-            if isinstance(node, list | None):
-                return node or []
+            if isinstance(node, list):
+                return node
         raise self.client.error("malformed", f"a lookup answered without a list at `{'.'.join(path)}`")
 
     def mentions_from(

@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scipy.stats import betabinom, nbinom, poisson
+from scipy.stats import betabinom, nbinom, norm, poisson
 
 from monitor.detect.counts import squash
+from monitor.detect.share_trend import TrendSpread, bin_z, ramp_z
 from monitor.kernel.types import Severity
 
 
@@ -51,6 +52,10 @@ class ShareParams:
     rate_model: str = "nbinom"  # "nbinom": learnt volume dispersion; "poisson": rate_peak x usual rate
     dispersion_prior: float = 1.0  # relative variance of a window's volume before the brand has history
     dispersion_prior_weight: float = 100.0  # informative windows' worth of confidence in that prior
+    trend_scales: tuple[int, ...] = (3, 6)  # ramp tests (`share_trend`) over the last 15 and 30 minutes ...
+    trend_usual_min: float = 10.0  # ... consulted where the window usually holds at least this many negatives
+    trend_spread_prior: float = 1.0  # variance of a calm window's ramp z before history (independent bins)
+    trend_spread_prior_weight: float = 100.0  # windows' worth of confidence in that prior
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +175,7 @@ class ShareDetector:
     recent: list[tuple[int, int, bool]] = field(default_factory=list)  # (negative, total, looked usual)
     wobble: list[_Wobble] = field(default_factory=list)
     dispersion: list[_Dispersion] = field(default_factory=list)
+    trend: list[TrendSpread] = field(default_factory=list)
     since_alert: int = 10**9
     armed: bool = True
 
@@ -178,6 +184,8 @@ class ShareDetector:
             self.wobble = [_Wobble() for _ in self.params.scales]
         if len(self.dispersion) != len(self.params.scales):
             self.dispersion = [_Dispersion() for _ in self.params.scales]
+        if len(self.trend) != len(self.params.trend_scales):
+            self.trend = [TrendSpread() for _ in self.params.trend_scales]
 
     def state(self) -> dict[str, Any]:
         return {
@@ -192,6 +200,7 @@ class ShareDetector:
             "recent": [list(x) for x in self.recent],
             "wobble": [[w.weighted, w.weight] for w in self.wobble],
             "dispersion": [[d.weighted, d.weight] for d in self.dispersion],
+            "trend": [[t.weighted, t.weight] for t in self.trend],
             "since_alert": self.since_alert,
             "armed": self.armed,
         }
@@ -204,6 +213,7 @@ class ShareDetector:
             return cls(params)
         wobble = [_Wobble(float(a), float(b)) for a, b in state.get("wobble", [])]
         dispersion = [_Dispersion(float(a), float(b)) for a, b in state.get("dispersion", [])]
+        trend = [TrendSpread(float(a), float(b)) for a, b in state.get("trend", [])]
         neg_rate = None if state.get("neg_rate") is None else float(state["neg_rate"])
         if state["v"] == 1:  # no volume rate yet: derive it from the negative rate and the usual share
             share = (float(state["neg_weight"]) + params.prior_share * params.prior_weight) / (
@@ -225,6 +235,7 @@ class ShareDetector:
             recent=[(int(x[0]), int(x[1]), bool(x[2]) if len(x) > 2 else True) for x in state["recent"]],
             wobble=wobble,
             dispersion=dispersion,
+            trend=trend,
             since_alert=int(state["since_alert"]),
             armed=bool(state["armed"]),
         )
@@ -294,6 +305,28 @@ class ShareDetector:
             tail = float(poisson.sf(negative - 1, expected))
         return 300.0 if tail <= 0 else -math.log10(tail)
 
+    def _trend_surprise(
+        self, i: int, base: float, base_rho: float, latest_z: list[float]
+    ) -> tuple[float, int, int, int] | None:
+        """-log10 tail of the i-th ramp test over the latest bins (`share_trend`), with its window's counts.
+        `latest_z`: the z-scores of the latest bins (`bin_z`), newest last.
+
+        Held to the same floors as a flat window (`min_negative`, `min_ratio`), so a ramp never pages on
+        fewer negatives, or a smaller rise of the whole window's share, than a flat window could.
+        """
+        p = self.params
+        m = p.trend_scales[i]
+        window = [(x[0], x[1]) for x in self.recent[-m:]]
+        neg, tot = sum(x[0] for x in window), sum(x[1] for x in window)
+        if len(window) < m or tot == 0 or neg < p.min_negative or neg / tot < p.min_ratio * base:
+            return None
+        z = ramp_z(window, latest_z[-m:], self.wobble[0].rho(p), base_rho)
+        if z is None:
+            return None
+        z /= math.sqrt(self.trend[i].variance(p.trend_spread_prior, p.trend_spread_prior_weight))
+        tail = float(norm.sf(z))
+        return (300.0 if tail <= 0 else -math.log10(tail)), m, neg, tot
+
     def update(self, negative: int, total: int) -> ShareResult:
         """Score one bin's (negative, total) counts, then learn from them."""
         p = self.params
@@ -304,7 +337,8 @@ class ShareDetector:
         usual = self.usual_negatives()
         self.recent.append((negative, total, True))
         del self.recent[: max(len(self.recent) - 2 * max(p.scales), 0)]
-        correction = math.log10(len(p.scales))
+        trending = [i for i, m in enumerate(p.trend_scales) if usual * m >= p.trend_usual_min]
+        correction = math.log10(len(p.scales) + len(trending))  # Bonferroni over the tests consulted here
         base_rho = self._base_uncertainty()
         best = (0.0, p.scales[0], negative, total)
         for k, wobble, dispersion in zip(p.scales, self.wobble, self.dispersion, strict=True):
@@ -330,6 +364,13 @@ class ShareDetector:
             surprise = max(surprise - correction, rate)
             if surprise > best[0]:
                 best = (surprise, k, neg, tot)
+        if trending:
+            latest = [(x[0], x[1]) for x in self.recent[-max(p.trend_scales) :]]
+            z = bin_z(latest, base, self.wobble[0].rho(p))
+        for i in trending:
+            trend = self._trend_surprise(i, base, base_rho, z)
+            if trend is not None and trend[0] - correction > best[0]:
+                best = (trend[0] - correction, *trend[1:])
         surprise, k, neg, tot = best
 
         fired = False
@@ -359,6 +400,22 @@ class ShareDetector:
             severity=severity,
             in_event=not self.armed,
         )
+
+    def _learn_trend(self, end: int, base: float) -> None:
+        """Learn each ramp test's calm spread from the window that ends at the bin leaving the longest window."""
+        p = self.params
+        usual = self.usual_negatives()
+        rho = self.wobble[0].rho(p)
+        latest = [(x[0], x[1]) for x in self.recent[max(end - max(p.trend_scales, default=0), 0) : end]]
+        latest_z: list[float] | None = None
+        for m, spread in zip(p.trend_scales, self.trend, strict=True):
+            window = self.recent[max(end - m, 0) : end]
+            if len(window) < m or not all(x[2] for x in window) or usual * m < p.trend_usual_min:
+                continue
+            latest_z = latest_z or bin_z(latest, base, rho)
+            z = ramp_z(latest[-m:], latest_z[-m:], rho, self._base_uncertainty())
+            if z is not None:
+                spread.learn(z, p.wobble_memory_bins)
 
     def _learn(self, base: float) -> None:
         """Learn the usual share, its wobble, the volume's dispersion and the usual rates from history whose
@@ -391,6 +448,7 @@ class ShareDetector:
             wobble.learn(sum(x[0] for x in window), sum(x[1] for x in window), base, p)
             if self.bins > k + longest:
                 dispersion.learn(sum(x[1] for x in window), self.all_rate * k, p)
+        self._learn_trend(end, base)
         if usual:
             self.rate_bins += 1
             step = max(1.0 / self.rate_bins, 1.0 / p.rate_memory_bins)

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.detect.authors import REPEAT_WINDOW, repeat_negatives
@@ -69,17 +69,19 @@ def _save_state(row: DetectorState, state: dict[str, Any], now: datetime) -> Non
 # --------------------------------------------------------------------------- labels
 
 
-def _latest_labels(session: Session, mention_ids: Iterable[int], config: DetectConfig) -> dict[int, Score]:
-    """Each mention's score: the configured model version, else the most recently scored one."""
+def _latest_labels(session: Session, mention_ids: Iterable[int], config: DetectConfig) -> dict[int, str]:
+    """Each mention's label: the configured model version's, else the most recently scored one's.
+
+    Only the label column: a detection run reads every mention of its range, and whole score rows
+    (aspects, a sentence vector) cost several times the reading of what the detectors use."""
     ids = list(mention_ids)
-    out: dict[int, Score] = {}
+    out: dict[int, str] = {}
     for chunk_start in range(0, len(ids), 500):
         chunk = ids[chunk_start : chunk_start + 500]
-        stmt = select(Score).where(Score.mention_id.in_(chunk))
+        stmt = select(Score.mention_id, Score.label).where(Score.mention_id.in_(chunk))
         if config.model_version:
             stmt = stmt.where(Score.model_version == config.model_version)
-        for score in session.scalars(stmt.order_by(Score.scored_at, Score.id)):
-            out[score.mention_id] = score  # later rows win
+        out.update(session.execute(stmt.order_by(Score.scored_at, Score.id)).tuples().all())  # later rows win
     return out
 
 
@@ -156,7 +158,7 @@ def _spikes(session: Session, config: DetectConfig, brand: Brand, now: datetime)
         if any(not scored for _, scored in mentions) and b + width > score_deadline:
             break  # wait for the scorer rather than under-count negatives; strict bin order
         ids = [mid for mid, _ in mentions]
-        negative = [mid for mid in ids if labels.get(mid) is not None and labels[mid].label == "negative"]
+        negative = [mid for mid in ids if labels.get(mid) == "negative"]
         recent_all = [*recent_all, ids][-keep:]
         recent_negative = [*recent_negative, negative][-keep:]
         bin_in_day = int((b - b.replace(hour=0, minute=0)).total_seconds() // 60) // config.bin_minutes
@@ -290,15 +292,15 @@ def _early_share(
     counts = [[0, 0] for _ in range(n_bins)]
     negatives: list[list[int]] = [[] for _ in range(n_bins)]
     for r in rows:
-        score = labels.get(r.id)
+        label = labels.get(r.id)
         i = int((_floor_bin(r.created_at, config.bin_minutes) - first_open) / width)
-        if score is None or not 0 <= i < n_bins:
+        if label is None or not 0 <= i < n_bins:
             continue  # unscored: neither negative nor not-negative yet
         if r.id in repeats:
             negatives[i].append(r.id)  # evidence, but the author's earlier complaint already counted
             continue
         counts[i][1] += 1
-        if score.label == "negative":
+        if label == "negative":
             counts[i][0] += 1
             negatives[i].append(r.id)
     bins = [(first_open + i * width, neg, tot) for i, (neg, tot) in enumerate(counts)]
@@ -322,11 +324,7 @@ def _repeat_ids(session: Session, config: DetectConfig, brand: Brand, start: dat
             .order_by(Mention.created_at, Mention.id)
         ).all()
         labels = _latest_labels(session, [r.id for r in rows], config)
-        return [
-            (r.id, r.created_at, r.author_key, True)
-            for r in rows
-            if r.id in labels and labels[r.id].label == "negative"
-        ]
+        return [(r.id, r.created_at, r.author_key, True) for r in rows if labels.get(r.id) == "negative"]
 
     current = negatives(Mention.created_at >= start, Mention.created_at <= end)
     authors = sorted({author for _, _, author, _ in current if author is not None})
@@ -446,37 +444,47 @@ def _complaints(session: Session, config: DetectConfig, brand: Brand, now: datet
     handled are remembered (`seen`) so none is raised twice.
     """
     cc = config.complaint
-    row = _load_state(session, "complaint", f"brand:{brand.id}")
-    state = row.state or {}
+    row_state = _load_state(session, "complaint", f"brand:{brand.id}")
+    state = row_state.state or {}
     settled_id = int(state.get("settled_id", state.get("last_score_id", 0)))  # last_score_id: older state
     seen = {int(i) for i in state.get("seen", [])}
     since = now - timedelta(hours=cc.lookback_hours)
     settle_before = now - timedelta(minutes=config.settle_minutes)
-    stmt = (
-        select(Score, Mention)
-        .join(Mention, Mention.id == Score.mention_id)
-        .where(Mention.brand_id == brand.id, Score.id > settled_id, Mention.created_at >= since)
-        .order_by(Score.id)
-    )
+    new_scores = [Mention.brand_id == brand.id, Score.id > settled_id, Mention.created_at >= since]
     if config.model_version:
-        stmt = stmt.where(Score.model_version == config.model_version)
-    groups: dict[str, list[tuple[Score, Mention]]] = {}
-    rows = session.execute(stmt).all()
-    new_settled = max([settled_id] + [score.id for score, _ in rows if score.scored_at <= settle_before])
-    for score, mention in rows:
-        if score.id in seen:
+        new_scores.append(Score.model_version == config.model_version)
+    # Only the complaints are read (scores never change, so whether one is a complaint never does
+    # either); the watermark is an aggregate over all the new scores.
+    settled_now = session.scalar(
+        select(func.max(Score.id))
+        .join(Mention, Mention.id == Score.mention_id)
+        .where(*new_scores, Score.scored_at <= settle_before)
+    )
+    new_settled = max(settled_id, settled_now or 0)
+    rows = session.execute(
+        select(*_COMPLAINT_COLUMNS)
+        .join(Mention, Mention.id == Score.mention_id)
+        .where(
+            *new_scores,
+            Score.label == "negative",
+            Score.needs_help.is_(True),
+            Score.needs_help_probability >= cc.min_probability,
+        )
+        .order_by(Score.id)
+    ).all()
+    groups: dict[str, list[Any]] = {}
+    for row in rows:
+        if row.score_id in seen:
             continue
-        if score.label != "negative" or not score.needs_help or score.needs_help_probability < cc.min_probability:
-            continue
-        key = f"complaint:story:{mention.story_id}" if mention.story_id else f"complaint:mention:{mention.id}"
-        groups.setdefault(key, []).append((score, mention))
+        key = f"complaint:story:{row.story_id}" if row.story_id else f"complaint:mention:{row.mention_id}"
+        groups.setdefault(key, []).append(row)
     out = []
     for key, items in groups.items():
-        items.sort(key=lambda sm: sm[1].id)
-        first = items[0][1]
-        top = max(items, key=lambda sm: sm[0].needs_help_probability)
-        followers = max((m.author_followers or 0) for _, m in items)
-        reach_known = any(m.author_followers is not None for _, m in items)
+        items.sort(key=lambda r: r.mention_id)
+        first = items[0]
+        top = max(items, key=lambda r: r.needs_help_probability)
+        followers = max((r.author_followers or 0) for r in items)
+        reach_known = any(r.author_followers is not None for r in items)
         severity: Severity = "high" if followers >= 10_000 or len(items) >= 5 else "medium"
         out.append(
             AlertCandidate(
@@ -487,18 +495,32 @@ def _complaints(session: Session, config: DetectConfig, brand: Brand, now: datet
                 detected_at=now,
                 headline=f"{brand.name}: a customer needs help: {first.text[:140]}",
                 evidence={
-                    "needs_help_probability": top[0].needs_help_probability,
-                    "p_negative": top[0].p_negative,
-                    "aspects": top[0].aspects or {},
+                    "needs_help_probability": top.needs_help_probability,
+                    "p_negative": top.p_negative,
+                    "aspects": top.aspects or {},
                     "mentions": len(items),
                     # unknown reach stays unknown ("author reach 0 followers" would be a false statement)
                     "author_followers": followers if reach_known else None,
-                    "model_version": top[0].model_version,
+                    "model_version": top.model_version,
                 },
-                mention_ids=tuple(m.id for _, m in items[:EVIDENCE_IDS]),
+                mention_ids=tuple(r.mention_id for r in items[:EVIDENCE_IDS]),
                 story_id=first.story_id,
             )
         )
-    unsettled = sorted(score.id for score, _ in rows if score.id > new_settled)
-    _save_state(row, {"settled_id": new_settled, "seen": unsettled}, now)
+    # the complaints above the watermark, so none is raised twice (other new scores never will be)
+    unsettled = sorted(row.score_id for row in rows if row.score_id > new_settled)
+    _save_state(row_state, {"settled_id": new_settled, "seen": unsettled}, now)
     return out
+
+
+_COMPLAINT_COLUMNS = (
+    Score.id.label("score_id"),
+    Score.needs_help_probability,
+    Score.p_negative,
+    Score.aspects,
+    Score.model_version,
+    Mention.id.label("mention_id"),
+    Mention.story_id,
+    Mention.text,
+    Mention.author_followers,
+)

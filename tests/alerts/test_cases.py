@@ -322,6 +322,91 @@ def test_two_workers_seeing_one_customer_at_once_share_one_case(db_url: str, eng
     db.engine.dispose()
 
 
+def test_two_workers_filing_one_customers_posts_at_once_count_both(db_url: str, engine) -> None:  # type: ignore[no-untyped-def]
+    """The case exists; worker A files the customer's next post and has not committed when worker B files
+    the one after. Both count: the counter is bumped (+1), not overwritten with a count B read before
+    A committed."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers: two workers never file at once")
+    db = Database(db_url)
+    ids = _customer_posts(db, 3)
+    config = AlertsConfig(routes=[Route(name="hd", kinds=["complaint"], helpdesk_group="1")])
+    with db.transaction() as s:
+        assign_cases(s, [ids[0]], T0, config)  # the case, committed
+    a_filed = threading.Event()
+
+    def worker_b() -> None:
+        a_filed.wait(30)
+        with db.transaction() as s:
+            assign_cases(s, [ids[2]], later(2), config)
+
+    thread = threading.Thread(target=worker_b)
+    thread.start()
+    with db.transaction() as s:
+        assign_cases(s, [ids[1]], later(1), config)
+        a_filed.set()
+        with db.engine.connect() as probe:  # hold our transaction until B waits on the case's row lock
+            for _ in range(3000):
+                waiting = probe.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    )
+                ).scalar()
+                if waiting:
+                    break
+                probe.rollback()
+                threading.Event().wait(0.01)
+    thread.join(60)
+    with db.read() as s:
+        (case,) = s.scalars(select(Case)).all()
+        assert set(s.scalars(select(CaseMention.mention_id))) == set(ids)
+        assert case.mention_count == 3
+        assert case.last_activity_at == later(2)
+    db.engine.dispose()
+
+
+def _customer_posts(db: Database, count: int) -> list[int]:
+    """`count` scored complaints of one customer of a new brand."""
+    from monitor.kernel.store.tables import Brand, Score, Source
+
+    with db.transaction() as s:
+        brand = Brand(name="Acme")
+        s.add(brand)
+        s.flush()
+        source = Source(brand_id=brand.id, name="x", connector="file")
+        s.add(source)
+        s.flush()
+        ids = []
+        for i in range(count):
+            m = Mention(
+                source_id=source.id,
+                brand_id=brand.id,
+                external_id=f"p{i}",
+                author_key="a" * 64,
+                text=f"hjälp {i}",
+                created_at=later(i),
+            )
+            s.add(m)
+            s.flush()
+            s.add(
+                Score(
+                    mention_id=m.id,
+                    model_version="t",
+                    label="negative",
+                    p_negative=0.9,
+                    p_neutral=0.05,
+                    p_positive=0.05,
+                    language="sv",
+                    needs_help=True,
+                    needs_help_probability=0.9,
+                    scored_at=later(i),
+                )
+            )
+            ids.append(m.id)
+    return ids
+
+
 def test_done_in_slack_closes_the_customers_cases_and_the_next_post_opens_a_new_case(zd_world: World) -> None:
     from alerts.actions import Action, apply_action
     from alerts.slack_blocks import DONE

@@ -25,7 +25,7 @@ import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fake_server import Call, FakeServer, Platform, Reply
@@ -727,6 +727,17 @@ def settings_for(case: dict[str, Any], url: str, **overrides: Any) -> dict[str, 
     }
 
 
+def _runtime(
+    case: dict[str, Any], url: str, db: Database, source_name: str, clock: Callable[[], datetime]
+) -> SourceRuntime:
+    """A fresh source of the case's connector against the fake server at `url`, as the daemon builds it."""
+    connector = case["connector"](settings_for(case, url), sleep=lambda s: None, rng=lambda: 0.5, clock=clock)
+    query = case["query"]
+    with db.transaction() as session:
+        ref = ensure_source(session, query.brand, source_name, case["name"])
+    return SourceRuntime(ref, connector, query, compile_query(query.brand), timedelta(minutes=5))
+
+
 def run_case(case: dict[str, Any], plan: Plan | None, db: Database, source_name: str) -> Outcome:
     """Two polls of a fresh source against a server whose answer `plan` mutates; never raises."""
     outcome = Outcome(plan)
@@ -734,19 +745,8 @@ def run_case(case: dict[str, Any], plan: Plan | None, db: Database, source_name:
     now = case["now"]
     with FakeServer(platform) as server:
         clock = [now]
-        connector = case["connector"](
-            settings_for(case, server.url), sleep=lambda s: None, rng=lambda: 0.5, clock=lambda: clock[0]
-        )
-        query = case["query"]
-        with db.transaction() as session:
-            ref = ensure_source(session, query.brand, source_name, case["name"])
-        runtime = SourceRuntime(
-            ref=ref,
-            connector=connector,
-            query=query,
-            matcher=compile_query(query.brand),
-            interval=timedelta(minutes=5),
-        )
+        runtime = _runtime(case, server.url, db, source_name, lambda: clock[0])
+        connector, ref = runtime.connector, runtime.ref
         try:
             for at in (now, now + timedelta(days=2)):
                 clock[0] = at
@@ -792,13 +792,8 @@ def run_repoll_case(case: dict[str, Any], plan: Plan | None, db: Database, sourc
     platform = FuzzPlatform(case["platform"](), None)
     now = case["now"]
     with FakeServer(platform) as server:
-        connector = case["connector"](
-            settings_for(case, server.url), sleep=lambda s: None, rng=lambda: 0.5, clock=lambda: now
-        )
-        query = case["query"]
-        with db.transaction() as session:
-            ref = ensure_source(session, query.brand, source_name, case["name"])
-        runtime = SourceRuntime(ref, connector, query, compile_query(query.brand), timedelta(minutes=5))
+        runtime = _runtime(case, server.url, db, source_name, lambda: now)
+        connector, ref = runtime.connector, runtime.ref
         try:
             sync_source(db, runtime, KEY, now)
             with db.transaction() as session:

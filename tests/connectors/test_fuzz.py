@@ -12,6 +12,7 @@ the unmutated answer keeps (deleted posts are erased, so a misread lookup is los
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 from fuzzing import CONNECTORS, Plan, load_case, mutations_for, run_case, run_repoll_case
@@ -23,6 +24,24 @@ from monitor.kernel.store.engine import Database
 
 EXAMPLES = 25
 _names = itertools.count()
+
+
+def fuzzed(connector: str, examples: int) -> Callable[[Callable[[Plan], None]], Callable[[], None]]:
+    """A seeded, derandomised hypothesis run of `examples` plans (mutation, seed, which call)."""
+    plans = st.builds(
+        Plan, st.sampled_from(mutations_for(connector, slow=False)), st.integers(0, 2**32 - 1), st.integers(0, 2)
+    )
+
+    def wrap(test: Callable[[Plan], None]) -> Callable[[], None]:
+        return settings(
+            max_examples=examples,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        )(given(plan=plans)(test))
+
+    return wrap
 
 
 def check(outcome_plan: Plan, case: dict, db: Database, baseline: set[str]) -> None:
@@ -49,20 +68,9 @@ def test_mutated_answers_are_classified_and_lose_no_neighbours(
     assert baseline.escaped is None and all(r.error is None for r in baseline.results), baseline.results
     assert baseline.stored, "the unmutated answers store something (the assertions below have teeth)"
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
-    @given(
-        mutation=st.sampled_from(mutations_for(connector, slow=False)),
-        seed=st.integers(0, 2**32 - 1),
-        call=st.integers(0, 2),
-    )
-    def fuzz(mutation: str, seed: int, call: int) -> None:
-        check(Plan(mutation, seed, call), case, db, baseline.stored)
+    @fuzzed(connector, EXAMPLES)
+    def fuzz(plan: Plan) -> None:
+        check(plan, case, db, baseline.stored)
 
     try:
         fuzz()
@@ -82,20 +90,8 @@ def test_mutated_lookups_erase_nothing_and_are_classified(connector: str, engine
     assert baseline.escaped is None and baseline.stats is not None and baseline.stats.errors == []
     assert baseline.stats.checked, "the unmutated lookup reads counts (the assertions below have teeth)"
 
-    @settings(
-        max_examples=REPOLL_EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
-    @given(
-        mutation=st.sampled_from(mutations_for(connector, slow=False)),
-        seed=st.integers(0, 2**32 - 1),
-        call=st.integers(0, 2),
-    )
-    def fuzz(mutation: str, seed: int, call: int) -> None:
-        plan = Plan(mutation, seed, call)
+    @fuzzed(connector, REPOLL_EXAMPLES)
+    def fuzz(plan: Plan) -> None:
         outcome = run_repoll_case(case, plan, db, f"fuzz-{next(_names)}")
         where = f"{connector} re-poll {plan}"
         assert outcome.escaped is None, f"{where}: {type(outcome.escaped).__name__}: {outcome.escaped}"

@@ -80,24 +80,10 @@ def test_repoll_stores_snapshots_and_erases_deleted(engine: Engine, db_url: str)
 def test_failed_batch_stays_due(engine: Engine, db_url: str, kind: str) -> None:
     db = Database(db_url)
     with FakeServer(MastodonPlatform()) as server:
-        connector = MastodonConnector(
-            {
-                "base_url": server.url,
-                "allow_private_network": True,
-                "access_token": TOKEN,
-                "initial_lookback_hours": 48,
-            },
-            clock=lambda: NOW,
-            sleep=lambda s: None,
-        )
-        fetched = [m for p in connector.fetch(BrandQuery("Telia", ("telia",)), None) for m in p.mentions][:2]
-        with db.transaction() as session:
-            ref = ensure_source(session, "Telia", "mastodon", "mastodon")
-            store_page(session, ref.source_id, ref.brand_id, Page(fetched), Pseudonymiser("k" * 32), now=NOW)
-            for mention in session.scalars(select(Mention)):
-                mention.next_repoll_at = NOW
+        connector = _mastodon(server)
+        source_id = _stored(db, connector)
         server.faults.append(Reply(429, b"", {"Retry-After": "900"}))
-        stats = repoll_due(db, ref.source_id, connector, NOW)
+        stats = repoll_due(db, source_id, connector, NOW)
     assert stats.errors and stats.errors[0].startswith(kind)
     with db.transaction() as session:
         assert all(m.repoll_count == 0 for m in session.scalars(select(Mention)))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fake_server import FakeServer
+from fake_server import FakeServer, Reply
 from platform_x import BEARER, SEARCH_PARAMS, XPlatform, case
 
 from connectors.http.base import parse_time
@@ -161,3 +161,17 @@ def test_one_unreadable_post_in_a_lookup_keeps_its_neighbours_counts() -> None:
         updates = {u.external_id: u for u in _connector(server).repoll([first["id"], second["id"]])}
     assert set(updates) == {first["id"]} and not updates[first["id"]].deleted
     assert updates[first["id"]].likes == first["public_metrics"]["like_count"]
+
+
+def test_a_lookup_answer_without_data_or_errors_deletes_nothing() -> None:
+    """X leaves `data` out when none of the posts exists, and then lists each in `errors`; an answer
+    with neither (a proxy's `{}`, another API's object) says nothing about the posts (found by fuzzing)."""
+    with FakeServer(XPlatform()) as server:
+        connector = _connector(server)
+        for body in ({}, {"a": {"a": 1}}, {"meta": {"result_count": 0}}):
+            server.faults.append(Reply(200, body))
+            with pytest.raises(SourceError) as err:
+                list(connector.repoll(["1859231234567890001"]))
+            assert err.value.kind == "malformed", body
+        gone = list(connector.repoll([XPlatform.deleted]))  # the real answer: `errors` only
+    assert [(u.external_id, u.deleted) for u in gone] == [(XPlatform.deleted, True)]

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from monitor.detect.authors import repeat_negatives
 from monitor.detect.stage import detect
-from monitor.kernel.store.tables import Brand, Mention, Score, Source
+from monitor.kernel.store.tables import Brand, Source
+from tests.detect.scored import add_scored
 
 from .test_stage import BIN, T0, _brand, _config
 
@@ -20,29 +21,8 @@ MINUTE = timedelta(minutes=1)
 def _post(
     session: Session, brand: Brand, source: Source, at: datetime, negative: bool, author: str | None
 ) -> None:
-    m = Mention(
-        source_id=source.id,
-        brand_id=brand.id,
-        external_id=f"{author}-{at.isoformat()}",
-        text="post",
-        created_at=at,
-        scored_at=at,
-        author_key=author,
-    )
-    session.add(m)
-    session.flush()
-    label, p_neg = ("negative", 0.9) if negative else ("positive", 0.05)
-    session.add(
-        Score(
-            mention_id=m.id,
-            model_version="t",
-            label=label,
-            p_negative=p_neg,
-            p_neutral=0.05,
-            p_positive=0.95 - p_neg,
-            language="en",
-        )
-    )
+    label = "negative" if negative else "positive"
+    add_scored(session, brand, source, [(f"{author}-{at.isoformat()}", at, label, author)])
 
 
 def _quiet_brand(engine: Engine, days: int = 3) -> tuple[Brand, Source, datetime]:

@@ -9,7 +9,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from monitor.detect.stage import detect
-from monitor.kernel.store.tables import Brand, Mention, Score, Source
+from monitor.kernel.store.tables import Brand, Source
+from tests.detect.scored import add_scored
 
 from .test_stage import BIN, T0, _add, _brand, _config, _history
 
@@ -17,29 +18,7 @@ MINUTE = timedelta(minutes=1)
 
 
 def _post(session: Session, brand: Brand, source: Source, at: datetime, label: str, tag: str) -> int:
-    m = Mention(
-        source_id=source.id,
-        brand_id=brand.id,
-        external_id=f"{tag}-{at.isoformat()}",
-        text=f"{label} post",
-        created_at=at,
-        scored_at=at,
-    )
-    session.add(m)
-    session.flush()
-    p_neg = 0.8 if label == "negative" else 0.1
-    session.add(
-        Score(
-            mention_id=m.id,
-            model_version="t",
-            label=label,
-            p_negative=p_neg,
-            p_neutral=0.1,
-            p_positive=0.9 - p_neg,
-            language="en",
-        )
-    )
-    return m.id
+    return add_scored(session, brand, source, [(f"{tag}-{at.isoformat()}", at, label, None)])[0]
 
 
 def _storm(session: Session, brand: Brand, source: Source, start: datetime, minutes: int, per_minute: int) -> None:

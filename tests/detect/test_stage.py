@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from monitor.detect.config import DetectConfig
 from monitor.detect.stage import detect
 from monitor.kernel.store.tables import Brand, DetectorState, EngagementSnapshot, Mention, Score, Source, Story
+from tests.detect.scored import add_scored
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 BIN = timedelta(minutes=5)
@@ -39,33 +40,10 @@ def _brand(session: Session, name: str = "Acme") -> tuple[Brand, Source]:
 
 def _add(session: Session, brand: Brand, source: Source, at: datetime, label: str, n: int, tag: str) -> list[int]:
     """n scored mentions with this label, spread inside the 5-minute bin that starts at `at`."""
-    mentions = [
-        Mention(
-            source_id=source.id,
-            brand_id=brand.id,
-            external_id=f"{tag}-{label}-{at.isoformat()}-{i}",
-            text=f"{label} mention",
-            created_at=at + timedelta(seconds=7 * i % 290),
-            scored_at=at,
-        )
-        for i in range(n)
+    rows = [
+        (f"{tag}-{label}-{at.isoformat()}-{i}", at + timedelta(seconds=7 * i % 290), label, None) for i in range(n)
     ]
-    session.add_all(mentions)
-    session.flush()
-    p_neg = 0.8 if label == "negative" else 0.1
-    session.add_all(
-        Score(
-            mention_id=m.id,
-            model_version="t",
-            label=label,
-            p_negative=p_neg,
-            p_neutral=0.1,
-            p_positive=0.9 - p_neg,
-            language="en",
-        )
-        for m in mentions
-    )
-    return [m.id for m in mentions]
+    return add_scored(session, brand, source, rows, scored_at=at)
 
 
 def _history(session: Session, brand: Brand, source: Source, bins: int, seed: int = 1) -> datetime:

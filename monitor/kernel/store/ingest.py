@@ -288,7 +288,9 @@ def insert_snapshots(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = module.insert(EngagementSnapshot).on_conflict_do_nothing(index_elements=["mention_id", "observed_at"])
+    stmt = module.insert(EngagementSnapshot.__table__).on_conflict_do_nothing(
+        index_elements=["mention_id", "observed_at"]
+    )
     session.execute(stmt, rows)
 
 
