@@ -247,12 +247,11 @@ def test_webhook_helpdesk_gets_one_case_payload_and_the_incident_link(
     assert len(links) == 2 and {b["problem_external_id"] for b in links} == {links[0]["problem_external_id"]}
 
 
-def test_two_workers_seeing_one_customer_at_once_share_one_case(db_url: str, engine) -> None:  # type: ignore[no-untyped-def]
-    """Worker A opened the case but has not committed; worker B sees the same customer's next post."""
-    db = Database(db_url)
-    with db.transaction() as s:
-        from monitor.kernel.store.tables import Brand, Score, Source
+def _customer_posts(db: Database, count: int, minutes_apart: float = 1) -> list[int]:
+    """`count` scored complaints of one customer of a new brand, `minutes_apart` from T0 on."""
+    from monitor.kernel.store.tables import Brand, Score, Source
 
+    with db.transaction() as s:
         brand = Brand(name="Acme")
         s.add(brand)
         s.flush()
@@ -260,14 +259,14 @@ def test_two_workers_seeing_one_customer_at_once_share_one_case(db_url: str, eng
         s.add(source)
         s.flush()
         ids = []
-        for i in range(2):
+        for i in range(count):
             m = Mention(
                 source_id=source.id,
                 brand_id=brand.id,
                 external_id=f"p{i}",
                 author_key="a" * 64,
                 text=f"hjälp {i}",
-                created_at=T0,
+                created_at=later(i * minutes_apart),
             )
             s.add(m)
             s.flush()
@@ -282,10 +281,17 @@ def test_two_workers_seeing_one_customer_at_once_share_one_case(db_url: str, eng
                     language="sv",
                     needs_help=True,
                     needs_help_probability=0.9,
-                    scored_at=T0,
+                    scored_at=later(i * minutes_apart),
                 )
             )
             ids.append(m.id)
+    return ids
+
+
+def test_two_workers_seeing_one_customer_at_once_share_one_case(db_url: str, engine) -> None:  # type: ignore[no-untyped-def]
+    """Worker A opened the case but has not committed; worker B sees the same customer's next post."""
+    db = Database(db_url)
+    ids = _customer_posts(db, 2, minutes_apart=0)
     config = AlertsConfig(routes=[Route(name="hd", kinds=["complaint"], helpdesk_group="1")])
     a_open, b_done = threading.Event(), threading.Event()
     results: dict[str, object] = {}
@@ -364,47 +370,6 @@ def test_two_workers_filing_one_customers_posts_at_once_count_both(db_url: str, 
         assert case.mention_count == 3
         assert case.last_activity_at == later(2)
     db.engine.dispose()
-
-
-def _customer_posts(db: Database, count: int) -> list[int]:
-    """`count` scored complaints of one customer of a new brand."""
-    from monitor.kernel.store.tables import Brand, Score, Source
-
-    with db.transaction() as s:
-        brand = Brand(name="Acme")
-        s.add(brand)
-        s.flush()
-        source = Source(brand_id=brand.id, name="x", connector="file")
-        s.add(source)
-        s.flush()
-        ids = []
-        for i in range(count):
-            m = Mention(
-                source_id=source.id,
-                brand_id=brand.id,
-                external_id=f"p{i}",
-                author_key="a" * 64,
-                text=f"hjälp {i}",
-                created_at=later(i),
-            )
-            s.add(m)
-            s.flush()
-            s.add(
-                Score(
-                    mention_id=m.id,
-                    model_version="t",
-                    label="negative",
-                    p_negative=0.9,
-                    p_neutral=0.05,
-                    p_positive=0.05,
-                    language="sv",
-                    needs_help=True,
-                    needs_help_probability=0.9,
-                    scored_at=later(i),
-                )
-            )
-            ids.append(m.id)
-    return ids
 
 
 def test_done_in_slack_closes_the_customers_cases_and_the_next_post_opens_a_new_case(zd_world: World) -> None:
