@@ -30,6 +30,18 @@ def _storm(session: Session, brand: Brand, source: Source, start: datetime, minu
             _post(session, brand, source, at, label, f"storm-{minute}-{k}")
 
 
+def _storm_after_quiet_history(engine: Engine, minutes: int, per_minute: int) -> datetime:
+    """A brand with 6 h of settled, already-judged history, then a storm starting a minute later (`_storm`);
+    returns the storm's start."""
+    with Session(engine) as s:
+        brand, source = _brand(s)
+        end = _history(s, brand, source, 360)
+        detect(s, _config(), end)
+        _storm(s, brand, source, end + MINUTE, minutes, per_minute)
+        s.commit()
+    return end + MINUTE
+
+
 def _run_every_minute(engine: Engine, start: datetime, minutes: int) -> list[tuple[datetime, object]]:
     """The daemon's cadence: detect() once a minute, each run in a fresh session (as after a restart)."""
     found = []
@@ -87,17 +99,7 @@ def test_restart_mid_storm_pages_once_escalates_and_counts_late_arrivals(engine:
     """A restart mid-storm (every run opens a fresh session, so all state comes from `detector_state`):
     the storm keeps one key, the alert still escalates after the restart, and posts arriving late (created
     inside an already-judged bin) are counted by the settled pass."""
-    with Session(engine) as s:
-        brand, source = _brand(s)
-        end = _history(s, brand, source, 360)
-        detect(s, _config(), end)
-        s.commit()
-    storm_start = end + MINUTE
-    with Session(engine) as s:
-        brand = s.query(Brand).one()
-        source = s.query(Source).one()
-        _storm(s, brand, source, storm_start, 4, 2)  # a small start: 8 posts, ~6 negative
-        s.commit()
+    storm_start = _storm_after_quiet_history(engine, 4, 2)  # a small start: 8 posts, ~6 negative
     first = _run_every_minute(engine, storm_start, 5)  # may or may not have paged yet
     engine.dispose()  # the daemon restarts: nothing survives but the database
     with Session(engine) as s:  # late arrivals (created during the storm) and the storm growing
@@ -128,17 +130,7 @@ def test_restart_mid_storm_pages_once_escalates_and_counts_late_arrivals(engine:
 def test_early_alert_then_settled_pass_raises_no_second_alert(engine: Engine) -> None:
     """An open bin fires early; when that bin settles (with its late arrivals) the settled pass would fire
     on it too, but it belongs to the same storm: no new key, and the settled pass marks it alerted."""
-    with Session(engine) as s:
-        brand, source = _brand(s)
-        end = _history(s, brand, source, 360)
-        detect(s, _config(), end)
-        s.commit()
-    storm_start = end + MINUTE
-    with Session(engine) as s:
-        brand = s.query(Brand).one()
-        source = s.query(Source).one()
-        _storm(s, brand, source, storm_start, 3, 4)
-        s.commit()
+    storm_start = _storm_after_quiet_history(engine, 3, 4)
     early = _run_every_minute(engine, storm_start, 4)
     assert [c.evidence.get("early") for _, c in early if c.kind == "negative_spike"][:1] == [True]
     later = _run_every_minute(engine, storm_start + 4 * MINUTE, 40)  # bins settle, nothing new arrives
