@@ -28,7 +28,7 @@ from connectors.http.client import Decoder, Request, Response, SafeClient
 from connectors.http.paging import Exhausted, Paginator, Slide
 from connectors.http.policy import Action, RetryPolicy
 from monitor.kernel.net import Resolver, Scrubber, UnsafeURLError, check_url
-from monitor.kernel.store.ingest import MAX_COUNT  # a bigger engagement count is a hostile payload
+from monitor.kernel.store.ingest import bounded_count
 from monitor.kernel.types import BrandQuery, EngagementUpdate, FetchedMention, Page, SourceError
 
 log = logging.getLogger(__name__)
@@ -117,9 +117,7 @@ def typed(mention: FetchedMention) -> FetchedMention:
             changes[name] = str(value) if is_number and name == "parent_external_id" else None
     for name in _COUNTS:
         value = getattr(mention, name)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT
-        ):
+        if value is not None and bounded_count(value) is None:
             changes[name] = None
     links = mention.links
     if not isinstance(links, tuple) or len(links) > MAX_LINKS or not all(isinstance(u, str) for u in links):

@@ -81,7 +81,7 @@ def _optional_text(value: Any) -> str | None:
     return clean_text(value) if isinstance(value, str) and value else None
 
 
-def _count(value: Any) -> int | None:
+def bounded_count(value: Any) -> int | None:
     """An engagement count or rating from outside: a plain non-negative int in range, else unknown."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
         return None
@@ -159,12 +159,12 @@ def sanitise(mention: FetchedMention) -> FetchedMention:
         language=_optional_text(mention.language),
         title=_optional_text(mention.title),
         parent_external_id=_optional_text(mention.parent_external_id),
-        author_followers=_count(mention.author_followers),
-        likes=_count(mention.likes),
-        reposts=_count(mention.reposts),
-        replies=_count(mention.replies),
-        quotes=_count(mention.quotes),
-        rating=_count(mention.rating),
+        author_followers=bounded_count(mention.author_followers),
+        likes=bounded_count(mention.likes),
+        reposts=bounded_count(mention.reposts),
+        replies=bounded_count(mention.replies),
+        quotes=bounded_count(mention.quotes),
+        rating=bounded_count(mention.rating),
         links=links,
         raw=mention.raw if isinstance(mention.raw, Mapping) else None,
     )
@@ -258,7 +258,7 @@ def update_engagement(
 ) -> dict[str, Any] | None:
     """Update a mention's latest counts; the snapshot row to write if any count changed, else None.
     Counts come from a re-poll answer, so one that is not a plain count in range is left as it was."""
-    readable = {k: c for k, v in counts.items() if (c := _count(v)) is not None}
+    readable = {k: c for k, v in counts.items() if (c := bounded_count(v)) is not None}
     changed = {k: v for k, v in readable.items() if getattr(mention, k) != v}
     mention.engagement_checked_at = observed_at
     if not changed:
